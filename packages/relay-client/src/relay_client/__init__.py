@@ -1,0 +1,3 @@
+"""The agent-relay client."""
+
+__version__ = "0.1.0"
