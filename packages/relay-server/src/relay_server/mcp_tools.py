@@ -24,6 +24,7 @@ from fastmcp.server.middleware import Middleware, MiddlewareContext
 from fastmcp.tools import ToolResult
 from mcp.types import CallToolRequestParams, TextContent, ToolAnnotations
 from pydantic import Field, ValidationError
+
 from relay_core import (
     CreateSessionRequest,
     InviteRequest,
@@ -40,7 +41,6 @@ from relay_core.errors import ERROR_CLASSES, INTERNAL, INVALID, describe_validat
 from relay_core.models import AttachmentRef
 from relay_core.toon import encode_messages, encode_table
 from relay_core.wire import DEFAULT_PAGE_SIZE, DEFAULT_WAIT_S, MAX_PAGE_SIZE, MAX_WAIT_S
-
 from relay_server.access_log import log_call
 from relay_server.auth import CALLER_SCOPE_KEY
 from relay_server.service import RelayService
