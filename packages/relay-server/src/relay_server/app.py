@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastmcp import FastMCP
-from relay_core.wire import MCP_PATH
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from relay_core.wire import MCP_PATH
 from relay_server import __version__
 from relay_server.access_log import AccessLogMiddleware
 from relay_server.auth import Authenticator, AuthMiddleware

@@ -20,11 +20,11 @@ from collections.abc import Callable
 from typing import Final
 
 import anyio
+from starlette.types import ASGIApp, Receive, Scope, Send
+
 from relay_core import Forbidden, RelayError, Unauthorized, validate_client_id
 from relay_core.models import AuthMode
 from relay_core.wire import BEARER_PREFIX, CLIENT_ID_HEADER, HEALTH_PATH
-from starlette.types import ASGIApp, Receive, Scope, Send
-
 from relay_server.config import hash_token
 
 CALLER_SCOPE_KEY: Final = "relay.caller"

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+
 from relay_core import RelayError, validate_client_id
 from relay_core.wire import DEFAULT_HOST, DEFAULT_PORT
-
 from relay_server import __version__
 from relay_server.config import ServerConfig, default_data_dir, hash_token, is_loopback, load_config
 

@@ -16,6 +16,7 @@ from typing import Any, Final, Literal
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
 from relay_core import InvalidInput
 from relay_core.wire import (
     DEFAULT_BLOB_QUOTA_BYTES,

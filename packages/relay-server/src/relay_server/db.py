@@ -29,6 +29,7 @@ from peewee import (
     SqliteDatabase,
     TextField,
 )
+
 from relay_core import now_ms
 
 database = DatabaseProxy()

@@ -15,6 +15,12 @@ from typing import Any, TypeVar
 
 import anyio
 from pydantic import BaseModel
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
 from relay_core import (
     CreateSessionRequest,
     Health,
@@ -34,12 +40,6 @@ from relay_core.wire import (
     HEALTH_PATH,
     MAX_JSON_BODY_BYTES,
 )
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
-
 from relay_server.auth import CALLER_SCOPE_KEY
 from relay_server.service import RelayService
 
@@ -87,15 +87,21 @@ async def read_body(request: Request, model: type[M]) -> M:
     return model.parse(data)
 
 
-def query_int(request: Request, name: str, default: int | None) -> int | None:
-    """An integer query parameter, or ``default`` when absent."""
+def query_optional_int(request: Request, name: str) -> int | None:
+    """An integer query parameter, or None when absent."""
     raw = request.query_params.get(name)
     if raw is None or raw == "":
-        return default
+        return None
     try:
         return int(raw)
     except ValueError:
         raise InvalidInput(f"query parameter {name!r} must be an integer, got {raw!r}") from None
+
+
+def query_int(request: Request, name: str, default: int) -> int:
+    """An integer query parameter, or ``default`` when absent."""
+    value = query_optional_int(request, name)
+    return default if value is None else value
 
 
 def query_float(request: Request, name: str, default: float) -> float:
@@ -162,8 +168,8 @@ def build_http_api(service: RelayService, extra_routes: list[BaseRoute] | None =
         page = await service.read_or_wait(
             caller_of(request),
             request.path_params["name"],
-            query_int(request, "after", None),
-            query_int(request, "limit", DEFAULT_PAGE_SIZE) or DEFAULT_PAGE_SIZE,
+            query_optional_int(request, "after"),
+            query_int(request, "limit", DEFAULT_PAGE_SIZE),
             query_float(request, "wait", 0),
         )
         return json_response(page)
@@ -186,9 +192,9 @@ def build_http_api(service: RelayService, extra_routes: list[BaseRoute] | None =
         page = await service.wait_for_messages(
             caller_of(request),
             None,
-            query_int(request, "after", None),
+            query_optional_int(request, "after"),
             query_float(request, "timeout", DEFAULT_WAIT_S),
-            query_int(request, "limit", DEFAULT_PAGE_SIZE) or DEFAULT_PAGE_SIZE,
+            query_int(request, "limit", DEFAULT_PAGE_SIZE),
         )
         return json_response(page)
 

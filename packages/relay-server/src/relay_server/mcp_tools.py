@@ -24,6 +24,7 @@ from fastmcp.server.middleware import Middleware, MiddlewareContext
 from fastmcp.tools import ToolResult
 from mcp.types import CallToolRequestParams, TextContent, ToolAnnotations
 from pydantic import Field, ValidationError
+
 from relay_core import (
     CreateSessionRequest,
     InviteRequest,
@@ -40,7 +41,6 @@ from relay_core.errors import ERROR_CLASSES, INTERNAL, INVALID, describe_validat
 from relay_core.models import AttachmentRef
 from relay_core.toon import encode_messages, encode_table
 from relay_core.wire import DEFAULT_PAGE_SIZE, DEFAULT_WAIT_S, MAX_PAGE_SIZE, MAX_WAIT_S
-
 from relay_server.access_log import log_call
 from relay_server.auth import CALLER_SCOPE_KEY
 from relay_server.service import RelayService
@@ -64,10 +64,10 @@ Lists come back as TOON tables (a header row of field names, then one row per it
 Errors start with a stable code: invalid, not_found, forbidden, conflict, too_large, ...
 """
 
-READ_ONLY = ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=False)
-WRITES = ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False)
+READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+WRITES = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
 IDEMPOTENT_WRITE = ToolAnnotations(
-    readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False
+    read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
 )
 
 SessionArg = Annotated[str, Field(description="Session name.")]

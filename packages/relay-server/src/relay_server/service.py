@@ -22,6 +22,7 @@ from typing import Protocol
 
 import anyio
 from peewee import JOIN, Database, fn
+
 from relay_core import (
     Attachment,
     Conflict,
@@ -56,7 +57,6 @@ from relay_core.wire import (
     MAX_TEXT_BYTES,
     MAX_WAIT_S,
 )
-
 from relay_server import db as store
 from relay_server.events import EventHub, Posted
 
