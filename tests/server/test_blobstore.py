@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from relay_core import errors
 from relay_core.blobs import CHUNK_BYTES
 from relay_server.blobstore import STALE_TEMP_S, BlobStore, StoredBlob, Usage
@@ -504,3 +505,16 @@ def test_gc_removes_quarantined_corrupt_copies(store):
     assert len(report.temp_files) == 1
     assert report.temp_files[0].endswith(".corrupt")
     assert files_in(store.root) == []
+
+
+def test_space_freed_by_another_process_is_found_before_refusing(tmp_path):
+    store = BlobStore(tmp_path, max_blob_bytes=100, quota_bytes=100)
+    first, second = b"a" * 100, b"b" * 100
+    store.put_bytes(sha(first), first)
+    elsewhere = BlobStore(tmp_path, max_blob_bytes=100, quota_bytes=100)
+    assert [b.sha256 for b in elsewhere.gc(set(), grace_s=0, now=time.time() + 1).blobs] == [
+        sha(first)
+    ]
+    assert store.usage() == Usage(1, 100)  # the cache has not seen it yet
+    assert store.put_bytes(sha(second), second) is True
+    assert store.usage() == Usage(1, 100)

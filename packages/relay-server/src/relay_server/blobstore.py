@@ -132,7 +132,8 @@ class BlobStore:
         self._reserved = 0
         self._active_temps: set[Path] = set()
         self.root.mkdir(parents=True, exist_ok=True)
-        self._usage = self.rescan()
+        self._usage = Usage(0, 0)
+        self.rescan()
 
     # --- paths and lookups -----------------------------------------------------------------
 
@@ -143,6 +144,13 @@ class BlobStore:
     def exists(self, sha256: str) -> bool:
         """True when the blob is stored; InvalidInput for a malformed digest."""
         return self.path_of(sha256).is_file()
+
+    def size_of(self, sha256: str) -> int | None:
+        """The size of a stored blob, or None when it is absent."""
+        try:
+            return self.path_of(sha256).stat().st_size
+        except FileNotFoundError:
+            return None
 
     def stat(self, sha256: str) -> StoredBlob:
         """Size and upload time of a stored blob; NotFound when absent."""
@@ -178,13 +186,17 @@ class BlobStore:
 
     def rescan(self) -> Usage:
         """Count the blobs on disk again and make that the cached usage."""
+        with self._lock:
+            self._usage = self._scan()
+            return self._usage
+
+    def _scan(self) -> Usage:
+        # Called with the lock held, so no commit or removal of ours lands mid-count.
         count = total = 0
         for blob in self.iter_blobs():
             count += 1
             total += blob.size
-        with self._lock:
-            self._usage = Usage(count, total)
-            return self._usage
+        return Usage(count, total)
 
     # --- writing ---------------------------------------------------------------------------
 
@@ -229,8 +241,15 @@ class BlobStore:
             return upload.commit()
 
     def _check_room(self, needed: int, sha256: str, own_reservation: int = 0) -> None:
-        """QuotaExceeded unless ``needed`` more bytes fit; call with the lock held."""
+        """QuotaExceeded unless ``needed`` more bytes fit; call with the lock held.
+
+        Before refusing, the store is counted again: ``agent-relay-server gc`` runs in its own
+        process, and the space it freed shows up here without a restart.
+        """
         committed = self._usage.bytes + self._reserved - own_reservation
+        if committed + needed > self.quota_bytes:
+            self._usage = self._scan()
+            committed = self._usage.bytes + self._reserved - own_reservation
         if committed + needed > self.quota_bytes:
             raise QuotaExceeded(
                 f"blob {sha256} ({needed} bytes) would take the store over its quota: "
@@ -572,28 +591,16 @@ class BlobReader(_ClosedOnExit):
 
     def __iter__(self) -> Iterator[bytes]:
         """Yield the range in chunks of at most 1 MiB, the last one only after verification."""
-        digest = StreamingHash()
-        read = self._handle.read
-        position = 0
-        while position < self.start:  # the prefix: hashed, not served
-            chunk = read(min(self._chunk_bytes, self.start - position))
-            if not chunk:
-                break
-            digest.update(chunk)
-            position += len(chunk)
-        held: bytes | None = None
-        while position <= self.last:
-            chunk = read(min(self._chunk_bytes, self.last + 1 - position))
-            if not chunk:
-                break
-            digest.update(chunk)
-            position += len(chunk)
-            if held is not None:
-                yield held
-            held = chunk
-        while chunk := read(self._chunk_bytes):  # the suffix: hashed, not served
-            digest.update(chunk)
-        self.close()
+        try:
+            digest, held = StreamingHash(), None
+            for chunk, serve in self._read_all():
+                digest.update(chunk)
+                if serve:
+                    if held is not None:
+                        yield held
+                    held = chunk
+        finally:
+            self.close()  # also when the consumer stops early (a client that went away)
         if digest.hexdigest() != self.sha256 or digest.size != self.size:
             self.store._quarantine(self.sha256, self._identity)
             raise NotFound(
@@ -601,6 +608,20 @@ class BlobReader(_ClosedOnExit):
             )
         if held is not None:
             yield held
+
+    def _read_all(self) -> Iterator[tuple[bytes, bool]]:
+        """Every chunk of the file, each with whether it lies in the served range."""
+        position = 0
+        for limit, serve in ((self.start, False), (self.last + 1, True), (None, False)):
+            while limit is None or position < limit:
+                want = (
+                    self._chunk_bytes if limit is None else min(self._chunk_bytes, limit - position)
+                )
+                chunk = self._handle.read(want)
+                if not chunk:
+                    return
+                position += len(chunk)
+                yield chunk, serve
 
     def close(self) -> None:
         """Release the file (idempotent)."""
