@@ -175,6 +175,20 @@ def test_a_range_for_other_bytes_than_ours_sends_the_whole_file(relay):
     assert whole.content == data
 
 
+def test_a_file_damaged_on_disk_is_never_served_whole_and_a_new_upload_repairs_it(relay):
+    data = os.urandom(3 * MiB)
+    put(relay, "alpha", data)
+    path = relay.data_dir / "blobs" / sha(data)[:2] / sha(data)
+    damaged = bytearray(data)
+    damaged[MiB] ^= 0xFF
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        api(relay, "alpha", "GET", f"/blobs/{sha(data)}")
+    assert api(relay, "alpha", "HEAD", f"/blobs/{sha(data)}").status_code == 404
+    assert put(relay, "alpha", data).status_code == 201
+    assert api(relay, "alpha", "GET", f"/blobs/{sha(data)}").content == data
+
+
 # --- failures leave nothing behind -----------------------------------------------------------
 
 
