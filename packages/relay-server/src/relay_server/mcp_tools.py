@@ -55,6 +55,7 @@ from relay_core.wire import (
 )
 from relay_server.access_log import log_call
 from relay_server.auth import CALLER_SCOPE_KEY
+from relay_server.push import CHANNEL_CAPABILITY, LivePush, PushRegistration
 from relay_server.service import RelayService
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,10 @@ every message you send is from you (your client id), never from an argument.
   to pass in send_message(attachments=[...]); download_file(sha256) returns one inline;
   blob_url(sha256) says where to GET a large one (the agent-relay command line streams them).
 Lists come back as TOON tables (a header row of field names, then one row per item).
+
+Live messages: when your client supports channels, a message sent to you arrives by itself as a
+<channel source="agent-relay" session=... from=... message_id=...> event. Answer it with
+send_message(session, text, reply_to=message_id); you need not call read_messages for it.
 Errors start with a stable code: invalid, not_found, forbidden, conflict, too_large, ...
 """
 
@@ -206,7 +211,7 @@ class ToolCalls(Middleware):
             raise
         finally:
             log_call(
-                client=_caller_or_none(),
+                client=caller_or_none(),
                 operation=context.message.name,
                 session=arguments.get("session") or arguments.get("name"),
                 outcome=outcome,
@@ -215,7 +220,8 @@ class ToolCalls(Middleware):
             )
 
 
-def _caller_or_none() -> str | None:
+def caller_or_none() -> str | None:
+    """The authenticated caller of the current MCP request, if there is one."""
     try:
         return current_caller()
     except RelayError:
@@ -227,8 +233,9 @@ def build_mcp_server(
     *,
     version: str,
     lifespan: Callable[[FastMCP], Any] | None = None,
+    push: LivePush | None = None,
 ) -> FastMCP:
-    """The FastMCP server with every relay tool registered."""
+    """The FastMCP server with every relay tool registered (and live push, when given)."""
 
     @asynccontextmanager
     async def default_lifespan(_: FastMCP) -> AsyncIterator[dict[str, Any]]:
@@ -239,7 +246,8 @@ def build_mcp_server(
         instructions=INSTRUCTIONS,
         version=version,
         mask_error_details=True,
-        middleware=[ToolCalls()],
+        middleware=[ToolCalls(), *([PushRegistration(push, caller_or_none)] if push else [])],
+        experimental_capabilities={CHANNEL_CAPABILITY: {}} if push else None,
         lifespan=lifespan or default_lifespan,
     )
 
