@@ -40,7 +40,8 @@ def store_files(relay):
 
 
 def temp_files(relay):
-    return {name for name in store_files(relay) if name.rsplit("/", 1)[-1].startswith(".")}
+    """Uploads in progress (or left behind): hidden ``.part`` files."""
+    return {name for name in store_files(relay) if name.endswith(".part")}
 
 
 def wait_until(condition, timeout_s=10.0):
