@@ -16,15 +16,14 @@ import asyncio
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
 import anyio
-from peewee import JOIN, Database, fn
+from peewee import Database, fn
 
 from relay_core import (
-    Attachment,
     BlobInfo,
     Conflict,
     CreateSessionRequest,
@@ -51,7 +50,6 @@ from relay_core import (
     now_ms,
     validate_client_id,
     validate_digest,
-    validate_session_name,
 )
 from relay_core.models import AuthMode
 from relay_core.wire import (
@@ -62,6 +60,7 @@ from relay_core.wire import (
     MAX_WAIT_S,
 )
 from relay_server import db as store
+from relay_server import queries
 from relay_server.blobstore import BlobReader, BlobStore, GcReport, StoredBlob, Upload
 from relay_server.events import EventHub, Posted
 
@@ -138,7 +137,7 @@ class RelayService:
         """Record that ``client_id`` called now, creating the client on its first call."""
         stamp = now_ms()
         with self.db.atomic():
-            self._ensure_clients([client_id], stamp)
+            queries.ensure_clients([client_id], stamp)
             store.Client.update(last_seen_ms=stamp).where(
                 store.Client.client_id == client_id
             ).execute()
@@ -150,7 +149,7 @@ class RelayService:
         """Create a client (or replace its token); used by ``agent-relay-server add-client``."""
         validate_client_id(client_id)
         with self.db.atomic():
-            self._ensure_clients([client_id], now_ms())
+            queries.ensure_clients([client_id], now_ms())
             store.Client.update(token_hash=token_hash).where(
                 store.Client.client_id == client_id
             ).execute()
@@ -162,7 +161,7 @@ class RelayService:
 
     def whoami(self, caller: str) -> WhoAmI:
         """The caller as the relay sees it."""
-        row = self._client(caller)
+        row = queries.client_row(caller)
         seen = row.last_seen_ms or now_ms()
         return WhoAmI(
             client_id=caller,
@@ -247,7 +246,7 @@ class RelayService:
                     f"{existing.created_by_id} at {from_ms(existing.created_ms):%Y-%m-%d %H:%M}Z)",
                     details={"session": request.name, "created_by": existing.created_by_id},
                 )
-            self._ensure_clients(members, stamp)
+            queries.ensure_clients(members, stamp)
             session = store.Session.create(
                 name=request.name,
                 description=request.description,
@@ -271,7 +270,7 @@ class RelayService:
             query = query.where(store.Session.closed_ms.is_null())
         summaries = []
         for session in query.objects():
-            counts = self._counts(session.id, caller, session.last_read_id)
+            counts = queries.counts(session.id, caller, session.last_read_id)
             summaries.append(
                 SessionSummary(
                     name=session.name,
@@ -279,7 +278,7 @@ class RelayService:
                     created_by=session.created_by_id,
                     created_at=from_ms(session.created_ms),
                     closed_at=from_ms(session.closed_ms) if session.closed_ms else None,
-                    participants=self._participant_count(session.id),
+                    participants=queries.participant_count(session.id),
                     last_message_id=counts[0],
                     unread=counts[1],
                 )
@@ -288,15 +287,15 @@ class RelayService:
 
     def get_session(self, caller: str, name: str) -> SessionDetail:
         """A session the caller belongs to, with its participants."""
-        session = self._session(name)
-        membership = self._membership(session, caller)
+        session = queries.session_row(name)
+        membership = queries.membership(session, caller)
         rows = (
             store.Participant.select(store.Participant, store.Client)
             .join(store.Client)
             .where(store.Participant.session == session.id)
             .order_by(store.Participant.joined_ms, store.Participant.client)
         )
-        last_id, unread = self._counts(session.id, caller, membership.last_read_id)
+        last_id, unread = queries.counts(session.id, caller, membership.last_read_id)
         return SessionDetail(
             name=session.name,
             description=session.description,
@@ -320,9 +319,9 @@ class RelayService:
         """Add clients to a session the caller belongs to; existing members are left alone."""
         stamp = now_ms()
         with self.db.atomic():
-            session = self._open_session(name)
-            self._membership(session, caller)
-            self._ensure_clients(request.clients, stamp)
+            session = queries.open_session_row(name)
+            queries.membership(session, caller)
+            queries.ensure_clients(request.clients, stamp)
             store.Participant.insert_many(
                 [{"session": session.id, "client": c, "joined_ms": stamp} for c in request.clients]
             ).on_conflict_ignore().execute()
@@ -331,8 +330,8 @@ class RelayService:
     def leave(self, caller: str, name: str) -> None:
         """Remove the caller from a session."""
         with self.db.atomic():
-            session = self._session(name)
-            self._membership(session, caller)
+            session = queries.session_row(name)
+            queries.membership(session, caller)
             store.Participant.delete().where(
                 (store.Participant.session == session.id) & (store.Participant.client == caller)
             ).execute()
@@ -340,8 +339,8 @@ class RelayService:
     def close_session(self, caller: str, name: str) -> SessionDetail:
         """Close a session (creator only); it stays readable, but takes no new messages."""
         with self.db.atomic():
-            session = self._session(name)
-            self._membership(session, caller)
+            session = queries.session_row(name)
+            queries.membership(session, caller)
             if session.created_by_id != caller:
                 raise Forbidden(
                     f"only {session.created_by_id!r}, who created session {name!r}, may close it"
@@ -365,16 +364,16 @@ class RelayService:
         """
         stamp = now_ms()
         with self.db.atomic():
-            session = self._open_session(name)
-            self._membership(session, caller)
-            members = self._member_ids(session.id)
+            session = queries.open_session_row(name)
+            queries.membership(session, caller)
+            members = queries.member_ids(session.id)
             strangers = [c for c in request.to if c not in members]
             if strangers:
                 raise InvalidInput(
                     f"{strangers[0]!r} is not a participant of session {name!r}; invite it first"
                 )
             if request.reply_to is not None:
-                self._visible_message(caller, request.reply_to, session_id=session.id)
+                queries.visible_message(caller, request.reply_to, session_id=session.id)
             attachments = self._resolve_attachments(caller, request)
             row = store.Message.create(
                 session=session.id,
@@ -418,15 +417,15 @@ class RelayService:
         """
         _page_limit(limit)
         _after(after_id)
-        session = self._session(name)
-        membership = self._membership(session, caller)
+        session = queries.session_row(name)
+        membership = queries.membership(session, caller)
         start = membership.last_read_id if after_id is None else after_id
-        query = self._visible(caller).where(
+        query = queries.visible_to(caller).where(
             (store.Message.session == session.id) & (store.Message.id > start)
         )
-        page = self._page(query, start, limit)
+        page = queries.page(query, start, limit)
         if mark_read and page.messages:
-            self._advance(session.id, caller, page.messages[-1].id)
+            queries.advance_read(session.id, caller, page.messages[-1].id)
         return page
 
     def poll(
@@ -443,10 +442,10 @@ class RelayService:
         """
         _page_limit(limit)
         _after(after_id)
-        query = self._visible(caller).where(store.Message.sender != caller)
+        query = queries.visible_to(caller).where(store.Message.sender != caller)
         if name is not None:
-            session = self._session(name)
-            membership = self._membership(session, caller)
+            session = queries.session_row(name)
+            membership = queries.membership(session, caller)
             start = membership.last_read_id if after_id is None else after_id
             query = query.where((store.Message.session == session.id) & (store.Message.id > start))
         else:
@@ -462,7 +461,7 @@ class RelayService:
                 query = query.where(store.Message.id > store.Participant.last_read_id)
             else:
                 query = query.where(store.Message.id > after_id)
-        return self._page(query, start, limit)
+        return queries.page(query, start, limit)
 
     async def wait_for_messages(
         self,
@@ -532,18 +531,18 @@ class RelayService:
         Raises:
             NotFound: no such message, or the caller may not read it.
         """
-        row = self._visible_message(caller, message_id)
-        return self._messages([row])[0]
+        row = queries.visible_message(caller, message_id)
+        return queries.to_messages([row])[0]
 
     def mark_read(self, caller: str, name: str, up_to_id: int) -> ReadPosition:
         """Move the caller's read position forward to ``up_to_id`` (never backward)."""
         if up_to_id < 0:
             raise InvalidInput(f"up_to_id must be 0 or more, got {up_to_id}")
-        session = self._session(name)
-        self._membership(session, caller)
-        self._advance(session.id, caller, up_to_id)
-        membership = self._membership(session, caller)
-        _, unread = self._counts(session.id, caller, membership.last_read_id)
+        session = queries.session_row(name)
+        queries.membership(session, caller)
+        queries.advance_read(session.id, caller, up_to_id)
+        membership = queries.membership(session, caller)
+        _, unread = queries.counts(session.id, caller, membership.last_read_id)
         return ReadPosition(session=name, last_read_id=membership.last_read_id, unread=unread)
 
     # --- files ------------------------------------------------------------------------------
@@ -625,7 +624,7 @@ class RelayService:
         Also removes temp files left by crashed uploads. With ``dry_run``, only reports.
         """
         report = self._blob_store().gc(
-            self._blob_referenced, grace_s=grace_s, now=now, dry_run=dry_run
+            queries.blob_referenced, grace_s=grace_s, now=now, dry_run=dry_run
         )
         if report.blobs and not dry_run:
             gone = [blob.sha256 for blob in report.blobs]
@@ -647,192 +646,16 @@ class RelayService:
     def _record_upload(self, caller: str, sha256: str) -> None:
         stamp = now_ms()
         with self.db.atomic():
-            self._ensure_clients([caller], stamp)
+            queries.ensure_clients([caller], stamp)
             store.Upload.insert(sha256=sha256, uploader=caller, created_ms=stamp).on_conflict(
                 conflict_target=[store.Upload.sha256, store.Upload.uploader],
                 update={store.Upload.created_ms: stamp},
             ).execute()
 
-    def _may_read_blob(self, caller: str, sha256: str) -> bool:
-        """True when the caller uploaded the file or can read a message that has it attached."""
-        uploaded = store.Upload.select().where(
-            (store.Upload.sha256 == sha256) & (store.Upload.uploader == caller)
-        )
-        if uploaded.exists():
-            return True
-        attached = (
-            self._visible(caller)
-            .join(
-                store.Participant,
-                on=(
-                    (store.Participant.session == store.Message.session)
-                    & (store.Participant.client == caller)
-                ),
-            )
-            .switch(store.Message)
-            .join(store.Attachment, on=(store.Attachment.message == store.Message.id))
-            .where(store.Attachment.sha256 == sha256)
-        )
-        return attached.exists()
-
     def _check_blob_access(self, caller: str, sha256: str) -> None:
         validate_digest(sha256)
-        if not self._may_read_blob(caller, sha256):
+        if not queries.may_read_blob(caller, sha256):
             raise NotFound(f"file {sha256} does not exist or is not visible to you")
-
-    def _blob_referenced(self, sha256: str) -> bool:
-        return store.Attachment.select().where(store.Attachment.sha256 == sha256).exists()
-
-    # --- internals --------------------------------------------------------------------------
-
-    def _ensure_clients(self, client_ids: Iterable[str], stamp: int) -> None:
-        rows = [{"client_id": c, "created_ms": stamp} for c in dict.fromkeys(client_ids)]
-        if rows:
-            store.Client.insert_many(rows).on_conflict_ignore().execute()
-
-    def _client(self, client_id: str) -> store.Client:
-        row = store.Client.get_or_none(store.Client.client_id == client_id)
-        if row is None:
-            raise NotFound(f"client {client_id!r} is not known to this relay")
-        return row
-
-    def _session(self, name: str) -> store.Session:
-        validate_session_name(name)
-        session = store.Session.get_or_none(store.Session.name == name)
-        if session is None:
-            raise NotFound(f"session {name!r} does not exist", details={"session": name})
-        return session
-
-    def _open_session(self, name: str) -> store.Session:
-        session = self._session(name)
-        if session.closed_ms is not None:
-            raise Conflict(f"session {name!r} is closed", details={"session": name})
-        return session
-
-    def _membership(self, session: store.Session, caller: str) -> store.Participant:
-        membership = store.Participant.get_or_none(
-            (store.Participant.session == session.id) & (store.Participant.client == caller)
-        )
-        if membership is None:
-            raise Forbidden(
-                f"{caller!r} is not a participant of session {session.name!r}; "
-                "ask a participant to invite you",
-                details={"session": session.name},
-            )
-        return membership
-
-    def _member_ids(self, session_id: int) -> set[str]:
-        rows = store.Participant.select(store.Participant.client).where(
-            store.Participant.session == session_id
-        )
-        return {row.client_id for row in rows}
-
-    def _participant_count(self, session_id: int) -> int:
-        return store.Participant.select().where(store.Participant.session == session_id).count()
-
-    def _visible(self, caller: str):  # noqa: ANN202 - a peewee query
-        recipient = store.Recipient.alias()
-        addressed = fn.EXISTS(
-            recipient.select(recipient.message).where(
-                (recipient.message == store.Message.id) & (recipient.client == caller)
-            )
-        )
-        return store.Message.select().where(
-            (store.Message.narrowed == False)  # noqa: E712 - SQL, not Python
-            | (store.Message.sender == caller)
-            | addressed
-        )
-
-    def _visible_message(
-        self, caller: str, message_id: int, session_id: int | None = None
-    ) -> store.Message:
-        row = (
-            self._visible(caller)
-            .join(
-                store.Participant,
-                JOIN.INNER,
-                on=(
-                    (store.Participant.session == store.Message.session)
-                    & (store.Participant.client == caller)
-                ),
-            )
-            .where(store.Message.id == message_id)
-            .first()
-        )
-        if row is None or (session_id is not None and row.session_id != session_id):
-            raise NotFound(f"message {message_id} does not exist or is not visible to you")
-        return row
-
-    def _counts(self, session_id: int, caller: str, last_read_id: int) -> tuple[int | None, int]:
-        visible = self._visible(caller).where(store.Message.session == session_id)
-        last_id = visible.select(fn.MAX(store.Message.id)).scalar()
-        unread = (
-            visible.select(fn.COUNT(store.Message.id))
-            .where((store.Message.id > last_read_id) & (store.Message.sender != caller))
-            .scalar()
-        )
-        return last_id, unread or 0
-
-    def _advance(self, session_id: int, caller: str, up_to_id: int) -> None:
-        store.Participant.update(last_read_id=up_to_id).where(
-            (store.Participant.session == session_id)
-            & (store.Participant.client == caller)
-            & (store.Participant.last_read_id < up_to_id)
-        ).execute()
-
-    def _page(self, query, start: int | None, limit: int) -> MessagePage:  # noqa: ANN001
-        rows = list(query.order_by(store.Message.id).limit(limit + 1))
-        has_more = len(rows) > limit
-        messages = self._messages(rows[:limit])
-        next_after = messages[-1].id if messages else start
-        return MessagePage(messages=messages, next_after_id=next_after, has_more=has_more)
-
-    def _messages(self, rows: Sequence[store.Message]) -> list[Message]:
-        if not rows:
-            return []
-        ids = [row.id for row in rows]
-        session_names = dict(
-            store.Session.select(store.Session.id, store.Session.name)
-            .where(store.Session.id.in_({row.session_id for row in rows}))
-            .tuples()
-        )
-        recipients: dict[int, list[str]] = {}
-        narrowed = [row.id for row in rows if row.narrowed]
-        if narrowed:
-            for message_id, client_id in (
-                store.Recipient.select(store.Recipient.message, store.Recipient.client)
-                .where(store.Recipient.message.in_(narrowed))
-                .order_by(store.Recipient.client)
-                .tuples()
-            ):
-                recipients.setdefault(message_id, []).append(client_id)
-        files: dict[int, list[Attachment]] = {}
-        for attachment in (
-            store.Attachment.select()
-            .where(store.Attachment.message.in_(ids))
-            .order_by(store.Attachment.message, store.Attachment.position)
-        ):
-            files.setdefault(attachment.message_id, []).append(
-                Attachment(
-                    sha256=attachment.sha256,
-                    filename=attachment.filename,
-                    size=attachment.size,
-                    mime=attachment.mime,
-                )
-            )
-        return [
-            Message(
-                id=row.id,
-                session=session_names[row.session_id],
-                sender=row.sender_id,
-                to=recipients.get(row.id, []),
-                reply_to=row.reply_to,
-                text=row.text,
-                attachments=files.get(row.id, []),
-                created_at=from_ms(row.created_ms),
-            )
-            for row in rows
-        ]
 
     def _resolve_attachments(
         self, caller: str, request: SendMessageRequest
@@ -842,7 +665,7 @@ class RelayService:
             size = self.blobs.size_of(ref.sha256) if self.blobs else None
             # A file the caller neither uploaded nor can read is refused like a missing one:
             # knowing a digest must not be enough to pass a file on.
-            if size is None or not self._may_read_blob(caller, ref.sha256):
+            if size is None or not queries.may_read_blob(caller, ref.sha256):
                 raise InvalidInput(
                     f"attachment {ref.filename!r}: file {ref.sha256[:12]}... is not on the relay; "
                     "upload it first (PUT /blobs/{sha256} or the upload_file tool)"
