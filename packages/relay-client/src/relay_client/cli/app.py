@@ -164,7 +164,8 @@ class TransferBar:
 
     def __init__(self, label: str, *, enabled: bool = True) -> None:
         self.label = label
-        self.enabled = enabled
+        # Off for scripts: a bar on a pipe or a log file is just noise.
+        self.enabled = enabled and sys.stderr.isatty()
         self._bar: Any = None
         self._shown = 0
 

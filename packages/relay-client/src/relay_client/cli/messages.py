@@ -15,6 +15,8 @@ How ``tail`` moves the cursor (``cursors/<session>.txt``):
 
 from __future__ import annotations
 
+import sys
+
 import click
 from relay_core import InvalidInput, Message, wire
 
@@ -25,7 +27,7 @@ from relay_client.cli.render import message_text
 def read_text_argument(text: str) -> str:
     """TEXT as given, or standard input for ``-`` (without its final line break)."""
     if text == "-":
-        text = click.get_text_stream("stdin").read().removesuffix("\n")
+        text = sys.stdin.read().removesuffix("\n")
     return text
 
 
