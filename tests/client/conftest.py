@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import relay_client.api as api
 import responses
 from click.testing import CliRunner, Result
+
+import relay_client.api as api
 from relay_client import ClientConfig, DataPaths
 from relay_client.cli import cli
 from relay_core import (

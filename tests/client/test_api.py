@@ -5,11 +5,12 @@ import os
 import pytest
 import requests
 import responses
+from responses import matchers
+
 from relay_client import DigestMismatch, RelayClient, partial_path
 from relay_client.api import LONG_POLL_MARGIN_S, USER_AGENT
 from relay_core import RelayError
 from relay_core.errors import ERROR_CLASSES
-from responses import matchers
 
 RELAY = "http://127.0.0.1:7878"
 DATA = os.urandom(3 * 1024 * 1024 + 17)

@@ -4,6 +4,7 @@ import hashlib
 
 import pytest
 import requests
+
 from relay_client.cli.app import EXIT_CODES
 from relay_core.errors import ERROR_CLASSES
 

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 import responses
-from relay_client import partial_path
 from responses import matchers
+
+from relay_client import partial_path
 
 RELAY = "http://127.0.0.1:7878"
 DATA = b"quarterly numbers\n" * 1000

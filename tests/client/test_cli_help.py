@@ -5,6 +5,7 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
+
 from relay_client.cli import cli
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "client.md"

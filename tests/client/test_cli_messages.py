@@ -2,8 +2,9 @@ import json
 
 import pytest
 import responses
-from relay_client import Cursors
 from responses import matchers
+
+from relay_client import Cursors
 
 RELAY = "http://127.0.0.1:7878"
 MESSAGES = f"{RELAY}/api/v1/sessions/build-42/messages"

@@ -2,6 +2,7 @@ import json
 import stat
 
 import requests
+
 from relay_client import ClientConfig, Roster
 
 RELAY = "http://127.0.0.1:7878"

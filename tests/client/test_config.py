@@ -3,6 +3,7 @@ import stat
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from relay_client import ClientConfig, NotConfigured, StateFileError
 from relay_client.config import normalise_relay_url
 from relay_core import InvalidInput, validate_client_id

@@ -1,6 +1,7 @@
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from relay_client import Cursors, StateFileError
 from relay_core import InvalidInput
 

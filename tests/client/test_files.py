@@ -2,6 +2,7 @@ import os
 import stat
 
 import pytest
+
 from relay_client import StateFileError
 from relay_client.files import line_of_key, parse_toml, read_text, write_atomic
 

@@ -1,4 +1,5 @@
 import pytest
+
 from relay_client import Roster, StateFileError
 from relay_core import InvalidInput, RelayError
 

@@ -30,6 +30,9 @@ from typing import IO, Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 import requests
+
+from relay_client.config import ClientConfig, normalise_relay_url
+from relay_client.files import fsync_directory
 from relay_core import (
     BlobInfo,
     Conflict,
@@ -59,9 +62,6 @@ from relay_core import (
     wire,
 )
 from relay_core.errors import ERROR_CLASSES
-
-from relay_client.config import ClientConfig, normalise_relay_url
-from relay_client.files import fsync_directory
 
 DEFAULT_CONNECT_TIMEOUT_S: Final = 5.0
 DEFAULT_READ_TIMEOUT_S: Final = 30.0

@@ -17,9 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from relay_core import NotFound, RelayError, wire
-
 from relay_client.config import ClientConfig
+from relay_core import NotFound, RelayError, wire
 
 SERVER_NAME: Final = "agent-relay"
 CLAUDE_COMMAND_ENV: Final = "AGENT_RELAY_CLAUDE"

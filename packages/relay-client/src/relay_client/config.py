@@ -19,7 +19,6 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 import tomli_w
-from relay_core import InvalidInput, NotFound, validate_client_id
 
 from relay_client.files import (
     PRIVATE_MODE,
@@ -29,6 +28,7 @@ from relay_client.files import (
     read_text,
     write_atomic,
 )
+from relay_core import InvalidInput, NotFound, validate_client_id
 
 KEYS: Final = ("relay_url", "client_id", "token")
 REQUIRED_KEYS: Final = ("relay_url", "client_id")

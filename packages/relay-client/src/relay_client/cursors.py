@@ -11,9 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Final
 
-from relay_core import InvalidInput, safe_file_name, validate_session_name
-
 from relay_client.files import StateFileError, read_text, write_atomic
+from relay_core import InvalidInput, safe_file_name, validate_session_name
 
 CURSOR_SUFFIX: Final = ".txt"
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, Final
 
 import tomli_w
-from relay_core import Conflict, InvalidInput, NotFound, validate_client_id, validate_peer_name
 
 from relay_client.files import StateFileError, parse_toml, read_text, write_atomic
+from relay_core import Conflict, InvalidInput, NotFound, validate_client_id, validate_peer_name
 
 PEER_KEYS: Final = ("name", "client_id", "notes")
 _PEERS_HEADER_RE: Final = re.compile(r"^\s*\[\[\s*peers\s*\]\]")

@@ -13,6 +13,12 @@ from types import TracebackType
 from typing import Any, Final, TypeVar
 
 import click
+
+from relay_client.api import RelayClient
+from relay_client.config import ClientConfig
+from relay_client.cursors import Cursors
+from relay_client.paths import DataPaths
+from relay_client.roster import Roster
 from relay_core import RelayError, format_timestamp
 from relay_core.errors import (
     CONFLICT,
@@ -26,12 +32,6 @@ from relay_core.errors import (
     UNAUTHORIZED,
     UNAVAILABLE,
 )
-
-from relay_client.api import RelayClient
-from relay_client.config import ClientConfig
-from relay_client.cursors import Cursors
-from relay_client.paths import DataPaths
-from relay_client.roster import Roster
 
 F = TypeVar("F", bound=Callable[..., Any])
 

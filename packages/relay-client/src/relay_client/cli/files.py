@@ -7,11 +7,11 @@ import re
 from pathlib import Path
 
 import click
-from relay_core import Attachment, Conflict, InvalidInput, NotFound, validate_filename
 
 from relay_client.cli.app import App, TransferBar, echo_json, json_option, pass_app
 from relay_client.cli.messages import recipients_option, reply_option
 from relay_client.cli.render import format_bytes
+from relay_core import Attachment, Conflict, InvalidInput, NotFound, validate_filename
 
 _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 

@@ -7,8 +7,6 @@ from dataclasses import asdict, dataclass
 from typing import Final, Literal
 
 import click
-from relay_core import RelayError
-from relay_core.errors import FORBIDDEN, UNAUTHORIZED, UNAVAILABLE
 
 from relay_client import claude
 from relay_client.cli.app import App, echo_json, json_option, pass_app
@@ -17,6 +15,8 @@ from relay_client.config import ClientConfig, NotConfigured
 from relay_client.cursors import Cursors
 from relay_client.files import mode_is_private
 from relay_client.roster import Roster
+from relay_core import RelayError
+from relay_core.errors import FORBIDDEN, UNAUTHORIZED, UNAVAILABLE
 
 MAX_CLOCK_SKEW_S: Final = 5.0
 """Beyond this, timestamps and "last seen" times from the relay mislead."""

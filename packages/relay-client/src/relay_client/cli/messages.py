@@ -15,13 +15,17 @@ How ``tail`` moves the cursor (``cursors/<session>.txt``):
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 
 import click
-from relay_core import InvalidInput, Message, wire
 
 from relay_client.cli.app import App, echo_json, json_option, pass_app
 from relay_client.cli.render import message_text
+from relay_core import InvalidInput, Message, wire
 
 
 def read_text_argument(text: str) -> str:
@@ -109,13 +113,16 @@ def tail(
     """
     after = since if since is not None else app.cursors.get(session)
     wait = wait_s if wait_s is not None else (wire.DEFAULT_WAIT_S if follow else None)
+    printed: int | None = None
     try:
         while True:
             page = app.client.read_messages(
                 session, after=after, limit=wire.MAX_PAGE_SIZE, wait_s=wait
             )
             for message in page.messages:
-                _print_message(app, message, as_json)
+                with _interrupt_deferred():
+                    _print_message(app, message, as_json)
+                    printed = message.id
             if page.messages:
                 after = page.messages[-1].id
                 app.cursors.advance(session, after)
@@ -126,8 +133,29 @@ def tail(
             if not (page.has_more or follow):
                 break
     except KeyboardInterrupt:
-        # ^C is how --follow ends; the cursor was saved after every page.
+        pass  # ^C is how --follow ends
+    finally:
+        # Also after ^C or an error mid-page: whatever was printed counts as seen.
+        if printed is not None:
+            app.cursors.advance(session, printed)
+
+
+@contextlib.contextmanager
+def _interrupt_deferred() -> Iterator[None]:
+    """Hold ^C back while a message is printed and recorded, so the cursor matches the screen.
+
+    A ^C that arrives meanwhile is delivered as soon as the block ends. Where signals cannot be
+    masked (Windows) a ^C right after a message shows it again next time; it never skips one.
+    """
+    mask = getattr(signal, "pthread_sigmask", None)
+    if mask is None or threading.current_thread() is not threading.main_thread():
+        yield
         return
+    previous = mask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        mask(signal.SIG_SETMASK, previous)
 
 
 def _print_message(app: App, message: Message, as_json: bool) -> None:

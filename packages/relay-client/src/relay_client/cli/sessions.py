@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import click
-from relay_core import SessionDetail
 
 from relay_client.cli.app import App, echo_json, echo_table, json_option, pass_app
 from relay_client.cli.render import format_time, session_text
+from relay_core import SessionDetail
 
 
 @click.group()

@@ -9,13 +9,13 @@ from collections.abc import Callable
 from typing import Final
 
 import click
-from relay_core import InvalidInput, validate_client_id, wire
 
 from relay_client import claude
 from relay_client.api import RelayClient
 from relay_client.cli.app import App, echo_json, json_option, pass_app
 from relay_client.config import ClientConfig, normalise_relay_url, validate_token
 from relay_client.roster import Roster
+from relay_core import InvalidInput, validate_client_id, wire
 
 DEFAULT_RELAY_URL: Final = f"http://{wire.DEFAULT_HOST}:{wire.DEFAULT_PORT}"
 
