@@ -47,6 +47,8 @@ from relay_core import (
     Peer,
     ReadPosition,
     RelayError,
+    RelayModel,
+    RequestModel,
     SendMessageRequest,
     SentMessage,
     SessionDetail,
@@ -79,7 +81,7 @@ SERVE_HINT: Final = "is `agent-relay-server serve` running?"
 ProgressCallback = Callable[[int, int | None], None]
 """Called as bytes move: (bytes done so far, total bytes or None when unknown)."""
 
-M = TypeVar("M")
+M = TypeVar("M", bound=RelayModel)
 _CLASS_BY_STATUS: Final = {cls.http_status: cls for cls in ERROR_CLASSES.values()}
 _IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "PUT"})
 
@@ -613,7 +615,7 @@ def _params(**values: float | int | None) -> dict[str, str]:
     }
 
 
-def _body(model: Any, **fields: Any) -> dict[str, Any]:
+def _body(model: type[RequestModel], **fields: Any) -> dict[str, Any]:
     """Validate a request body locally with its relay-core model; the JSON to send."""
     try:
         return model.model_validate(fields).model_dump(mode="json")
@@ -621,7 +623,7 @@ def _body(model: Any, **fields: Any) -> dict[str, Any]:
         raise InvalidInput(_first_problem(exc)) from None
 
 
-def _validate_answer(model: Any, data: Any) -> Any:
+def _validate_answer(model: type[M], data: Any) -> M:
     try:
         return model.model_validate(data)
     except ValueError as exc:

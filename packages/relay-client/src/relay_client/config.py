@@ -13,7 +13,7 @@ name the key and its line, so a typo never silently falls back to a default.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -138,10 +138,6 @@ class ClientConfig:
     def save(self, path: Path) -> None:
         """Write the config atomically with mode 0600."""
         write_atomic(path, tomli_w.dumps(asdict(self)).encode("utf-8"), mode=PRIVATE_MODE)
-
-    def updated(self, **changes: Any) -> ClientConfig:
-        """A copy with some values changed (and validated)."""
-        return replace(self, **changes)
 
     @property
     def masked_token(self) -> str:

@@ -65,7 +65,8 @@ class CommandError(click.ClickException):
             message += f" ({hint})"
         super().__init__(message)
         self.error = error
-        self.exit_code = EXIT_CODES.get(error.code, 1)
+        # click declares exit_code per class; ours depends on the error, so it is per instance.
+        self.exit_code = EXIT_CODES.get(error.code, 1)  # type: ignore[misc]
 
 
 class RelayGroup(click.Group):
