@@ -4,8 +4,9 @@ import hashlib
 
 import pytest
 import requests
+from click.testing import CliRunner
 
-from relay_client.cli.app import EXIT_CODES
+from relay_client.cli.app import EXIT_CODES, RelayGroup
 from relay_core.errors import ERROR_CLASSES
 
 RELAY = "http://127.0.0.1:7878"
@@ -137,3 +138,15 @@ def test_a_file_system_error_is_one_line_too(configured, relay_http, run, tmp_pa
     assert result.stderr.startswith(f"Error: {tmp_path / 'missing'}")
     assert result.stderr.endswith(": No such file or directory\n")
     assert result.exit_code == 1
+
+
+def test_a_reader_that_goes_away_is_not_an_error_message():
+    group = RelayGroup()
+
+    @group.command()
+    def spew() -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    result = CliRunner().invoke(group, ["spew"])
+    assert result.exit_code == 1
+    assert "Error" not in result.output

@@ -4,6 +4,7 @@ progress bars, and the one place where a RelayError becomes a one-line error and
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from collections.abc import Callable, Iterable
@@ -78,6 +79,8 @@ class RelayGroup(click.Group):
         except RelayError as exc:
             raise CommandError(exc) from None
         except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                raise  # the reader went away (`| head`): click exits quietly
             where = f"{exc.filename}: " if exc.filename else ""
             raise click.ClickException(f"{where}{exc.strerror or exc}") from None
 
