@@ -22,11 +22,14 @@ from relay_core.wire import MCP_PATH
 from relay_server import __version__
 from relay_server.access_log import AccessLogMiddleware
 from relay_server.auth import Authenticator, AuthMiddleware
+from relay_server.blobstore import BlobStore
 from relay_server.config import ServerConfig
 from relay_server.db import open_database
 from relay_server.events import EventHub
 from relay_server.http_api import build_http_api
+from relay_server.http_blobs import blob_routes
 from relay_server.mcp_tools import build_mcp_server
+from relay_server.push import LivePush
 from relay_server.service import RelayLimits, RelayService
 
 
@@ -38,6 +41,7 @@ class Relay:
     service: RelayService
     hub: EventHub
     mcp: FastMCP
+    push: LivePush
     config: ServerConfig
 
 
@@ -66,6 +70,7 @@ def build_service(config: ServerConfig, hub: EventHub | None = None) -> RelaySer
             blob_quota_bytes=config.blob_quota_bytes,
             inline_file_bytes=config.inline_file_bytes,
         ),
+        blobs=BlobStore(config.blobs_dir, config.max_blob_bytes, config.blob_quota_bytes),
     )
 
 
@@ -84,7 +89,8 @@ def build_relay(config: ServerConfig) -> Relay:
         hub.attach(asyncio.get_running_loop())
         yield {}
 
-    mcp = build_mcp_server(service, version=__version__, lifespan=lifespan)
+    push = LivePush(service, hub)
+    mcp = build_mcp_server(service, version=__version__, lifespan=lifespan, push=push)
     app: Starlette = mcp.http_app(
         path=MCP_PATH,
         middleware=[
@@ -99,5 +105,7 @@ def build_relay(config: ServerConfig) -> Relay:
         host_origin_protection=True,
         allowed_hosts=[config.host, *config.allowed_hosts],
     )
-    app.router.routes.append(Mount("/", app=build_http_api(service)))
-    return Relay(app=_McpTrailingSlash(app), service=service, hub=hub, mcp=mcp, config=config)
+    app.router.routes.append(Mount("/", app=build_http_api(service, blob_routes(service))))
+    return Relay(
+        app=_McpTrailingSlash(app), service=service, hub=hub, mcp=mcp, push=push, config=config
+    )

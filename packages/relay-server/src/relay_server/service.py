@@ -13,18 +13,19 @@ reader always finds the row.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Protocol
 
 import anyio
 from peewee import JOIN, Database, fn
 
 from relay_core import (
     Attachment,
+    BlobInfo,
     Conflict,
     CreateSessionRequest,
     Forbidden,
@@ -43,10 +44,13 @@ from relay_core import (
     Status,
     StatusCounts,
     StatusLimits,
+    TooLarge,
+    Unavailable,
     WhoAmI,
     from_ms,
     now_ms,
     validate_client_id,
+    validate_digest,
     validate_session_name,
 )
 from relay_core.models import AuthMode
@@ -58,20 +62,11 @@ from relay_core.wire import (
     MAX_WAIT_S,
 )
 from relay_server import db as store
+from relay_server.blobstore import BlobReader, BlobStore, GcReport, StoredBlob, Upload
 from relay_server.events import EventHub, Posted
 
 TOUCH_INTERVAL_S = 5.0
 """Record a client's ``last_seen`` at most this often (it is a write)."""
-
-
-class BlobCatalog(Protocol):
-    """What the service needs to know about the file store."""
-
-    def size_of(self, sha256: str) -> int | None:
-        """The stored size of a blob, or None when it is not in the store."""
-
-    def usage(self) -> tuple[int, int]:
-        """How many blobs the store holds, and their bytes."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +107,7 @@ class RelayService:
         version: str,
         auth_mode: AuthMode,
         limits: RelayLimits,
-        blobs: BlobCatalog | None = None,
+        blobs: BlobStore | None = None,
     ) -> None:
         self.db = db
         self.hub = hub
@@ -380,7 +375,7 @@ class RelayService:
                 )
             if request.reply_to is not None:
                 self._visible_message(caller, request.reply_to, session_id=session.id)
-            attachments = self._resolve_attachments(request)
+            attachments = self._resolve_attachments(caller, request)
             row = store.Message.create(
                 session=session.id,
                 sender=caller,
@@ -527,6 +522,10 @@ class RelayService:
         finally:
             unsubscribe()
 
+    def latest_message_id(self) -> int:
+        """The newest message id in the relay (0 when empty)."""
+        return store.Message.select(fn.MAX(store.Message.id)).scalar() or 0
+
     def get_message(self, caller: str, message_id: int) -> Message:
         """One message the caller can read.
 
@@ -546,6 +545,143 @@ class RelayService:
         membership = self._membership(session, caller)
         _, unread = self._counts(session.id, caller, membership.last_read_id)
         return ReadPosition(session=name, last_read_id=membership.last_read_id, unread=unread)
+
+    # --- files ------------------------------------------------------------------------------
+
+    def begin_upload(self, caller: str, sha256: str, declared_size: int) -> Upload:
+        """Start storing a file the caller names by digest; limits are checked before any byte.
+
+        Raises:
+            InvalidInput: a malformed digest or size.
+            TooLarge: over ``max_blob_bytes``.
+            QuotaExceeded: the store would go over ``blob_quota_bytes``.
+        """
+        return self._blob_store().begin(sha256, declared_size)
+
+    def finish_upload(self, caller: str, upload: Upload) -> BlobInfo:
+        """Commit an upload (fsync, size and digest check) and record the caller as uploader.
+
+        Slow for big files (fsync): call it from a worker thread.
+
+        Raises:
+            InvalidInput: fewer bytes than declared, or ``digest mismatch: ...``.
+            QuotaExceeded: the disk filled up.
+        """
+        created = upload.commit()
+        self._record_upload(caller, upload.sha256)
+        return BlobInfo(sha256=upload.sha256, size=upload.received, created=created)
+
+    def put_blob(self, caller: str, data: bytes) -> BlobInfo:
+        """Store a small file sent inline (MCP ``upload_file``); it is named by its digest.
+
+        Raises:
+            TooLarge: over ``inline_file_bytes`` (upload with ``PUT /blobs/{sha256}`` instead).
+        """
+        self._check_inline(len(data))
+        sha256 = hashlib.sha256(data).hexdigest()
+        with self.begin_upload(caller, sha256, len(data)) as upload:
+            upload.write(data)
+            return self.finish_upload(caller, upload)
+
+    def blob_info(self, caller: str, sha256: str) -> StoredBlob:
+        """Size and upload time of a file the caller may download.
+
+        Raises:
+            NotFound: not stored, or the caller neither uploaded it nor can read a message that
+                has it attached (the two are not told apart).
+        """
+        self._check_blob_access(caller, sha256)
+        return self._blob_store().stat(sha256)
+
+    def open_blob(
+        self, caller: str, sha256: str, start: int = 0, end: int | None = None
+    ) -> BlobReader:
+        """Open a file the caller may download, to stream bytes ``start``..``end`` (inclusive).
+
+        The reader verifies the digest as it goes (see :class:`BlobReader`).
+
+        Raises:
+            NotFound: as for :meth:`blob_info`.
+            InvalidInput: the range does not fit the file.
+        """
+        self._check_blob_access(caller, sha256)
+        return self._blob_store().open_for_read(sha256, start, end)
+
+    def read_blob(self, caller: str, sha256: str) -> bytes:
+        """A whole small file the caller may download, verified (MCP ``download_file``).
+
+        Raises:
+            NotFound: as for :meth:`blob_info`.
+            TooLarge: over ``inline_file_bytes`` (download with ``GET /blobs/{sha256}``).
+        """
+        self._check_inline(self.blob_info(caller, sha256).size)
+        return self._blob_store().read_bytes(sha256)
+
+    def collect_garbage(
+        self, grace_s: float, *, dry_run: bool = False, now: float | None = None
+    ) -> GcReport:
+        """Remove files no message references once ``grace_s`` has passed since their upload.
+
+        Also removes temp files left by crashed uploads. With ``dry_run``, only reports.
+        """
+        report = self._blob_store().gc(
+            self._blob_referenced, grace_s=grace_s, now=now, dry_run=dry_run
+        )
+        if report.blobs and not dry_run:
+            gone = [blob.sha256 for blob in report.blobs]
+            store.Upload.delete().where(store.Upload.sha256.in_(gone)).execute()
+        return report
+
+    def _blob_store(self) -> BlobStore:
+        if self.blobs is None:
+            raise Unavailable("this relay has no file store")
+        return self.blobs
+
+    def _check_inline(self, size: int) -> None:
+        if size > self.limits.inline_file_bytes:
+            raise TooLarge(
+                f"file is {size} bytes; MCP tools move at most {self.limits.inline_file_bytes} "
+                "bytes inline: use PUT/GET /blobs/{sha256} (agent-relay send-file / fetch-file)"
+            )
+
+    def _record_upload(self, caller: str, sha256: str) -> None:
+        stamp = now_ms()
+        with self.db.atomic():
+            self._ensure_clients([caller], stamp)
+            store.Upload.insert(sha256=sha256, uploader=caller, created_ms=stamp).on_conflict(
+                conflict_target=[store.Upload.sha256, store.Upload.uploader],
+                update={store.Upload.created_ms: stamp},
+            ).execute()
+
+    def _may_read_blob(self, caller: str, sha256: str) -> bool:
+        """True when the caller uploaded the file or can read a message that has it attached."""
+        uploaded = store.Upload.select().where(
+            (store.Upload.sha256 == sha256) & (store.Upload.uploader == caller)
+        )
+        if uploaded.exists():
+            return True
+        attached = (
+            self._visible(caller)
+            .join(
+                store.Participant,
+                on=(
+                    (store.Participant.session == store.Message.session)
+                    & (store.Participant.client == caller)
+                ),
+            )
+            .switch(store.Message)
+            .join(store.Attachment, on=(store.Attachment.message == store.Message.id))
+            .where(store.Attachment.sha256 == sha256)
+        )
+        return attached.exists()
+
+    def _check_blob_access(self, caller: str, sha256: str) -> None:
+        validate_digest(sha256)
+        if not self._may_read_blob(caller, sha256):
+            raise NotFound(f"file {sha256} does not exist or is not visible to you")
+
+    def _blob_referenced(self, sha256: str) -> bool:
+        return store.Attachment.select().where(store.Attachment.sha256 == sha256).exists()
 
     # --- internals --------------------------------------------------------------------------
 
@@ -698,11 +834,15 @@ class RelayService:
             for row in rows
         ]
 
-    def _resolve_attachments(self, request: SendMessageRequest) -> list[dict[str, object]]:
+    def _resolve_attachments(
+        self, caller: str, request: SendMessageRequest
+    ) -> list[dict[str, object]]:
         resolved = []
         for ref in request.attachments:
             size = self.blobs.size_of(ref.sha256) if self.blobs else None
-            if size is None:
+            # A file the caller neither uploaded nor can read is refused like a missing one:
+            # knowing a digest must not be enough to pass a file on.
+            if size is None or not self._may_read_blob(caller, ref.sha256):
                 raise InvalidInput(
                     f"attachment {ref.filename!r}: file {ref.sha256[:12]}... is not on the relay; "
                     "upload it first (PUT /blobs/{sha256} or the upload_file tool)"
