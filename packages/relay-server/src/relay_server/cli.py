@@ -294,3 +294,62 @@ def gc(config_file: Path | None, data_dir: Path | None, dry_run: bool, grace: fl
         f"{len(report.blobs)} unreferenced file(s) older than {grace_s:g}s, "
         f"{len(report.temp_files)} leftover(s)"
     )
+
+
+@main.command()
+@config_options
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Move bad files into <data-dir>/quarantine and remove leftover temp files.",
+)
+def check(config_file: Path | None, data_dir: Path | None, repair: bool) -> None:
+    """Verify the database and every file's digest; print each problem on one line.
+
+    Checks SQLite's integrity, foreign keys and migrations, hashes every stored file, and looks
+    for attachments whose file is missing and temp files of crashed uploads. Exit status 1 while
+    something is wrong. Safe while the relay runs; without --repair it changes nothing.
+    """
+    from relay_server.maintenance import check as check_data
+
+    config = load(config_file, data_dir=data_dir)
+    report = check_data(config, repair=repair)
+    for problem in report.problems:
+        click.echo(problem.line())
+    left = sum(1 for problem in report.problems if not problem.repaired)
+    repaired = len(report.problems) - left
+    click.echo(
+        f"checked the database ({report.messages} message(s), {report.attachments} "
+        f"attachment(s)) and {report.blobs} file(s), {_size(report.blob_bytes)}: "
+        + (f"{left} problem(s)" if left else "no problems")
+        + (f", {repaired} repaired" if repaired else "")
+        + (f", {report.uploads_in_flight} upload(s) in flight" if report.uploads_in_flight else "")
+    )
+    if not report.ok:
+        raise click.exceptions.Exit(1)
+
+
+@main.command()
+@config_options
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path))
+def backup(config_file: Path | None, data_dir: Path | None, path: Path) -> None:
+    """Copy the database and every file into PATH, a new directory, while the relay runs.
+
+    The copy is one consistent moment of the database plus every file it references, each
+    verified, and a manifest.json. PATH is laid out like a data dir: to restore, copy it to a
+    new place and run `agent-relay-server serve --data-dir` on that. Exit status 1 when a file
+    the database references could not be copied.
+    """
+    from relay_server.maintenance import backup as backup_data
+
+    config = load(config_file, data_dir=data_dir)
+    report = backup_data(config, path)
+    for problem in report.problems:
+        click.echo(problem.line())
+    database, blobs = report.manifest["database"], report.manifest["blobs"]
+    click.echo(
+        f"backed up {database['messages']} message(s) (up to id {database['last_message_id']}) "
+        f"and {blobs['count']} file(s), {_size(blobs['bytes'])}, to {report.path}"
+    )
+    if not report.ok:
+        raise click.exceptions.Exit(1)
