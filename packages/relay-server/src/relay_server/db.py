@@ -11,9 +11,11 @@ row that records it, and looking at what is pending never writes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import sqlite3
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from peewee import (
     AutoField,
@@ -26,11 +28,12 @@ from peewee import (
     ForeignKeyField,
     IntegerField,
     Model,
+    OperationalError,
     SqliteDatabase,
     TextField,
 )
 
-from relay_core import now_ms
+from relay_core import QuotaExceeded, now_ms
 
 database = DatabaseProxy()
 """Bound to the open database by :func:`open_database`; one relay per process."""
@@ -42,6 +45,54 @@ PRAGMAS: Final = {
     "busy_timeout": 10_000,
     "cache_size": -64_000,
 }
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    """True when SQLite failed because the disk (or the file size limit) is full."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        for candidate in (seen, *seen.args):
+            if getattr(candidate, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                return True
+        seen = seen.__context__
+    return "database or disk is full" in str(exc)
+
+
+@contextlib.contextmanager
+def _disk_full_is_quota() -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as exc:
+        if _is_disk_full(exc):
+            raise QuotaExceeded(
+                "the relay's disk is full: nothing was written; free some space on the relay host"
+            ) from exc
+        raise
+
+
+class RelaySqliteDatabase(SqliteDatabase):
+    """SQLite as the relay uses it: a full disk is ``quota_exceeded`` (507), not a crash.
+
+    When the disk fills, SQLite fails the statement or the COMMIT with SQLITE_FULL and rolls the
+    whole transaction back itself, so nothing of the write is kept; the caller gets the same
+    error the blob store gives for a full disk. Reads go on working.
+    """
+
+    def execute_sql(self, sql: str, params: Any = None) -> Any:
+        """Run one statement; QuotaExceeded when the disk is full."""
+        with _disk_full_is_quota():
+            return super().execute_sql(sql, params)
+
+    def commit(self) -> None:
+        """Commit; QuotaExceeded when the disk is full (SQLite has rolled back by then)."""
+        with _disk_full_is_quota():
+            super().commit()
+
+    def rollback(self) -> None:
+        """Roll back, unless SQLite already did (after SQLITE_FULL), which would hide the cause."""
+        if not self.is_closed() and not self.connection().in_transaction:
+            return
+        super().rollback()
 
 
 class BaseModel(Model):
@@ -245,7 +296,7 @@ def migrate(db: Database) -> list[str]:
 def open_database(path: Path) -> SqliteDatabase:
     """Open (creating if needed) the SQLite file, bind the models to it and migrate it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    db = SqliteDatabase(str(path), pragmas=PRAGMAS, lock_type="IMMEDIATE")
+    db = RelaySqliteDatabase(str(path), pragmas=PRAGMAS, lock_type="IMMEDIATE")
     database.initialize(db)
     db.connect(reuse_if_open=True)
     migrate(db)
