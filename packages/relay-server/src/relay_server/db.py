@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -88,11 +89,58 @@ class RelaySqliteDatabase(SqliteDatabase):
         with _disk_full_is_quota():
             super().commit()
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.write_lock = threading.RLock()
+        """Held by the outermost transaction of this process (see :meth:`atomic`)."""
+
+    def atomic(self, *args: Any, **kwargs: Any) -> Any:
+        """A transaction (a savepoint inside one); the outermost also holds ``write_lock``.
+
+        SQLite's busy handler polls, sleeping up to 100 ms between tries, so under load a writer
+        could lose the database lock again and again until ``busy_timeout`` ran out and it
+        failed with "database is locked" (the soak run saw it: 64 clients, p99 of 3 s, failures
+        after 10 s). The relay's writers queue on a lock instead and run one after the other,
+        each woken the moment the one before commits; SQLite lets only one write at a time
+        anyway, and readers (WAL) never wait for it.
+        """
+        return _Serialized(self, super().atomic(*args, **kwargs))
+
     def rollback(self) -> None:
         """Roll back, unless SQLite already did (after SQLITE_FULL), which would hide the cause."""
         if not self.is_closed() and not self.connection().in_transaction:
             return
         super().rollback()
+
+
+class _Serialized:
+    """A peewee transaction context that holds the database's write lock when outermost."""
+
+    def __init__(self, db: RelaySqliteDatabase, transaction: Any) -> None:
+        self.db = db
+        self.transaction = transaction
+        self.locked = False
+
+    def __enter__(self) -> Any:
+        self.locked = self.db.transaction_depth() == 0
+        if self.locked:
+            self.db.write_lock.acquire()
+        try:
+            return self.transaction.__enter__()
+        except BaseException:
+            self._release()
+            raise
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        try:
+            return self.transaction.__exit__(*exc_info)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self.locked:
+            self.locked = False
+            self.db.write_lock.release()
 
 
 class BaseModel(Model):

@@ -435,7 +435,8 @@ class RelayService:
         )
         page = queries.page(query, start, limit)
         if mark_read and page.messages:
-            queries.advance_read(session.id, caller, page.messages[-1].id)
+            with self.db.atomic():
+                queries.advance_read(session.id, caller, page.messages[-1].id)
         return page
 
     def poll(
@@ -550,7 +551,8 @@ class RelayService:
             raise InvalidInput(f"up_to_id must be 0 or more, got {up_to_id}")
         session = queries.session_row(name)
         queries.membership(session, caller)
-        queries.advance_read(session.id, caller, up_to_id)
+        with self.db.atomic():
+            queries.advance_read(session.id, caller, up_to_id)
         membership = queries.membership(session, caller)
         _, unread = queries.counts(session.id, caller, membership.last_read_id)
         return ReadPosition(session=name, last_read_id=membership.last_read_id, unread=unread)
