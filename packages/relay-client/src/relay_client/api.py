@@ -30,6 +30,7 @@ from typing import IO, Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 import requests
+from pydantic import ValidationError
 
 from relay_client.config import ClientConfig, normalise_relay_url
 from relay_client.files import fsync_directory
@@ -39,7 +40,6 @@ from relay_core import (
     CreateSessionRequest,
     Hashed,
     Health,
-    InvalidInput,
     InviteRequest,
     MarkReadRequest,
     Message,
@@ -63,7 +63,7 @@ from relay_core import (
     validate_digest,
     wire,
 )
-from relay_core.errors import ERROR_CLASSES
+from relay_core.errors import ERROR_CLASSES, describe_validation_error
 
 DEFAULT_CONNECT_TIMEOUT_S: Final = 5.0
 DEFAULT_READ_TIMEOUT_S: Final = 30.0
@@ -617,28 +617,15 @@ def _params(**values: float | int | None) -> dict[str, str]:
 
 def _body(model: type[RequestModel], **fields: Any) -> dict[str, Any]:
     """Validate a request body locally with its relay-core model; the JSON to send."""
-    try:
-        return model.model_validate(fields).model_dump(mode="json")
-    except ValueError as exc:
-        raise InvalidInput(_first_problem(exc)) from None
+    return model.parse(fields).model_dump(mode="json")
 
 
 def _validate_answer(model: type[M], data: Any) -> M:
     try:
         return model.model_validate(data)
-    except ValueError as exc:
-        raise RelayError(f"unexpected answer from the relay: {_first_problem(exc)}") from None
-
-
-def _first_problem(exc: ValueError) -> str:
-    """The first problem a pydantic ValidationError lists, as 'field: what is wrong'."""
-    errors = getattr(exc, "errors", None)
-    if not callable(errors):
-        return str(exc)
-    first = errors()[0]
-    where = ".".join(str(part) for part in first.get("loc", ()))
-    message = str(first.get("msg", "")).removeprefix("Value error, ")
-    return f"{where}: {message}" if where else message
+    except ValidationError as exc:
+        problem = describe_validation_error(exc)
+        raise RelayError(f"unexpected answer from the relay: {problem}") from None
 
 
 def _hash_of(path: Path) -> StreamingHash:
