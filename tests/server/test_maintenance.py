@@ -284,6 +284,37 @@ def test_a_backup_that_fails_halfway_leaves_nothing_under_the_target_name(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
 
 
+def restore(backup_dir, data_dir, *args):
+    return run("restore", backup_dir, "--data-dir", data_dir, *args)
+
+
+def test_a_restored_backup_serves_the_same_data_and_starts_new_ids_further_on(data, tmp_path):
+    assert backup(data, tmp_path / "copy").exit_code == 0
+    result = restore(tmp_path / "copy", tmp_path / "new", "--skip-ids", "100")
+    assert result.exit_code == 0, result.output
+    assert result.output == (
+        "restored 2 message(s) (up to id 2; new ones start after 102) and 2 file(s), 7.8 KiB, "
+        f"into {tmp_path / 'new'}\n"
+    )
+    assert run("check", "--data-dir", tmp_path / "new").exit_code == 0
+    service = build_service(ServerConfig(data_dir=tmp_path / "new"))
+    page = service.read_messages("alpha", "work", after_id=0)
+    assert [m.text for m in page.messages] == ["see file", "plain"]
+    assert service.read_blob("alpha", sha(data.attached)) == data.attached
+    sent = service.post_message("alpha", "work", SendMessageRequest.parse({"text": "next"}))
+    assert sent.id == 103
+
+
+def test_restore_refuses_what_is_not_a_backup_and_a_data_dir_in_use(data, tmp_path):
+    not_a_backup = restore(data.dir, tmp_path / "new")
+    assert not_a_backup.exit_code == 2
+    assert "not a backup" in not_a_backup.output
+    assert backup(data, tmp_path / "copy").exit_code == 0
+    in_use = restore(tmp_path / "copy", data.dir)
+    assert in_use.exit_code == 2
+    assert in_use.output.startswith("Error: invalid: ")
+
+
 # --- while the relay serves ------------------------------------------------------------------
 
 
@@ -401,12 +432,11 @@ def test_a_backup_taken_under_load_restores_every_message_and_file_of_its_moment
     manifest = json.loads((target / "manifest.json").read_text())
     cut = manifest["database"]["last_message_id"]
     original = read_all(relay, "live", "beta")
-    restored_dir = tmp_path / "restored"
-    shutil.copytree(target, restored_dir)
     restored = start_relay()
     restored.stop()
     shutil.rmtree(restored.data_dir)
-    shutil.copytree(restored_dir, restored.data_dir)
+    put_back = command(restored, "restore", str(target))
+    assert put_back.returncode == 0, put_back.stdout + put_back.stderr
     restored.start()
 
     copy = read_all(restored, "live", "beta")
@@ -421,3 +451,5 @@ def test_a_backup_taken_under_load_restores_every_message_and_file_of_its_moment
     assert any(m["attachments"] for m in copy.values())
     checked = command(restored, "check")
     assert checked.returncode == 0, checked.stdout
+    new = api(restored, "alpha", "POST", "/api/v1/sessions/live/messages", json={"text": "next"})
+    assert new.json()["id"] > cut + 1_000_000  # past any id the first relay handed out since

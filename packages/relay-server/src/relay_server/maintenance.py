@@ -51,6 +51,8 @@ QUARANTINE_DIR: Final = "quarantine"
 MANIFEST_FILE: Final = "manifest.json"
 BACKUP_FORMAT: Final = 1
 CONFIG_FILE: Final = "config.toml"
+RESTORE_SKIP_IDS: Final = 1_000_000
+"""How far ``restore`` moves the next message id past the backup's last one, by default."""
 SQLITE_TIMEOUT_S: Final = 30.0
 
 DATABASE: Final = "database"
@@ -381,14 +383,40 @@ def backup(config: ServerConfig, destination: Path) -> BackupReport:
         InvalidInput: ``destination`` exists and is not an empty directory, or there is no
             database to back up.
     """
+    return _copy_data(config, destination, skip_ids=0)
+
+
+def restore(
+    source: Path, config: ServerConfig, *, skip_ids: int = RESTORE_SKIP_IDS
+) -> BackupReport:
+    """Copy the backup at ``source`` into the (new or empty) data dir of ``config``, verified.
+
+    The next message id is moved ``skip_ids`` past the backup's last one: the relay that was lost
+    may have handed out ids after the snapshot, and a client whose cursor is past them must not
+    skip new messages that would reuse them.
+
+    Raises:
+        InvalidInput: ``source`` has no manifest (not a backup), the data dir is not empty, or
+            the config keeps the database outside the data dir.
+    """
+    if not (source / MANIFEST_FILE).is_file():
+        raise InvalidInput(f"{source} has no {MANIFEST_FILE}: not a backup")
+    if config.database_url:
+        raise InvalidInput("restore writes <data_dir>/relay.sqlite3: unset database_url first")
+    if skip_ids < 0:
+        raise InvalidInput(f"skip_ids must be 0 or more, got {skip_ids}")
+    return _copy_data(ServerConfig(data_dir=source), config.data_dir, skip_ids=skip_ids)
+
+
+def _copy_data(config: ServerConfig, destination: Path, *, skip_ids: int) -> BackupReport:
     destination = destination.absolute()
     if destination.exists() and not (destination.is_dir() and not any(destination.iterdir())):
-        raise InvalidInput(f"{destination} exists and is not empty: back up into a new directory")
+        raise InvalidInput(f"{destination} exists and is not empty: copy into a new directory")
     destination.parent.mkdir(parents=True, exist_ok=True)
     work = destination.parent / f".{destination.name}.partial-{secrets.token_hex(4)}"
     work.mkdir()
     try:
-        report = _write_backup(config, work, destination)
+        report = _write_backup(config, work, destination, skip_ids)
         if destination.exists():
             destination.rmdir()
         os.rename(work, destination)
@@ -399,7 +427,9 @@ def backup(config: ServerConfig, destination: Path) -> BackupReport:
     return report
 
 
-def _write_backup(config: ServerConfig, work: Path, destination: Path) -> BackupReport:
+def _write_backup(
+    config: ServerConfig, work: Path, destination: Path, skip_ids: int
+) -> BackupReport:
     database = work / DATABASE_FILE
     source = _connect(config.database_path)
     try:
@@ -410,6 +440,8 @@ def _write_backup(config: ServerConfig, work: Path, destination: Path) -> Backup
             source.backup(copy)
             snapshot = _read_snapshot(copy)
             integrity = [row[0] for row in copy.execute("PRAGMA integrity_check")]
+            if skip_ids:
+                _skip_message_ids(copy, snapshot.last_message_id + skip_ids)
             copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
         finally:
             copy.close()
@@ -465,11 +497,25 @@ def _write_backup(config: ServerConfig, work: Path, destination: Path) -> Backup
         },
         "blobs": {"dir": BLOBS_DIR, "count": blobs_copied, "bytes": blob_bytes},
         "config_copied": config_file.is_file(),
+        "message_ids_skipped": skip_ids,
         "problems": [asdict(problem) for problem in problems],
     }
     _write_atomically(work / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
     _fsync_dir(work)
     return BackupReport(destination, manifest, problems)
+
+
+def _skip_message_ids(connection: sqlite3.Connection, next_after: int) -> None:
+    """Make the next message id ``next_after + 1`` (AUTOINCREMENT never goes back)."""
+    with connection:
+        connection.execute("BEGIN")
+        updated = connection.execute(
+            "UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'message'", (next_after,)
+        ).rowcount
+        if not updated:
+            connection.execute(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES ('message', ?)", (next_after,)
+            )
 
 
 def _copy_blob(source: Path, fanout: Path) -> int | None:
