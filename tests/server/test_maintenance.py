@@ -23,7 +23,7 @@ from relay_core import CreateSessionRequest, SendMessageRequest
 from relay_server import maintenance
 from relay_server.app import build_service
 from relay_server.cli import main
-from relay_server.config import ServerConfig
+from relay_server.config import ServerConfig, load_config
 
 MiB = 1024 * 1024
 
@@ -303,6 +303,20 @@ def test_a_restored_backup_serves_the_same_data_and_starts_new_ids_further_on(da
     assert service.read_blob("alpha", sha(data.attached)) == data.attached
     sent = service.post_message("alpha", "work", SendMessageRequest.parse({"text": "next"}))
     assert sent.id == 103
+
+
+def test_a_restored_config_names_the_new_data_dir_and_the_backup_keeps_the_old(data, tmp_path):
+    assert run("init", "--data-dir", data.dir).exit_code == 0
+    assert backup(data, tmp_path / "copy").exit_code == 0
+    assert restore(tmp_path / "copy", tmp_path / "new").exit_code == 0
+    restored = load_config(config_file=tmp_path / "new" / "config.toml", environ={})
+    assert restored.data_dir == tmp_path / "new"
+    assert (
+        restored.token_sha256
+        == load_config(config_file=data.dir / "config.toml", environ={}).token_sha256
+    )
+    kept = load_config(config_file=tmp_path / "copy" / "config.toml", environ={})
+    assert kept.data_dir == data.dir
 
 
 def test_restore_refuses_what_is_not_a_backup_and_a_data_dir_in_use(data, tmp_path):

@@ -165,7 +165,8 @@ def _read_snapshot(connection: sqlite3.Connection) -> _Snapshot:
                 )
             }
     finally:
-        connection.execute("COMMIT")
+        if connection.in_transaction:
+            connection.execute("COMMIT")
     return snapshot
 
 
@@ -383,7 +384,7 @@ def backup(config: ServerConfig, destination: Path) -> BackupReport:
         InvalidInput: ``destination`` exists and is not an empty directory, or there is no
             database to back up.
     """
-    return _copy_data(config, destination, skip_ids=0)
+    return _copy_data(config, destination, skip_ids=0, restoring=False)
 
 
 def restore(
@@ -405,10 +406,14 @@ def restore(
         raise InvalidInput("restore writes <data_dir>/relay.sqlite3: unset database_url first")
     if skip_ids < 0:
         raise InvalidInput(f"skip_ids must be 0 or more, got {skip_ids}")
-    return _copy_data(ServerConfig(data_dir=source), config.data_dir, skip_ids=skip_ids)
+    return _copy_data(
+        ServerConfig(data_dir=source), config.data_dir, skip_ids=skip_ids, restoring=True
+    )
 
 
-def _copy_data(config: ServerConfig, destination: Path, *, skip_ids: int) -> BackupReport:
+def _copy_data(
+    config: ServerConfig, destination: Path, *, skip_ids: int, restoring: bool
+) -> BackupReport:
     destination = destination.absolute()
     if destination.exists() and not (destination.is_dir() and not any(destination.iterdir())):
         raise InvalidInput(f"{destination} exists and is not empty: copy into a new directory")
@@ -416,7 +421,7 @@ def _copy_data(config: ServerConfig, destination: Path, *, skip_ids: int) -> Bac
     work = destination.parent / f".{destination.name}.partial-{secrets.token_hex(4)}"
     work.mkdir()
     try:
-        report = _write_backup(config, work, destination, skip_ids)
+        report = _write_backup(config, work, destination, skip_ids, restoring)
         if destination.exists():
             destination.rmdir()
         os.rename(work, destination)
@@ -428,7 +433,7 @@ def _copy_data(config: ServerConfig, destination: Path, *, skip_ids: int) -> Bac
 
 
 def _write_backup(
-    config: ServerConfig, work: Path, destination: Path, skip_ids: int
+    config: ServerConfig, work: Path, destination: Path, skip_ids: int, restoring: bool
 ) -> BackupReport:
     database = work / DATABASE_FILE
     source = _connect(config.database_path)
@@ -481,6 +486,8 @@ def _write_backup(
     config_file = config.data_dir / CONFIG_FILE
     if config_file.is_file():
         shutil.copy2(config_file, work / CONFIG_FILE)
+        if restoring:  # the restored relay must not serve the data dir the backup came from
+            _point_config_at(work / CONFIG_FILE, destination)
 
     manifest: dict[str, Any] = {
         "format": BACKUP_FORMAT,
@@ -503,6 +510,15 @@ def _write_backup(
     _write_atomically(work / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
     _fsync_dir(work)
     return BackupReport(destination, manifest, problems)
+
+
+def _point_config_at(config_file: Path, data_dir: Path) -> None:
+    """Make a config file's ``data_dir = ...`` line name ``data_dir`` (TOML: a JSON string)."""
+    text = config_file.read_text(encoding="utf-8")
+    line = f"data_dir = {json.dumps(str(data_dir))}"
+    moved = re.sub(r"(?m)^data_dir\s*=.*$", lambda _: line, text)
+    if moved != text:
+        config_file.write_text(moved, encoding="utf-8")
 
 
 def _skip_message_ids(connection: sqlite3.Connection, next_after: int) -> None:
