@@ -1,7 +1,10 @@
-"""The relay's SQLite database: writers of one process queue instead of failing as 'locked'."""
+"""The relay's SQLite database: writers queue instead of failing, statements are reused."""
 
 import threading
 
+from relay_core import CreateSessionRequest, SendMessageRequest
+from relay_server.app import build_service
+from relay_server.config import ServerConfig
 from relay_server.db import PRAGMAS, RelaySqliteDatabase
 
 
@@ -34,3 +37,32 @@ def test_many_writing_threads_never_see_database_is_locked(tmp_path):
     assert failures == []
     assert db.execute_sql("SELECT COUNT(*) FROM item").fetchone() == (1600,)
     db.close()
+
+
+def test_pages_of_any_length_run_the_same_sql(tmp_path, monkeypatch):
+    # Each SQLite connection compiles and keeps every distinct statement it meets; SQL that
+    # changed with the page length made the relay's memory creep up under load.
+    service = build_service(ServerConfig(data_dir=tmp_path))
+    service.create_session("alpha", CreateSessionRequest.parse({"name": "s", "participants": []}))
+    for n in range(6):
+        info = service.put_blob("alpha", f"file {n}".encode())
+        ref = {"sha256": info.sha256, "filename": f"{n}.txt"}
+        service.post_message(
+            "alpha", "s", SendMessageRequest.parse({"text": "x", "attachments": [ref]})
+        )
+    statements: list[str] = []
+    execute_sql = RelaySqliteDatabase.execute_sql
+
+    def recording(self, sql, params=None):
+        statements.append(sql)
+        return execute_sql(self, sql, params)
+
+    monkeypatch.setattr(RelaySqliteDatabase, "execute_sql", recording)
+    seen = []
+    for limit in (1, 2, 5):
+        statements.clear()
+        page = service.read_messages("alpha", "s", after_id=0, limit=limit)
+        assert len(page.messages) == limit
+        assert all(m.attachments for m in page.messages)
+        seen.append(set(statements))
+    assert seen[0] == seen[1] == seen[2]
