@@ -642,11 +642,12 @@ class RelayService:
         return last_id, unread or 0
 
     def _advance(self, session_id: int, caller: str, up_to_id: int) -> None:
-        store.Participant.update(last_read_id=up_to_id).where(
-            (store.Participant.session == session_id)
-            & (store.Participant.client == caller)
-            & (store.Participant.last_read_id < up_to_id)
-        ).execute()
+        with self.db.atomic():  # a write: queue with the others (see db.RelayDatabase)
+            store.Participant.update(last_read_id=up_to_id).where(
+                (store.Participant.session == session_id)
+                & (store.Participant.client == caller)
+                & (store.Participant.last_read_id < up_to_id)
+            ).execute()
 
     def _page(self, query, start: int | None, limit: int) -> MessagePage:  # noqa: ANN001
         rows = list(query.order_by(store.Message.id).limit(limit + 1))
