@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Final
 
+from bench.durability import durability_figure
 from bench.encoding import encoding_figure
 from bench.files import files_figure
 from bench.latency import latency_figure
@@ -39,6 +40,7 @@ FIGURES: Final[dict[str, Figure]] = {
     "files": files_figure,
     "toon": encoding_figure,
     "waiters": waiters_figure,
+    "fsync": durability_figure,
 }
 DEFAULT_OUTPUT: Final = REPO_ROOT / "bench" / "results" / "latest.json"
 

@@ -167,11 +167,16 @@ class ServerPool:
         self._baseline: Server | None = None
         self._shared: Server | None = None
 
-    def relay(self, name: str, data_dir: Path | None = None) -> Server:
-        """Start a relay on a free port; its data lives in ``data_dir`` (default: a new one)."""
+    def relay(
+        self, name: str, data_dir: Path | None = None, module: str = "relay_server"
+    ) -> Server:
+        """Start a relay on a free port; its data lives in ``data_dir`` (default: a new one).
+
+        ``module`` is what ``python -m`` runs (a what-if variant of the relay, for example).
+        """
         data_dir = data_dir or self.workdir / name
         data_dir.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "relay_server", "serve", "--data-dir", str(data_dir)]
+        command = [sys.executable, "-m", module, "serve", "--data-dir", str(data_dir)]
         command += ["--host", LOOPBACK]
         return self._start(Server(name, command, self.workdir / f"{name}.log"))
 

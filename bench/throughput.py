@@ -123,7 +123,8 @@ Workers = tuple[list[Operation], list[Operation], list[McpSession | HttpConnecti
 Connect = Callable[[Server, Server, int], Awaitable[Workers]]
 
 
-async def _mcp_workers(baseline: Server, relay: Server, count: int) -> Workers:
+async def mcp_workers(baseline: Server, relay: Server, count: int) -> Workers:
+    """MCP ``echo`` callers on the baseline; ``send_message`` callers on the relay."""
     echo = [await McpSession.open(baseline.port, identity(f"echo-{i}")) for i in range(count)]
     senders = await mcp_senders(relay, count, f"mcp-send-{count}")
     return (
@@ -133,7 +134,8 @@ async def _mcp_workers(baseline: Server, relay: Server, count: int) -> Workers:
     )
 
 
-async def _http_workers(baseline: Server, relay: Server, count: int) -> Workers:
+async def http_workers(baseline: Server, relay: Server, count: int) -> Workers:
+    """JSON posters to the baseline's echo route; HTTP API senders on the relay."""
     prefix = f"http-send-{count}"
     for i in range(count):
         await create_session(relay, f"{prefix}-{i}", f"{prefix}-{i}", [f"{prefix}-reader"])
@@ -168,9 +170,9 @@ async def _figure(
 
 async def mcp_send_figure(scale: Scale, pool: ServerPool) -> list[Row]:
     """Figure 1: MCP ``send_message`` calls/s vs the bare FastMCP echo tool."""
-    return await _figure(scale, pool, "1 MCP send_message", "echo tool", MCP_TARGET, _mcp_workers)
+    return await _figure(scale, pool, "1 MCP send_message", "echo tool", MCP_TARGET, mcp_workers)
 
 
 async def http_send_figure(scale: Scale, pool: ServerPool) -> list[Row]:
     """Figure 2: HTTP API sends/s vs a bare Starlette JSON route."""
-    return await _figure(scale, pool, "2 HTTP send", "JSON route", HTTP_TARGET, _http_workers)
+    return await _figure(scale, pool, "2 HTTP send", "JSON route", HTTP_TARGET, http_workers)
