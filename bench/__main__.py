@@ -93,6 +93,7 @@ async def run(scale: Scale, names: list[str], workdir: Path) -> tuple[list[Row],
             except Exception as error:
                 ok = False
                 traceback.print_exc()
+                print(pool.log_tails(), file=sys.stderr)
                 rows.append(Row.skip(name, "-", f"failed: {type(error).__name__}: {error}"))
             print(
                 f"[bench] {name} done in {time.perf_counter() - started:.1f}s",

@@ -209,6 +209,13 @@ class ServerPool:
         if server is self._shared:
             self._shared = None
 
+    def log_tails(self, lines: int = 30) -> str:
+        """The end of every running server's log (to explain a failed figure)."""
+        return "\n".join(
+            f"--- {server.name} ({server.log_path}):\n{server.log_tail(lines)}"
+            for server in self._running
+        )
+
     def stop_all(self) -> None:
         """Stop every server still running, newest first."""
         while self._running:
