@@ -39,10 +39,10 @@ async def _push(relay: Server, count: int) -> Latencies:
     await create_session(relay, SENDER, session, [f"{session}-recv"])
     connection = await HttpConnection.open(relay.port)
     try:
-        latencies, _ = await channel_push(relay, Sender(connection, session), session, count)
+        delivery = await channel_push(relay, Sender(connection, session), session, count)
     finally:
         await connection.close()
-    return latencies
+    return delivery.latency
 
 
 async def durability_figure(scale: Scale, pool: ServerPool) -> list[Row]:

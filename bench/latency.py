@@ -23,6 +23,7 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Final, TypeVar
 
 from bench.baseline import PING_PATH
@@ -56,10 +57,17 @@ async def _finished_at(waiting: Awaitable[T]) -> tuple[T, float]:
 
 
 class Sender:
-    """Sends one message at a time over the HTTP API on a kept-alive connection."""
+    """Sends one message at a time over the HTTP API on a kept-alive connection.
 
-    def __init__(self, connection: HttpConnection, session: str) -> None:
+    With a connection to the baseline server it also times one bare round trip before each
+    message, so the baseline is measured interleaved with the figure, under the same noise.
+    """
+
+    def __init__(
+        self, connection: HttpConnection, session: str, baseline: HttpConnection | None = None
+    ) -> None:
         self.connection = connection
+        self.baseline = baseline
         self.path = session_messages_path(session)
         self.headers = {**identity(SENDER), "Content-Type": "application/json"}
         self.body = json.dumps({"text": SEND_TEXT}).encode()
@@ -71,24 +79,39 @@ class Sender:
             raise WireError(f"send: HTTP {answer.status} {answer.body[:200]!r}")
         return int(answer.json()["id"])
 
+    async def round_trip(self) -> float | None:
+        """Seconds for one ``GET /api/v1/ping`` to the baseline (None without a baseline)."""
+        if self.baseline is None:
+            return None
+        started = time.perf_counter()
+        answer = await self.baseline.request("GET", PING_PATH, identity("rtt"))
+        if answer.status != 200:
+            raise WireError(f"ping: HTTP {answer.status}")
+        return time.perf_counter() - started
 
-async def measure(
-    sender: Sender, receive: Receive, count: int, park_s: float
-) -> tuple[Latencies, Latencies]:
-    """Send ``count`` messages (after a warm-up) and time each one to its receiver.
 
-    Returns the send-to-receive times and, for comparison, how long the sends themselves took.
-    """
-    samples, send_times = [], []
+@dataclass(frozen=True)
+class Delivery:
+    """Send-to-receive times, the sends' own times, and the interleaved bare round trips."""
+
+    latency: Latencies
+    send: Latencies
+    round_trip: Latencies
+
+
+async def measure(sender: Sender, receive: Receive, count: int, park_s: float) -> Delivery:
+    """Send ``count`` messages (after a warm-up) and time each one to its receiver."""
+    samples, send_times, round_trips = [], [], []
     last = await sender.send()
     for i in range(WARMUP_MESSAGES + count):
+        round_trip = await sender.round_trip()
         waiting = asyncio.create_task(_finished_at(receive(last)))
         try:
             if park_s:
                 await asyncio.sleep(park_s)
             started = time.perf_counter()
             sent = await sender.send()
-            send_times.append(time.perf_counter() - started)
+            sent_at = time.perf_counter()
             async with asyncio.timeout(RECEIVE_TIMEOUT_S):
                 received, arrived = await waiting
         finally:
@@ -97,32 +120,16 @@ async def measure(
             raise WireError(f"sent message {sent} but received {received}")
         if i >= WARMUP_MESSAGES:
             samples.append(arrived - started)
+            send_times.append(sent_at - started)
+            if round_trip is not None:
+                round_trips.append(round_trip)
         last = sent
-    return Latencies(tuple(samples)), Latencies(tuple(send_times[WARMUP_MESSAGES:]))
+    return Delivery(
+        Latencies(tuple(samples)), Latencies(tuple(send_times)), Latencies(tuple(round_trips))
+    )
 
 
-async def round_trips(baseline: Server, count: int) -> Latencies:
-    """Bare loopback round trips to the baseline server."""
-    connection = await HttpConnection.open(baseline.port)
-    headers = identity("rtt")
-    samples = []
-    try:
-        for i in range(WARMUP_MESSAGES + count):
-            started = time.perf_counter()
-            answer = await connection.request("GET", PING_PATH, headers)
-            ended = time.perf_counter()
-            if answer.status != 200:
-                raise WireError(f"ping: HTTP {answer.status}")
-            if i >= WARMUP_MESSAGES:
-                samples.append(ended - started)
-    finally:
-        await connection.close()
-    return Latencies(tuple(samples))
-
-
-async def http_long_poll(
-    relay: Server, sender: Sender, session: str, count: int
-) -> tuple[Latencies, Latencies]:
+async def http_long_poll(relay: Server, sender: Sender, session: str, count: int) -> Delivery:
     """HTTP long-poll: GET .../messages?after=N&wait=30, parked before each send."""
     connection = await HttpConnection.open(relay.port)
     headers = identity(f"{session}-recv")
@@ -141,9 +148,7 @@ async def http_long_poll(
         await connection.close()
 
 
-async def mcp_long_poll(
-    relay: Server, sender: Sender, session: str, count: int
-) -> tuple[Latencies, Latencies]:
+async def mcp_long_poll(relay: Server, sender: Sender, session: str, count: int) -> Delivery:
     """MCP long-poll: the wait_for_messages tool, parked before each send."""
     mcp = await McpSession.open(relay.port, identity(f"{session}-recv"))
 
@@ -161,9 +166,7 @@ async def mcp_long_poll(
         await mcp.close()
 
 
-async def channel_push(
-    relay: Server, sender: Sender, session: str, count: int
-) -> tuple[Latencies, Latencies]:
+async def channel_push(relay: Server, sender: Sender, session: str, count: int) -> Delivery:
     """Channel push: notifications on the MCP session's standalone GET stream."""
     mcp = await McpSession.open(
         relay.port,
@@ -209,7 +212,6 @@ async def _until_pushed(mcp: McpSession, sender: Sender, receive: Receive) -> No
 async def latency_figure(scale: Scale, pool: ServerPool) -> list[Row]:
     """Figure 3: p50/p99 send-to-receive for push, MCP long-poll and HTTP long-poll."""
     baseline, relay = pool.baseline(), pool.shared_relay()
-    rtt = await round_trips(baseline, scale.latency_messages)
     paths = {
         "channel push": channel_push,
         "MCP long-poll": mcp_long_poll,
@@ -220,31 +222,33 @@ async def latency_figure(scale: Scale, pool: ServerPool) -> list[Row]:
         session = f"lat-{index}"
         await create_session(relay, SENDER, session, [f"{session}-recv"])
         connection = await HttpConnection.open(relay.port)
+        pinging = await HttpConnection.open(baseline.port)
         try:
-            latencies, sends = await run(
-                relay, Sender(connection, session), session, scale.latency_messages
-            )
+            sender = Sender(connection, session, pinging)
+            delivery = await run(relay, sender, session, scale.latency_messages)
         finally:
             await connection.close()
-        over = latencies.p50_ms - rtt.p50_ms
+            await pinging.close()
+        latency, rtt = delivery.latency, delivery.round_trip
+        over = latency.p50_ms - rtt.p50_ms
         rows.append(
             Row(
                 figure="3 send-to-receive p50",
                 case=case,
-                value=latencies.p50_ms,
+                value=latency.p50_ms,
                 unit="ms",
                 baseline=rtt.p50_ms,
                 baseline_name="HTTP round trip",
-                ratio=latencies.p50_ms / rtt.p50_ms,
+                ratio=latency.p50_ms / rtt.p50_ms,
                 target=f"p50 <= base + {TARGET_MS:g} ms",
                 passed=over <= TARGET_MS,
-                note=f"p50 +{over:.2f} ms over the round trip; p99 {latencies.p99_ms:.2f} ms "
+                note=f"p50 +{over:.2f} ms over the round trip; p99 {latency.p99_ms:.2f} ms "
                 f"(round trip p99 {rtt.p99_ms:.2f} ms); the send alone: p50 "
-                f"{sends.p50_ms:.2f} ms",
+                f"{delivery.send.p50_ms:.2f} ms",
                 details={
-                    "latency": latencies.summary(),
+                    "latency": latency.summary(),
                     "round_trip": rtt.summary(),
-                    "send": sends.summary(),
+                    "send": delivery.send.summary(),
                 },
             )
         )
