@@ -18,7 +18,7 @@ from bench.processes import Server, ServerPool
 from bench.report import Row
 from bench.scale import Scale
 from bench.seed import create_session
-from bench.stats import Latencies, Operation, median
+from bench.stats import Latencies, Operation, median, paired_ratio
 from bench.throughput import compare, http_post
 from bench.wire import HttpConnection
 from relay_core.wire import session_messages_path
@@ -71,7 +71,7 @@ async def durability_figure(scale: Scale, pool: ServerPool) -> list[Row]:
                 unit="calls/s",
                 baseline=base,
                 baseline_name=BASELINE_NAME,
-                ratio=value / base,
+                ratio=paired_ratio(full_loads, normal_loads),
             )
         )
         full_push = await _push(full, scale.latency_messages)

@@ -167,6 +167,15 @@ async def until_quiet(
                 return
 
 
+def paired_ratio(baselines: Sequence[Load], subjects: Sequence[Load]) -> float:
+    """The median, over rounds, of subject rate / baseline rate measured in the same round.
+
+    Pairing by round keeps a slow minute of the machine from landing on one side only: the
+    load from other tenants here changes within a figure, by 3x at times.
+    """
+    return median([ratio(s.rate, b.rate) for b, s in zip(baselines, subjects, strict=True)])
+
+
 def ratio(value: float, baseline: float) -> float:
     """``value / baseline``; NaN when the baseline is zero or missing."""
     return value / baseline if baseline else math.nan

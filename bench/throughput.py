@@ -6,8 +6,9 @@
 2. ``POST /api/v1/sessions/{name}/messages`` against the baseline's ``POST /api/v1/echo``, a bare
    Starlette JSON route mounted in the same place behind the same middleware.
 
-Each case runs baseline and relay alternately, ``scale.rounds`` times, and reports the medians,
-so a slow moment of the machine hits both sides.
+Each case runs baseline and relay back to back, ``scale.rounds`` times. The values shown are the
+medians of the rounds; the ratio is the median of each round's own ratio, so a slow moment of
+the machine hits both sides of a pair.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from bench.processes import Server, ServerPool, identity
 from bench.report import Row
 from bench.scale import Scale
 from bench.seed import SEND_TEXT, create_session
-from bench.stats import Load, Operation, drive, median, ratio
+from bench.stats import Load, Operation, drive, median, paired_ratio
 from bench.wire import HttpConnection, McpSession, WireError
 from relay_core.wire import session_messages_path
 
@@ -90,11 +91,11 @@ def throughput_row(
     baseline_name: str,
     target: float,
 ) -> Row:
-    """A calls/s row from paired measurements (medians of the rounds)."""
+    """A calls/s row from paired measurements (medians of the rounds and of their ratios)."""
     base_loads, subject_loads = loads
     value = median([load.rate for load in subject_loads])
     base = median([load.rate for load in base_loads])
-    result = ratio(value, base)
+    result = paired_ratio(base_loads, subject_loads)
     return Row(
         figure=figure,
         case=case,
