@@ -33,6 +33,7 @@ from relay_core import (
     SendMessageRequest,
     TooLarge,
 )
+from relay_core.errors import shown
 from relay_core.wire import (
     API_PREFIX,
     DEFAULT_PAGE_SIZE,
@@ -96,6 +97,15 @@ def query_optional_int(request: Request, name: str) -> int | None:
         return int(raw)
     except ValueError:
         raise InvalidInput(f"query parameter {name!r} must be an integer, got {raw!r}") from None
+
+
+def path_int(request: Request, name: str) -> int:
+    """An integer path parameter (Starlette's ``:int`` would fail with a 500 past 4300 digits)."""
+    raw = request.path_params[name]
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be an integer, got {shown(raw)}") from None
 
 
 def query_int(request: Request, name: str, default: int) -> int:
@@ -185,7 +195,7 @@ def build_http_api(service: RelayService, extra_routes: list[BaseRoute] | None =
         return json_response(await run(service.mark_read, caller_of(request), name, body.up_to_id))
 
     async def get_message(request: Request) -> Response:
-        message_id = request.path_params["message_id"]
+        message_id = path_int(request, "message_id")
         return json_response(await run(service.get_message, caller_of(request), message_id))
 
     async def wait(request: Request) -> Response:
@@ -216,7 +226,7 @@ def build_http_api(service: RelayService, extra_routes: list[BaseRoute] | None =
         Route(session + "/messages", read_messages, methods=["GET"]),
         Route(session + "/messages", send_message, methods=["POST"]),
         Route(session + "/read", mark_read, methods=["POST"]),
-        Route(API_PREFIX + "/messages/{message_id:int}", get_message, methods=["GET"]),
+        Route(API_PREFIX + "/messages/{message_id}", get_message, methods=["GET"]),
         Route(API_PREFIX + "/wait", wait, methods=["GET"]),
         Route(API_PREFIX + "/peers", list_peers, methods=["GET"]),
         *(extra_routes or []),
