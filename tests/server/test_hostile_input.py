@@ -118,3 +118,16 @@ async def test_ids_past_64_bits_are_invalid_through_mcp(relay, probe, tool, argu
         result = await client.call_tool(tool, arguments, raise_on_error=False)
     assert tool_outcome(result) == "invalid"
     assert_serving(relay)
+
+
+@pytest.mark.parametrize("depth", [100, 10_000, 100_000])
+def test_deeply_nested_json_bodies_are_invalid(relay, probe, depth):
+    body = '{"text": ' + "[" * depth + "]" * depth + "}"
+    answer = requests.post(
+        f"{relay.url}/api/v1/sessions/{probe}/messages",
+        data=body,
+        headers={**relay.headers("alpha"), "Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert error_code(answer) == "invalid"
+    assert_serving(relay)

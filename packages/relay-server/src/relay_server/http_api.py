@@ -85,6 +85,8 @@ async def read_body(request: Request, model: type[M]) -> M:
         data = json.loads(raw) if raw.strip() else {}
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidInput(f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidInput("request body is nested too deeply to be a relay request") from None
     return model.parse(data)
 
 
