@@ -7,6 +7,8 @@ the relay keeps serving afterwards.
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 import requests
 from fastmcp import Client
@@ -71,6 +73,18 @@ def probe(relay) -> str:
     return name
 
 
+@pytest.fixture(scope="module")
+def blob(relay) -> str:
+    """The digest of a 10-byte file alpha uploaded (so alpha may read it)."""
+    data = b"0123456789"
+    digest = hashlib.sha256(data).hexdigest()
+    answer = requests.put(
+        f"{relay.url}/blobs/{digest}", data=data, headers=relay.headers("alpha"), timeout=10
+    )
+    assert answer.status_code in (200, 201)
+    return digest
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body"),
     [
@@ -130,4 +144,38 @@ def test_deeply_nested_json_bodies_are_invalid(relay, probe, depth):
         timeout=10,
     )
     assert error_code(answer) == "invalid"
+    assert_serving(relay)
+
+
+@pytest.mark.parametrize(
+    ("range_header", "status", "content"),
+    [
+        ("bytes=" + "9" * 5000 + "-", 416, None),
+        ("bytes=0-" + "9" * 5000, 206, b"0123456789"),
+        ("bytes=-" + "9" * 5000, 206, b"0123456789"),
+        ("bytes=" + "0" * 30 + "7-", 206, b"789"),
+        ("bytes=3-" + "9" * 25, 206, b"3456789"),
+        ("bytes=\u0663-", 200, b"0123456789"),  # an Arabic-Indic three is not a digit here
+    ],
+    ids=[
+        "start-5000-digits",
+        "end-5000-digits",
+        "suffix-5000-digits",
+        "leading-zeros",
+        "end-25-digits",
+        "non-ascii-digit",
+    ],
+)
+def test_absurd_range_headers_get_a_range_answer_not_a_500(
+    relay, blob, range_header, status, content
+):
+    answer = requests.get(
+        f"{relay.url}/blobs/{blob}",
+        headers={**relay.headers("alpha"), "Range": range_header.encode("utf-8")},
+        timeout=10,
+    )
+    assert_structured(answer)
+    assert answer.status_code == status
+    if content is not None:
+        assert answer.content == content
     assert_serving(relay)
