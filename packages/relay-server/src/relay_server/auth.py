@@ -9,7 +9,9 @@ Three modes (see docs/http-api.md):
 
 :class:`AuthMiddleware` runs in front of MCP, the HTTP API and blobs (FastMCP's own ``auth=``
 would guard only ``/mcp``), so a bad token gets the same 401 everywhere. It leaves the resolved
-client id in the ASGI scope under :data:`CALLER_SCOPE_KEY`, where adapters read it.
+client id in the ASGI scope under :data:`CALLER_SCOPE_KEY`, where adapters read it, and as the
+scope's ``user``, which the MCP SDK uses to bind a stateful MCP session to the client that opened
+it: another client presenting that ``Mcp-Session-Id`` gets 404, as if it did not exist.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from collections.abc import Callable
 from typing import Final
 
 import anyio
+from fastmcp.server.auth import AccessToken
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from relay_core import Forbidden, RelayError, Unauthorized, validate_client_id
@@ -159,6 +163,9 @@ class AuthMiddleware:
             await send_error(scope, send, error)
             return
         scope[CALLER_SCOPE_KEY] = caller
+        # The raw token stays here: nothing downstream needs it, and what is not kept is not
+        # logged.
+        scope["user"] = AuthenticatedUser(AccessToken(token="", client_id=caller, scopes=[]))
         if self.on_caller is not None and (self.touch_due is None or self.touch_due(caller)):
             await anyio.to_thread.run_sync(self.on_caller, caller)
         await self.app(scope, receive, send)
