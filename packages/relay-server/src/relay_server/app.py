@@ -10,12 +10,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from fastmcp import FastMCP
+from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, RequestBodyLimitMiddleware
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from relay_core.wire import MCP_PATH
@@ -31,6 +32,38 @@ from relay_server.http_blobs import blob_routes
 from relay_server.mcp_tools import build_mcp_server
 from relay_server.push import LivePush
 from relay_server.service import RelayLimits, RelayService
+
+MCP_ENVELOPE_BYTES: Final = 64 * 1024
+"""Room in an MCP request body for everything but an ``upload_file`` call's base64 content."""
+
+
+def mcp_body_limit_bytes(inline_file_bytes: int) -> int:
+    """The largest MCP request body: at least the SDK's own limit, and room for an
+    ``upload_file`` call carrying a file of ``inline_file_bytes`` as base64."""
+    base64_bytes = 4 * -(-inline_file_bytes // 3)
+    return max(DEFAULT_MAX_REQUEST_BODY_SIZE, base64_bytes + MCP_ENVELOPE_BYTES)
+
+
+def set_mcp_body_limit(app: Starlette, limit: int) -> None:
+    """Make the MCP SDK refuse bodies over ``limit`` (413) instead of its fixed 4 MiB.
+
+    FastMCP builds the SDK's session manager in its lifespan without a way to pass
+    ``max_request_body_size``, so this adjusts the SDK's body-limit middleware once the manager
+    exists; call it from the lifespan (with no manager, MCP is not served over HTTP and there
+    is nothing to set). Raises RuntimeError when FastMCP or the SDK changed shape, so an upgrade
+    that breaks this fails at start, not on the first large upload.
+    """
+    route = next(
+        (r for r in app.router.routes if isinstance(r, Route) and r.path == MCP_PATH), None
+    )
+    manager = getattr(route.endpoint, "session_manager", None) if route else None
+    if route is not None and manager is None:
+        return
+    guard = getattr(manager, "asgi_app", None)
+    if not isinstance(guard, RequestBodyLimitMiddleware):
+        raise RuntimeError("cannot find the MCP SDK's request body limit to set it")
+    guard.max_body_size = limit
+    manager.max_request_body_size = limit
 
 
 @dataclass
@@ -87,6 +120,7 @@ def build_relay(config: ServerConfig) -> Relay:
     @asynccontextmanager
     async def lifespan(_: FastMCP) -> AsyncIterator[dict[str, Any]]:
         hub.attach(asyncio.get_running_loop())
+        set_mcp_body_limit(app, mcp_body_limit_bytes(config.inline_file_bytes))
         yield {}
 
     push = LivePush(service, hub)
