@@ -179,3 +179,12 @@ def test_absurd_range_headers_get_a_range_answer_not_a_500(
     if content is not None:
         assert answer.content == content
     assert_serving(relay)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("name", ["no_such_tool", "../whoami", "x" * 10_000, "whoami\x00"])
+async def test_an_unknown_tool_is_not_found(relay, name):
+    async with mcp_client(relay) as client:
+        result = await client.call_tool(name, {}, raise_on_error=False)
+    assert tool_outcome(result) == "not_found"
+    assert_serving(relay)
