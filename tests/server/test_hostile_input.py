@@ -188,3 +188,14 @@ async def test_an_unknown_tool_is_not_found(relay, name):
         result = await client.call_tool(name, {}, raise_on_error=False)
     assert tool_outcome(result) == "not_found"
     assert_serving(relay)
+
+
+def test_a_json_number_past_4300_digits_is_invalid(relay, probe):
+    answer = requests.post(
+        f"{relay.url}/api/v1/sessions/{probe}/read",
+        data=b'{"up_to_id": ' + b"9" * 5000 + b"}",
+        headers={**relay.headers("alpha"), "Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert error_code(answer) == "invalid"
+    assert_serving(relay)

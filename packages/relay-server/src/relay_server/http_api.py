@@ -83,7 +83,7 @@ async def read_body(request: Request, model: type[M]) -> M:
     raw = b"".join(chunks)
     try:
         data = json.loads(raw) if raw.strip() else {}
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # bad JSON or UTF-8, or an integer past 4300 digits
         raise InvalidInput(f"request body is not valid JSON: {exc}") from None
     except RecursionError:
         raise InvalidInput("request body is nested too deeply to be a relay request") from None
