@@ -7,6 +7,8 @@ them, digests of files it was never given, another client's MCP session.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import requests
 
 MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
@@ -65,3 +67,20 @@ def test_an_mcp_session_answers_only_the_client_that_opened_it(relay):
     still_there = mcp_post(relay, "alpha", whoami_call(3), session_id)
     assert still_there.status_code == 200
     assert '\\"client_id\\":\\"alpha\\"' in still_there.text
+
+
+FORGED = "2026-01-01 00:00:00,000 INFO relay_server.access via=http client=root op=FORGED"
+
+
+def test_a_client_cannot_forge_lines_in_the_access_log(relay):
+    for separator in ("\n", "\r\n", "\r", "\u2028", "\x1b[2K\r"):
+        path = quote(f"x{separator}{FORGED}", safe="")
+        requests.get(
+            f"{relay.url}/api/v1/sessions/{path}", headers=relay.headers("alpha"), timeout=5
+        )
+        requests.get(
+            f"{relay.url}/api/v1/sessions/ok/{path}", headers=relay.headers("alpha"), timeout=5
+        )
+    lines = relay.log().splitlines()
+    assert not [line for line in lines if line.startswith(FORGED[:10])]
+    assert not [line for line in lines if "\x1b" in line or "\u2028" in line]
