@@ -199,3 +199,14 @@ def test_a_json_number_past_4300_digits_is_invalid(relay, probe):
     )
     assert error_code(answer) == "invalid"
     assert_serving(relay)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/messages/%0A1", "/api/v1/sessions/a%0Ab/messages", "/blobs/%0A", "/%0A"],
+)
+def test_a_newline_in_the_path_is_a_json_error(relay, path):
+    answer = requests.get(relay.url + path, headers=relay.headers("alpha"), timeout=10)
+    assert answer.status_code in (400, 404)
+    assert error_code(answer) in ("invalid", "not_found")
+    assert_serving(relay)

@@ -15,6 +15,7 @@ from typing import Any, Final
 from fastmcp import FastMCP
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, RequestBodyLimitMiddleware
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -27,7 +28,7 @@ from relay_server.blobstore import BlobStore
 from relay_server.config import ServerConfig
 from relay_server.db import open_database
 from relay_server.events import EventHub
-from relay_server.http_api import build_http_api
+from relay_server.http_api import EXCEPTION_HANDLERS, build_http_api
 from relay_server.http_blobs import blob_routes
 from relay_server.mcp_tools import build_mcp_server
 from relay_server.push import LivePush
@@ -140,6 +141,9 @@ def build_relay(config: ServerConfig) -> Relay:
         allowed_hosts=[config.host, *config.allowed_hosts],
     )
     app.router.routes.append(Mount("/", app=build_http_api(service, blob_routes(service))))
+    # Mount's pattern does not match a path with a newline in it (%0A), so such requests end in
+    # the outer app's router: its 404s must be JSON like every other error.
+    app.add_exception_handler(HTTPException, EXCEPTION_HANDLERS[HTTPException])
     return Relay(
         app=_McpTrailingSlash(app), service=service, hub=hub, mcp=mcp, push=push, config=config
     )

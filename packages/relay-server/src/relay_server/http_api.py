@@ -259,7 +259,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
+    log.exception("%s %r failed", request.method, request.url.path, exc_info=exc)
     body = {"error": {"code": "internal", "message": "unexpected error; the relay's log has it"}}
     return json_response(body, 500)
 
