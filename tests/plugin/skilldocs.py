@@ -1,0 +1,187 @@
+"""Reading the plugin's skills as data (frontmatter, code blocks, the commands in them) and
+checking such commands against the real click command lines.
+
+Shared by the plugin tests (tests/plugin) and the end-to-end skill test (tests/e2e); loaded by
+path because the test suite runs with ``--import-mode=importlib`` (no package imports between
+test folders).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SKILLS_DIR = ROOT / "skills"
+SKILL_NAMES = (
+    "connect-as-client",
+    "create-session",
+    "onboard",
+    "relay-status",
+    "send-file",
+    "send-message",
+    "setup-relay-server",
+    "tail-session",
+)
+FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
+SHELL_OPERATORS = {"|", "||", "&", "&&", ";", ">", ">>", "<", "<<", "<<<", "2>", "(", ")"}
+
+
+@dataclass(frozen=True)
+class Skill:
+    """One ``skills/<folder>/SKILL.md``: its frontmatter and the text after it."""
+
+    folder: str
+    frontmatter: dict[str, object]
+    body: str
+
+    @property
+    def code_blocks(self) -> list[str]:
+        """The contents of every fenced code block, in order."""
+        return FENCE.findall(self.body)
+
+
+@dataclass(frozen=True)
+class Command:
+    """One invocation of a program found in a skill's code block."""
+
+    skill: str
+    program: str
+    argv: tuple[str, ...]
+    """The words after the program name, up to the first shell operator."""
+    line: str
+
+    def __str__(self) -> str:
+        return f"{self.skill}: {self.line.strip()}"
+
+
+def load_skill(folder: Path) -> Skill:
+    """Split SKILL.md into its YAML frontmatter and body; raise ValueError without one."""
+    text = (folder / "SKILL.md").read_text(encoding="utf-8")
+    match = re.match(r"---\n(.*?)\n---\n(.*)", text, re.DOTALL)
+    if match is None:
+        raise ValueError(f"{folder.name}/SKILL.md does not start with a --- frontmatter block")
+    frontmatter = yaml.safe_load(match.group(1))
+    if not isinstance(frontmatter, dict):
+        raise ValueError(f"{folder.name}/SKILL.md frontmatter is not a mapping")
+    return Skill(folder.name, frontmatter, match.group(2))
+
+
+def load_skills() -> list[Skill]:
+    """Every skill folder, sorted by name."""
+    return [load_skill(path) for path in sorted(SKILLS_DIR.iterdir()) if path.is_dir()]
+
+
+def shell_words(line: str) -> list[str]:
+    """Split a shell line into words, with operators (``|``, ``<<``, ``>``...) as their own."""
+    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    lexer.commenters = "#"
+    return list(lexer)
+
+
+def invocations(line: str, program: str) -> list[tuple[str, ...]]:
+    """The argument lists ``program`` is called with on ``line``, including inside quoted
+    commands handed to ``ssh``, ``sh -c`` or ``sudo``."""
+    found = []
+    words = shell_words(line)
+    for index, word in enumerate(words):
+        if word == program:
+            argv = []
+            for arg in words[index + 1 :]:
+                if arg in SHELL_OPERATORS:
+                    break
+                argv.append(arg)
+            found.append(tuple(argv))
+        elif " " in word:
+            found += invocations(word, program)
+    return found
+
+
+def skill_commands(skill: Skill, program: str) -> list[Command]:
+    """Every call of ``program`` in the skill's code blocks."""
+    return [
+        Command(skill.folder, program, argv, line)
+        for block in skill.code_blocks
+        for line in block.splitlines()
+        for argv in invocations(line, program)
+    ]
+
+
+def all_commands(program: str) -> list[Command]:
+    """Every call of ``program`` in every skill."""
+    return [command for skill in load_skills() for command in skill_commands(skill, program)]
+
+
+# --- checking commands against the click command lines ---------------------------------------
+
+PROGRAMS = {"agent-relay": "relay_client.cli", "agent-relay-server": "relay_server.cli"}
+
+
+def cli_of(program: str) -> click.Command:
+    """The click command behind ``program``; skips the test while its module does not exist."""
+    module_name = PROGRAMS[program]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name != module_name:
+            raise
+        pytest.skip(f"{module_name} does not exist yet (its issue has not landed)")
+    return module.main
+
+
+def find_option(command: click.Command, name: str) -> click.Parameter | None:
+    """The parameter of ``command`` that ``name`` (``--flag`` or ``-f``) belongs to."""
+    ctx = click.Context(command)
+    params = [*command.get_params(ctx)]
+    return next((p for p in params if name in (*p.opts, *p.secondary_opts)), None)
+
+
+def check_invocation(root: click.Command, argv: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """Walk ``argv`` through the command tree: the command path it reaches and the problems."""
+    path, problems = [], []
+    command, arguments_started, index = root, False, 0
+    while index < len(argv):
+        word = argv[index]
+        if word.startswith("-") and word != "-":
+            name = word.split("=", 1)[0]
+            option = find_option(command, name)
+            if option is None:
+                problems.append(f"`{' '.join(path) or 'the top level'}` has no option {name}")
+            elif isinstance(option, click.Option) and not (option.is_flag or option.count):
+                index += "=" not in word  # the option's value is the next word
+        elif isinstance(command, click.Group) and not arguments_started:
+            sub = command.get_command(click.Context(command), word)
+            if sub is None:
+                problems.append(f"`{' '.join(path) or 'the top level'}` has no command {word!r}")
+                break
+            path.append(word)
+            command = sub
+        else:
+            arguments_started = True
+        index += 1
+    asks_the_group_itself = {"--help", "--version"} & set(argv)
+    if isinstance(command, click.Group) and not problems and not asks_the_group_itself:
+        problems.append(f"`{' '.join(path)}` is a group: a subcommand is missing")
+    return path, problems
+
+
+def leaf_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The path of every visible command below ``group`` that is not itself a group."""
+    leaves = []
+    for name in group.list_commands(click.Context(group)):
+        sub = group.get_command(click.Context(group), name)
+        if sub is None or sub.hidden:
+            continue
+        if isinstance(sub, click.Group):
+            leaves += leaf_commands(sub, (*prefix, name))
+        else:
+            leaves.append((*prefix, name))
+    return leaves
