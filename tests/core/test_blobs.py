@@ -3,6 +3,7 @@ import hashlib
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from relay_core import InvalidInput, StreamingHash, hash_chunks, hash_file, validate_digest
 from relay_core.blobs import blob_relpath, iter_file
 

@@ -1,4 +1,5 @@
 import pytest
+
 import relay_core.errors as errors_module
 from relay_core import RelayError, error_from_payload
 from relay_core.errors import ERROR_CLASSES

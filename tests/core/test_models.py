@@ -1,5 +1,6 @@
 import pytest
 from pydantic import ValidationError
+
 from relay_core import (
     CreateSessionRequest,
     InviteRequest,

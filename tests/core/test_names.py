@@ -2,6 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
+
 from relay_core import InvalidInput, SessionName, safe_file_name, validate_filename, validate_name
 from relay_core.names import NAME_MAX_CHARS
 

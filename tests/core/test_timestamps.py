@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
+
 from relay_core import Timestamp, format_timestamp, from_ms, to_ms
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from relay_core import InvalidInput, Message, Peer
 from relay_core.toon import (
     decode,

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Final
 
+from pydantic import ValidationError
+
 INVALID: Final = "invalid"
 UNAUTHORIZED: Final = "unauthorized"
 FORBIDDEN: Final = "forbidden"
@@ -144,6 +146,16 @@ ERROR_CLASSES: Final[dict[str, type[RelayError]]] = {
         QuotaExceeded,
     )
 }
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One readable sentence for a pydantic validation error: each bad field and why."""
+    problems = []
+    for item in error.errors(include_url=False):
+        where = ".".join(str(part) for part in item["loc"]) or "value"
+        message = item["msg"].removeprefix("Value error, ")
+        problems.append(f"{where}: {message}")
+    return "; ".join(problems)
 
 
 def error_from_payload(payload: Any, *, http_status: int | None = None) -> RelayError:

@@ -10,11 +10,12 @@ Every field has a description: FastMCP turns them into the tool schemas agents r
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from relay_core.blobs import Digest
+from relay_core.errors import InvalidInput, describe_validation_error
 from relay_core.names import ClientId, FileName, SessionName
 from relay_core.timestamps import Timestamp
 from relay_core.wire import (
@@ -39,6 +40,19 @@ class RequestModel(BaseModel):
     """Base of every request body: immutable, unknown fields refused."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @classmethod
+    def parse(cls, data: Any) -> Self:
+        """Validate untrusted input.
+
+        Raises:
+            InvalidInput: naming each bad field and why (a ValidationError anywhere else is a
+                bug, not bad input, and adapters report it as internal).
+        """
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise InvalidInput(describe_validation_error(exc)) from None
 
 
 def _check_text(text: str) -> str:
@@ -239,8 +253,10 @@ class Peer(RelayModel):
     """Another client the relay has seen, from the caller's point of view."""
 
     client_id: ClientId = Field(description="The peer's client id.")
-    first_seen: Timestamp = Field(description="Its first call to the relay (UTC).")
-    last_seen: Timestamp = Field(description="Its last call to the relay (UTC).")
+    first_seen: Timestamp | None = Field(
+        description="Its first call to the relay (UTC); null if invited but never seen."
+    )
+    last_seen: Timestamp | None = Field(description="Its last call to the relay (UTC).")
     shared_sessions: list[SessionName] = Field(description="Sessions the caller shares with it.")
 
 

@@ -1,0 +1,164 @@
+"""Who is calling: bearer tokens and ``X-Client-Id``, for every route alike.
+
+Three modes (see docs/http-api.md):
+
+- ``open``: no token; the identity is ``X-Client-Id``.
+- ``shared``: one token for everybody; the identity is ``X-Client-Id``.
+- ``per-client``: each client has its own token, stored hashed; the token *is* the identity and a
+  different ``X-Client-Id`` is refused.
+
+:class:`AuthMiddleware` runs in front of MCP, the HTTP API and blobs (FastMCP's own ``auth=``
+would guard only ``/mcp``), so a bad token gets the same 401 everywhere. It leaves the resolved
+client id in the ASGI scope under :data:`CALLER_SCOPE_KEY`, where adapters read it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Callable
+from typing import Final
+
+import anyio
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from relay_core import Forbidden, RelayError, Unauthorized, validate_client_id
+from relay_core.models import AuthMode
+from relay_core.wire import BEARER_PREFIX, CLIENT_ID_HEADER, HEALTH_PATH
+from relay_server.config import hash_token
+
+CALLER_SCOPE_KEY: Final = "relay.caller"
+PUBLIC_PATHS: Final = frozenset({HEALTH_PATH})
+
+
+class Authenticator:
+    """Turns the two identity headers into a client id, or raises."""
+
+    def __init__(
+        self,
+        mode: AuthMode,
+        *,
+        shared_token_hash: str | None = None,
+        lookup_token_hash: Callable[[str], str | None] | None = None,
+    ) -> None:
+        if mode == "shared" and not shared_token_hash:
+            raise ValueError("shared mode needs a token hash")
+        if mode == "per-client" and lookup_token_hash is None:
+            raise ValueError("per-client mode needs a token lookup")
+        self.mode = mode
+        self._shared_hash = shared_token_hash
+        self._lookup = lookup_token_hash
+        self._known: dict[str, str] = {}
+
+    def resolve(self, authorization: str | None, client_id: str | None) -> str:
+        """The caller's client id.
+
+        Raises:
+            Unauthorized: the token is missing or wrong.
+            Forbidden: ``X-Client-Id`` names another client than a per-client token.
+            InvalidInput: ``X-Client-Id`` is missing or not a valid name where it is needed.
+        """
+        if self.mode == "open":
+            return self._header_identity(client_id)
+        token = self._bearer(authorization)
+        token_hash = hash_token(token)
+        if self.mode == "shared":
+            if not hmac.compare_digest(token_hash, self._shared_hash or ""):
+                raise Unauthorized("the bearer token is not valid for this relay")
+            return self._header_identity(client_id)
+        owner = self._owner(token_hash)
+        if owner is None:
+            raise Unauthorized("the bearer token is not valid for this relay")
+        if client_id is not None and client_id != owner:
+            raise Forbidden(
+                f"{CLIENT_ID_HEADER} {client_id!r} does not match the client this token belongs "
+                f"to ({owner!r})"
+            )
+        return owner
+
+    def needs_lookup(self, authorization: str | None) -> bool:
+        """True when resolving will query the database (a per-client token not yet cached)."""
+        if self.mode != "per-client" or not authorization:
+            return False
+        token = authorization.removeprefix(BEARER_PREFIX).strip()
+        return hash_token(token) not in self._known
+
+    def forget(self) -> None:
+        """Drop cached per-client tokens (after tokens change)."""
+        self._known.clear()
+
+    def _owner(self, token_hash: str) -> str | None:
+        owner = self._known.get(token_hash)
+        if owner is None and self._lookup is not None:
+            owner = self._lookup(token_hash)
+            if owner is not None:
+                self._known[token_hash] = owner
+        return owner
+
+    @staticmethod
+    def _bearer(authorization: str | None) -> str:
+        if not authorization:
+            raise Unauthorized(
+                "this relay needs a token: send 'Authorization: Bearer <token>' "
+                "(agent-relay onboard --token ...)"
+            )
+        if not authorization.startswith(BEARER_PREFIX) or not authorization[7:].strip():
+            raise Unauthorized("the Authorization header must be 'Bearer <token>'")
+        return authorization[len(BEARER_PREFIX) :].strip()
+
+    @staticmethod
+    def _header_identity(client_id: str | None) -> str:
+        if not client_id:
+            raise Unauthorized(
+                f"send your client id in the {CLIENT_ID_HEADER} header "
+                "(agent-relay onboard --client-id ...)"
+            )
+        return validate_client_id(client_id)
+
+
+async def send_error(scope: Scope, send: Send, error: RelayError) -> None:
+    """Answer an HTTP request with a relay error as JSON (used before any route runs)."""
+    body = json.dumps(error.to_payload()).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    if isinstance(error, Unauthorized):
+        headers.append((b"www-authenticate", b'Bearer realm="agent-relay"'))
+    await send({"type": "http.response.start", "status": error.http_status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class AuthMiddleware:
+    """Resolves the caller of every HTTP request but ``/healthz``, or answers 401/403."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        authenticator: Authenticator,
+        on_caller: Callable[[str], None] | None = None,
+        touch_due: Callable[[str], bool] | None = None,
+    ) -> None:
+        self.app = app
+        self.authenticator = authenticator
+        self.on_caller = on_caller
+        self.touch_due = touch_due
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        authorization = headers.get("authorization")
+        client_header = headers.get(CLIENT_ID_HEADER.lower())
+        try:
+            if self.authenticator.needs_lookup(authorization):
+                caller = await anyio.to_thread.run_sync(
+                    self.authenticator.resolve, authorization, client_header
+                )
+            else:
+                caller = self.authenticator.resolve(authorization, client_header)
+        except RelayError as error:
+            await send_error(scope, send, error)
+            return
+        scope[CALLER_SCOPE_KEY] = caller
+        if self.on_caller is not None and (self.touch_due is None or self.touch_due(caller)):
+            await anyio.to_thread.run_sync(self.on_caller, caller)
+        await self.app(scope, receive, send)

@@ -1,0 +1,228 @@
+"""``agent-relay-server``: run the relay and administer its data.
+
+Every command reads the same configuration (``--config`` or ``$RELAY_CONFIG``, ``RELAY_*``
+variables, then flags). Relay errors are printed as one sentence, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import sys
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from relay_core import RelayError, validate_client_id
+from relay_core.wire import DEFAULT_HOST, DEFAULT_PORT
+from relay_server import __version__
+from relay_server.config import ServerConfig, default_data_dir, hash_token, is_loopback, load_config
+
+F = TypeVar("F", bound=Callable[..., Any])
+CONFIG_FILE_NAME = "config.toml"
+
+
+class RelayCommandError(click.ClickException):
+    """A relay error shown as one line, with exit code 2 for bad input and 1 otherwise."""
+
+    def __init__(self, error: RelayError) -> None:
+        super().__init__(f"{error.code}: {error.message}")
+        self.exit_code = 2 if error.code == "invalid" else 1
+
+
+class RelayGroup(click.Group):
+    """Turns any RelayError raised by a command into a one-line error."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RelayError as error:
+            raise RelayCommandError(error) from None
+
+
+def config_options(function: F) -> F:
+    """``--config`` and ``--data-dir``, shared by every command that opens the data."""
+    function = click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Where the database and files live [default: the user data dir].",
+    )(function)
+    return click.option(
+        "--config",
+        "config_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="A TOML config file [default: $RELAY_CONFIG].",
+    )(function)
+
+
+def load(config_file: Path | None, **overrides: Any) -> ServerConfig:
+    """The configuration for a command; ``<data-dir>/config.toml`` is used when it exists."""
+    data_dir = overrides.get("data_dir")
+    if config_file is None and not os.environ.get("RELAY_CONFIG"):
+        candidate = (data_dir or default_data_dir()) / CONFIG_FILE_NAME
+        if candidate.is_file():
+            config_file = candidate
+    return load_config(config_file=config_file, overrides=overrides)
+
+
+@click.group(cls=RelayGroup)
+@click.version_option(__version__, prog_name="agent-relay-server")
+def main() -> None:
+    """The agent-relay server: sessions, messages and files for AI agents on your LAN."""
+
+
+@main.command()
+@config_options
+@click.option("--host", help=f"Address to listen on [default: {DEFAULT_HOST}].")
+@click.option("--port", type=int, help=f"TCP port [default: {DEFAULT_PORT}].")
+@click.option("--insecure-open", is_flag=True, default=None, help="Allow no token off loopback.")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
+def serve(
+    config_file: Path | None,
+    data_dir: Path | None,
+    host: str | None,
+    port: int | None,
+    insecure_open: bool | None,
+    log_level: str | None,
+) -> None:
+    """Run the relay: MCP at /mcp, the HTTP API at /api/v1, files at /blobs."""
+    import uvicorn
+
+    from relay_server.app import build_relay
+
+    config = load(
+        config_file,
+        data_dir=data_dir,
+        host=host,
+        port=port,
+        insecure_open=insecure_open,
+        log_level=log_level,
+    )
+    config.refuse_insecure_listen()
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    relay = build_relay(config)
+    click.echo(
+        f"agent-relay-server {__version__} on http://{config.host}:{config.port} "
+        f"(MCP at /mcp, auth {config.effective_auth_mode}, data in {config.data_dir})",
+        err=True,
+    )
+    uvicorn.run(
+        relay.app,
+        host=config.host,
+        port=config.port,
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        timeout_keep_alive=30,
+        h11_max_incomplete_event_size=64 * 1024,
+    )
+
+
+@main.command()
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the relay keeps its data [default: the user data dir].",
+)
+@click.option("--host", default=DEFAULT_HOST, show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True)
+@click.option("--per-client", is_flag=True, help="One token per client (add-client) instead.")
+@click.option("--force", is_flag=True, help="Replace an existing config file.")
+def init(data_dir: Path | None, host: str, port: int, per_client: bool, force: bool) -> None:
+    """Write a commented config with a fresh token, and say how to connect."""
+    data_dir = data_dir or default_data_dir()
+    path = data_dir / CONFIG_FILE_NAME
+    if path.exists() and not force:
+        raise click.ClickException(f"{path} exists; pass --force to replace it (and its token)")
+    token = secrets.token_urlsafe(32)
+    hostname = socket.gethostname()
+    allowed = sorted({hostname, f"{hostname}.local"}) if not is_loopback(host) else []
+    text = render_config(
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        token_sha256=None if per_client else hash_token(token),
+        allowed_hosts=allowed,
+    )
+    ServerConfig.model_validate(tomllib.loads(text))  # never write a file the relay refuses
+    data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.chmod(0o600)
+    os.replace(tmp, path)
+    url_host = hostname if not is_loopback(host) else host
+    click.echo(f"Wrote {path}")
+    if per_client:
+        click.echo(
+            "Per-client tokens: create one per machine with `agent-relay-server add-client NAME`."
+        )
+    else:
+        click.echo(f"Shared token (shown once, stored only as a hash):\n\n    {token}\n")
+        click.echo("On each agent machine:")
+        click.echo(f"    agent-relay onboard --relay-url http://{url_host}:{port} --token {token}")
+    click.echo(f"Start the relay with: agent-relay-server serve --data-dir {data_dir}")
+
+
+def render_config(
+    *,
+    host: str,
+    port: int,
+    data_dir: Path,
+    token_sha256: str | None,
+    allowed_hosts: list[str],
+) -> str:
+    """The text of a commented config file."""
+    auth = (
+        f'token_sha256 = "{token_sha256}"  # SHA-256 of the shared token (not the token)'
+        if token_sha256
+        else 'auth_mode = "per-client"   # tokens come from `agent-relay-server add-client NAME`'
+    )
+    hosts = ", ".join(f'"{h}"' for h in allowed_hosts)
+    return f"""\
+# agent-relay-server configuration. Every key can also be set as RELAY_<KEY> in the environment.
+
+host = "{host}"          # 127.0.0.1 = this machine only; 0.0.0.0 = every interface
+port = {port}
+data_dir = "{data_dir}"
+
+{auth}
+
+# Host names clients may use to reach the relay (protects against DNS rebinding).
+allowed_hosts = [{hosts}]
+
+# Files: largest file, total store size, largest file moved inline by MCP tools (bytes).
+# max_blob_bytes = 4294967296
+# blob_quota_bytes = 68719476736
+# inline_file_bytes = 8388608
+
+# log_level = "info"
+"""
+
+
+@main.command("add-client")
+@config_options
+@click.argument("client_id")
+def add_client(config_file: Path | None, data_dir: Path | None, client_id: str) -> None:
+    """Create a per-client token for CLIENT_ID (printed once, stored hashed)."""
+    from relay_server.app import build_service
+
+    validate_client_id(client_id)
+    config = load(config_file, data_dir=data_dir)
+    token = secrets.token_urlsafe(32)
+    build_service(config).register_client(client_id, hash_token(token))
+    click.echo(f"Token for {client_id} (shown once, stored only as a hash):\n\n    {token}\n")
+    if config.effective_auth_mode != "per-client":
+        click.echo(
+            f"Note: this relay runs in {config.effective_auth_mode} mode; per-client tokens are "
+            'used only with auth_mode = "per-client".'
+        )

@@ -1,0 +1,221 @@
+"""Storage: the Peewee models, opening SQLite, and named forward migrations.
+
+SQLite runs in WAL mode with ``synchronous=FULL`` (a send that returned is on disk, even after a
+power cut), foreign keys on and a busy timeout. Peewee keeps one connection per thread, which is
+what FastMCP's thread pool needs; every write transaction starts with ``BEGIN IMMEDIATE`` so a
+read that turns into a write never fails with "database is locked".
+
+Migrations are plain functions named ``m001_...``; each runs in one transaction together with the
+row that records it, and looking at what is pending never writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
+
+from peewee import (
+    AutoField,
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    CompositeKey,
+    Database,
+    DatabaseProxy,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    SqliteDatabase,
+    TextField,
+)
+
+from relay_core import now_ms
+
+database = DatabaseProxy()
+"""Bound to the open database by :func:`open_database`; one relay per process."""
+
+PRAGMAS: Final = {
+    "journal_mode": "wal",
+    "synchronous": "full",
+    "foreign_keys": 1,
+    "busy_timeout": 10_000,
+    "cache_size": -64_000,
+}
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class AppliedMigration(BaseModel):
+    """One applied schema migration."""
+
+    name = CharField(primary_key=True)
+    applied_ms = BigIntegerField()
+
+
+class Client(BaseModel):
+    """An agent machine or person; the identity behind every request."""
+
+    client_id = CharField(primary_key=True, max_length=64)
+    token_hash = CharField(null=True, unique=True, max_length=64)
+    created_ms = BigIntegerField()
+    first_seen_ms = BigIntegerField(null=True)
+    last_seen_ms = BigIntegerField(null=True)
+
+
+class Session(BaseModel):
+    """A named conversation between participants."""
+
+    id = AutoField()
+    name = CharField(unique=True, max_length=64)
+    description = TextField(default="")
+    created_by = ForeignKeyField(Client, column_name="created_by", field="client_id")
+    created_ms = BigIntegerField()
+    closed_ms = BigIntegerField(null=True)
+
+
+class Participant(BaseModel):
+    """A client's membership of a session, with its server-side read position."""
+
+    session = ForeignKeyField(Session, on_delete="CASCADE")
+    client = ForeignKeyField(Client, field="client_id")
+    joined_ms = BigIntegerField()
+    last_read_id = BigIntegerField(default=0)
+
+    class Meta:
+        primary_key = CompositeKey("session", "client")
+
+
+class Message(BaseModel):
+    """One message; ``narrowed`` is true when only the listed recipients may read it."""
+
+    id = AutoField()
+    session = ForeignKeyField(Session, on_delete="CASCADE")
+    sender = ForeignKeyField(Client, column_name="sender", field="client_id")
+    reply_to = BigIntegerField(null=True)
+    text = TextField()
+    narrowed = BooleanField(default=False)
+    created_ms = BigIntegerField()
+
+
+class Recipient(BaseModel):
+    """A recipient of a narrowed message (the seed of per-recipient delivery states)."""
+
+    message = ForeignKeyField(Message, on_delete="CASCADE")
+    client = ForeignKeyField(Client, field="client_id")
+
+    class Meta:
+        primary_key = CompositeKey("message", "client")
+
+
+class Attachment(BaseModel):
+    """A file attached to a message, by digest."""
+
+    id = AutoField()
+    message = ForeignKeyField(Message, on_delete="CASCADE")
+    position = IntegerField()
+    sha256 = CharField(max_length=64)
+    filename = TextField()
+    size = BigIntegerField()
+    mime = TextField(null=True)
+
+
+MODELS: Final = (AppliedMigration, Client, Session, Participant, Message, Recipient, Attachment)
+
+
+# --- migrations -----------------------------------------------------------------------------
+
+
+def m001_initial(db: Database) -> None:
+    """Clients, sessions, participants, messages, recipients and attachments."""
+    for statement in (
+        """CREATE TABLE client (
+            client_id TEXT PRIMARY KEY NOT NULL,
+            token_hash TEXT UNIQUE,
+            created_ms INTEGER NOT NULL,
+            first_seen_ms INTEGER,
+            last_seen_ms INTEGER)""",
+        """CREATE TABLE session (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL UNIQUE,
+            description TEXT NOT NULL DEFAULT '',
+            created_by TEXT NOT NULL REFERENCES client (client_id),
+            created_ms INTEGER NOT NULL,
+            closed_ms INTEGER)""",
+        """CREATE TABLE participant (
+            session_id INTEGER NOT NULL REFERENCES session (id) ON DELETE CASCADE,
+            client_id TEXT NOT NULL REFERENCES client (client_id),
+            joined_ms INTEGER NOT NULL,
+            last_read_id INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (session_id, client_id))""",
+        "CREATE INDEX participant_client ON participant (client_id)",
+        """CREATE TABLE message (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            session_id INTEGER NOT NULL REFERENCES session (id) ON DELETE CASCADE,
+            sender TEXT NOT NULL REFERENCES client (client_id),
+            reply_to INTEGER,
+            text TEXT NOT NULL,
+            narrowed INTEGER NOT NULL DEFAULT 0,
+            created_ms INTEGER NOT NULL)""",
+        "CREATE INDEX message_session_id ON message (session_id, id)",
+        """CREATE TABLE recipient (
+            message_id INTEGER NOT NULL REFERENCES message (id) ON DELETE CASCADE,
+            client_id TEXT NOT NULL REFERENCES client (client_id),
+            PRIMARY KEY (message_id, client_id))""",
+        "CREATE INDEX recipient_client ON recipient (client_id, message_id)",
+        """CREATE TABLE attachment (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            message_id INTEGER NOT NULL REFERENCES message (id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            filename TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mime TEXT)""",
+        "CREATE INDEX attachment_message ON attachment (message_id, position)",
+        "CREATE INDEX attachment_sha256 ON attachment (sha256)",
+    ):
+        db.execute_sql(statement)
+
+
+Migration = Callable[[Database], None]
+MIGRATIONS: Final[tuple[Migration, ...]] = (m001_initial,)
+
+
+def _applied(db: Database) -> set[str]:
+    if not db.table_exists(AppliedMigration._meta.table_name):
+        return set()
+    return {row.name for row in AppliedMigration.select(AppliedMigration.name)}
+
+
+def pending_migrations(db: Database) -> list[str]:
+    """Names of migrations not yet applied, in order. Never writes."""
+    applied = _applied(db)
+    return [m.__name__ for m in MIGRATIONS if m.__name__ not in applied]
+
+
+def migrate(db: Database) -> list[str]:
+    """Apply every pending migration, each in its own transaction; returns their names."""
+    db.create_tables([AppliedMigration], safe=True)
+    done = []
+    for migration in MIGRATIONS:
+        with db.atomic():
+            if AppliedMigration.get_or_none(AppliedMigration.name == migration.__name__):
+                continue  # another process got there first
+            migration(db)
+            AppliedMigration.create(name=migration.__name__, applied_ms=now_ms())
+        done.append(migration.__name__)
+    return done
+
+
+def open_database(path: Path) -> SqliteDatabase:
+    """Open (creating if needed) the SQLite file, bind the models to it and migrate it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = SqliteDatabase(str(path), pragmas=PRAGMAS, lock_type="IMMEDIATE")
+    database.initialize(db)
+    db.connect(reuse_if_open=True)
+    migrate(db)
+    return db

@@ -1,0 +1,89 @@
+"""Wake-ups: who must hear, right now, that a message was stored.
+
+The service publishes a :class:`Posted` event after it commits (so a woken reader finds the row);
+long-poll waiters and live MCP connections subscribe by client id, never by MCP session id.
+Publishing is safe from any thread; callbacks run on the event loop thread.
+
+This in-process hub is enough for one relay process; a PostgreSQL deployment with several
+replicas would feed the same :meth:`EventHub.deliver` from LISTEN/NOTIFY.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """A message was committed: its id, session and the clients that may read it."""
+
+    message_id: int
+    session: str
+    sender: str
+    recipients: frozenset[str]
+
+
+Listener = Callable[[Posted], None]
+
+
+class EventHub:
+    """Fans :class:`Posted` events out to listeners registered per client id."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._listeners: dict[str, set[Listener]] = {}
+
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Deliver on ``loop`` from now on (called once the server's loop runs)."""
+        self._loop = loop
+
+    def publish(self, event: Posted) -> None:
+        """Announce ``event``; callable from any thread, never blocks."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self.deliver(event)
+        else:
+            loop.call_soon_threadsafe(self.deliver, event)
+
+    def deliver(self, event: Posted) -> None:
+        """Call every listener of every recipient (on the loop thread)."""
+        for client_id in event.recipients:
+            for listener in tuple(self._listeners.get(client_id, ())):
+                try:
+                    listener(event)
+                except Exception:  # one broken listener must not starve the others
+                    log.exception("event listener failed for %s", client_id)
+
+    def subscribe(self, client_ids: Iterable[str], listener: Listener) -> Callable[[], None]:
+        """Register ``listener`` for events addressed to any of ``client_ids``.
+
+        Returns the function that unsubscribes it.
+        """
+        ids = tuple(client_ids)
+        for client_id in ids:
+            self._listeners.setdefault(client_id, set()).add(listener)
+
+        def unsubscribe() -> None:
+            for client_id in ids:
+                listeners = self._listeners.get(client_id)
+                if listeners is not None:
+                    listeners.discard(listener)
+                    if not listeners:
+                        del self._listeners[client_id]
+
+        return unsubscribe
+
+    def listener_count(self) -> int:
+        """How many listeners are registered (for status and tests)."""
+        return sum(len(v) for v in self._listeners.values())

@@ -1,0 +1,331 @@
+"""The MCP adapter: thin FastMCP tools over :class:`RelayService`.
+
+Each tool reads the caller that the auth middleware resolved, calls one service method and shapes
+the answer: lists as TOON text (fewer tokens than JSON), single results as structured objects.
+Errors go through one translation point, :func:`translated`, applied to every tool: a relay error
+reaches the agent as ``code: message``; anything else is masked by FastMCP and logged.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, TypeVar, cast
+
+from fastmcp import FastMCP
+from fastmcp.exceptions import ToolError
+from fastmcp.exceptions import ValidationError as ArgumentError
+from fastmcp.server.dependencies import get_http_request
+from fastmcp.server.middleware import Middleware, MiddlewareContext
+from fastmcp.tools import ToolResult
+from mcp.types import CallToolRequestParams, TextContent, ToolAnnotations
+from pydantic import Field, ValidationError
+
+from relay_core import (
+    CreateSessionRequest,
+    InviteRequest,
+    ReadPosition,
+    RelayError,
+    SendMessageRequest,
+    SentMessage,
+    SessionDetail,
+    Status,
+    Unauthorized,
+    WhoAmI,
+)
+from relay_core.errors import ERROR_CLASSES, INTERNAL, INVALID, describe_validation_error
+from relay_core.models import AttachmentRef
+from relay_core.toon import encode_messages, encode_table
+from relay_core.wire import DEFAULT_PAGE_SIZE, DEFAULT_WAIT_S, MAX_PAGE_SIZE, MAX_WAIT_S
+from relay_server.access_log import log_call
+from relay_server.auth import CALLER_SCOPE_KEY
+from relay_server.service import RelayService
+
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+ERROR_CODES = frozenset(ERROR_CLASSES)
+
+INSTRUCTIONS = """\
+agent-relay connects you with AI agents on other machines. You talk in named sessions;
+every message you send is from you (your client id), never from an argument.
+
+- whoami / relay_status: who you are, what the relay holds, your unread count.
+- list_sessions, get_session, create_session(name, participants), invite, leave, close_session.
+- send_message(session, text, to=[], reply_to=null, attachments=[]): `to` narrows delivery.
+- read_messages(session): the next page after your read position (marks it read by default).
+- wait_for_messages(session=null, timeout_s=30): blocks until a message from someone else
+  arrives; use it instead of polling in a loop.
+- list_peers: the other clients and the sessions you share with them.
+Lists come back as TOON tables (a header row of field names, then one row per item).
+Errors start with a stable code: invalid, not_found, forbidden, conflict, too_large, ...
+"""
+
+READ_ONLY = ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=False)
+WRITES = ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False)
+IDEMPOTENT_WRITE = ToolAnnotations(
+    readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False
+)
+
+SessionArg = Annotated[str, Field(description="Session name.")]
+
+
+def current_caller() -> str:
+    """The client id the auth middleware resolved for this MCP request."""
+    try:
+        request = get_http_request()
+    except RuntimeError:
+        raise Unauthorized("no HTTP request: the relay serves MCP over HTTP only") from None
+    caller = request.scope.get(CALLER_SCOPE_KEY)
+    if not caller:
+        raise Unauthorized("the caller was not authenticated")
+    return str(caller)
+
+
+def toon_result(text: str) -> ToolResult:
+    """A plain-text tool answer (no structured copy, which would double the tokens)."""
+    return ToolResult(content=[TextContent(type="text", text=text)])
+
+
+def translated(function: F) -> F:
+    """Wrap a tool so a RelayError reaches the agent as ``code: message``.
+
+    FastMCP passes a ToolError through unmasked and without a traceback in the log; every
+    other exception it masks as "Error calling tool", which :class:`ToolCalls` reports as
+    ``internal``.
+    """
+    if inspect.iscoroutinefunction(function):
+
+        @functools.wraps(function)
+        async def run_async(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await function(*args, **kwargs)
+            except RelayError as error:
+                raise ToolError(error.to_text()) from None
+
+        return cast(F, run_async)
+
+    @functools.wraps(function)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except RelayError as error:
+            raise ToolError(error.to_text()) from None
+
+    return cast(F, run)
+
+
+class ToolCalls(Middleware):
+    """Logs every tool call, and words argument errors like every other ``invalid`` error."""
+
+    async def on_call_tool(
+        self,
+        context: MiddlewareContext[CallToolRequestParams],
+        call_next: Callable[[MiddlewareContext[CallToolRequestParams]], Any],
+    ) -> ToolResult:
+        started = time.perf_counter()
+        outcome = "ok"
+        arguments = context.message.arguments or {}
+        try:
+            return await call_next(context)
+        except ArgumentError as error:
+            outcome = INVALID
+            cause = error.__cause__
+            detail = (
+                describe_validation_error(cause)
+                if isinstance(cause, ValidationError)
+                else str(error)
+            )
+            raise ToolError(f"{INVALID}: {detail}") from None
+        except ToolError as error:
+            code, _, rest = str(error).partition(": ")
+            outcome = code if rest and code in ERROR_CODES else INTERNAL
+            raise
+        except Exception:
+            outcome = INTERNAL
+            raise
+        finally:
+            log_call(
+                client=_caller_or_none(),
+                operation=context.message.name,
+                session=arguments.get("session") or arguments.get("name"),
+                outcome=outcome,
+                started=started,
+                via="mcp",
+            )
+
+
+def _caller_or_none() -> str | None:
+    try:
+        return current_caller()
+    except RelayError:
+        return None
+
+
+def build_mcp_server(
+    service: RelayService,
+    *,
+    version: str,
+    lifespan: Callable[[FastMCP], Any] | None = None,
+) -> FastMCP:
+    """The FastMCP server with every relay tool registered."""
+
+    @asynccontextmanager
+    async def default_lifespan(_: FastMCP) -> AsyncIterator[dict[str, Any]]:
+        yield {}
+
+    server = FastMCP(
+        "agent-relay",
+        instructions=INSTRUCTIONS,
+        version=version,
+        mask_error_details=True,
+        middleware=[ToolCalls()],
+        lifespan=lifespan or default_lifespan,
+    )
+
+    def tool(**options: Any) -> Callable[[F], F]:
+        def register(function: F) -> F:
+            server.tool(**options)(translated(function))
+            return function
+
+        return register
+
+    @tool(annotations=READ_ONLY)
+    def whoami() -> WhoAmI:
+        """Your client id as the relay sees it, and how the relay authenticates."""
+        return service.whoami(current_caller())
+
+    @tool(annotations=READ_ONLY)
+    def relay_status() -> Status:
+        """The relay's version, uptime, counts and limits, your client id and unread total."""
+        return service.status(current_caller())
+
+    @tool(annotations=WRITES)
+    def create_session(
+        name: SessionArg,
+        participants: Annotated[
+            list[str], Field(description="Client ids to add besides you.")
+        ] = [],  # noqa: B006 - FastMCP copies defaults; a list shows best in the schema
+        description: Annotated[str, Field(description="What the session is for.")] = "",
+    ) -> SessionDetail:
+        """Create a named session with you and the given participants.
+
+        A name already in use is a `conflict` error that shows who created it.
+        """
+        request = CreateSessionRequest.parse(
+            {"name": name, "participants": participants, "description": description}
+        )
+        return service.create_session(current_caller(), request)
+
+    @tool(annotations=READ_ONLY, output_schema=None)
+    def list_sessions(
+        include_closed: Annotated[bool, Field(description="Include closed sessions.")] = False,
+    ) -> ToolResult:
+        """Your sessions as a TOON table, newest first, with unread counts."""
+        sessions = service.list_sessions(current_caller(), include_closed=include_closed)
+        return toon_result(encode_table("sessions", sessions))
+
+    @tool(annotations=READ_ONLY)
+    def get_session(name: SessionArg) -> SessionDetail:
+        """A session you belong to: its participants with last seen time and read position."""
+        return service.get_session(current_caller(), name)
+
+    @tool(annotations=IDEMPOTENT_WRITE)
+    def invite(
+        session: SessionArg,
+        clients: Annotated[list[str], Field(description="Client ids to add.")],
+    ) -> SessionDetail:
+        """Add clients to a session you belong to."""
+        return service.invite(current_caller(), session, InviteRequest.parse({"clients": clients}))
+
+    @tool(annotations=IDEMPOTENT_WRITE, output_schema=None)
+    def leave(session: SessionArg) -> ToolResult:
+        """Leave a session; you stop receiving its messages."""
+        service.leave(current_caller(), session)
+        return toon_result(f"left session {session!r}")
+
+    @tool(annotations=IDEMPOTENT_WRITE)
+    def close_session(name: SessionArg) -> SessionDetail:
+        """Close a session you created; it stays readable but takes no new messages."""
+        return service.close_session(current_caller(), name)
+
+    @tool(annotations=WRITES)
+    def send_message(
+        session: SessionArg,
+        text: Annotated[str, Field(description="The message (up to 64 KiB of UTF-8).")],
+        to: Annotated[
+            list[str], Field(description="Only these participants receive it; empty = everyone.")
+        ] = [],  # noqa: B006
+        reply_to: Annotated[int | None, Field(description="Id of the message you answer.")] = None,
+        attachments: Annotated[
+            list[AttachmentRef],
+            Field(description="Uploaded files: {sha256, filename, mime?}."),
+        ] = [],  # noqa: B006
+    ) -> SentMessage:
+        """Send a message to a session you belong to; returns its id."""
+        request = SendMessageRequest.parse(
+            {"text": text, "to": to, "reply_to": reply_to, "attachments": attachments}
+        )
+        return service.post_message(current_caller(), session, request)
+
+    @tool(annotations=READ_ONLY, output_schema=None)
+    def read_messages(
+        session: SessionArg,
+        after_id: Annotated[
+            int | None, Field(description="Start after this id; default: your read position.")
+        ] = None,
+        limit: Annotated[
+            int, Field(description=f"1-{MAX_PAGE_SIZE} messages.")
+        ] = DEFAULT_PAGE_SIZE,
+        mark_read: Annotated[bool, Field(description="Move your read position.")] = True,
+    ) -> ToolResult:
+        """A page of messages (TOON), oldest first; pass next_after_id to continue."""
+        page = service.read_messages(current_caller(), session, after_id, limit, mark_read)
+        return toon_result(
+            encode_messages(page.messages, next_after_id=page.next_after_id, has_more=page.has_more)
+        )
+
+    @tool(annotations=READ_ONLY, output_schema=None)
+    async def wait_for_messages(
+        session: Annotated[
+            str | None, Field(description="One session, or null for all of yours.")
+        ] = None,
+        after_id: Annotated[
+            int | None, Field(description="Only messages after this id; default: unread ones.")
+        ] = None,
+        timeout_s: Annotated[
+            float, Field(description=f"Wait at most this long (0-{MAX_WAIT_S:g} s).")
+        ] = DEFAULT_WAIT_S,
+    ) -> ToolResult:
+        """Wait until someone else sends you a message, then return it (TOON).
+
+        Returns at once when something is already there. Does not mark messages read.
+        """
+        caller = current_caller()
+        page = await service.wait_for_messages(caller, session, after_id, timeout_s)
+        return toon_result(
+            encode_messages(
+                page.messages,
+                next_after_id=page.next_after_id,
+                has_more=page.has_more,
+                timed_out=page.timed_out,
+            )
+        )
+
+    @tool(annotations=IDEMPOTENT_WRITE)
+    def mark_read(
+        session: SessionArg,
+        up_to_id: Annotated[int, Field(description="Messages up to this id count as read.")],
+    ) -> ReadPosition:
+        """Move your read position in a session forward."""
+        return service.mark_read(current_caller(), session, up_to_id)
+
+    @tool(annotations=READ_ONLY, output_schema=None)
+    def list_peers() -> ToolResult:
+        """The other clients (TOON): client id, first and last seen, sessions you share."""
+        return toon_result(encode_table("peers", service.list_peers(current_caller())))
+
+    return server

@@ -1,0 +1,713 @@
+"""RelayService: every use case of the relay, in one place.
+
+Adapters (MCP tools, HTTP API) parse requests and shape answers; every decision about data is
+made here. The caller's client id is always passed in explicitly by the adapter that
+authenticated it, never taken from a request body.
+
+Methods are synchronous and short (they run in worker threads, one SQLite connection per
+thread), except the waits, which are async and hold no thread while they wait. Writes run in one
+``BEGIN IMMEDIATE`` transaction each and signal the event hub only after commit, so a woken
+reader always finds the row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Protocol
+
+import anyio
+from peewee import JOIN, Database, fn
+
+from relay_core import (
+    Attachment,
+    Conflict,
+    CreateSessionRequest,
+    Forbidden,
+    InvalidInput,
+    InviteRequest,
+    Message,
+    MessagePage,
+    NotFound,
+    Participant,
+    Peer,
+    ReadPosition,
+    SendMessageRequest,
+    SentMessage,
+    SessionDetail,
+    SessionSummary,
+    Status,
+    StatusCounts,
+    StatusLimits,
+    WhoAmI,
+    from_ms,
+    now_ms,
+    validate_client_id,
+    validate_session_name,
+)
+from relay_core.models import AuthMode
+from relay_core.wire import (
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_WAIT_S,
+    MAX_PAGE_SIZE,
+    MAX_TEXT_BYTES,
+    MAX_WAIT_S,
+)
+from relay_server import db as store
+from relay_server.events import EventHub, Posted
+
+TOUCH_INTERVAL_S = 5.0
+"""Record a client's ``last_seen`` at most this often (it is a write)."""
+
+
+class BlobCatalog(Protocol):
+    """What the service needs to know about the file store."""
+
+    def size_of(self, sha256: str) -> int | None:
+        """The stored size of a blob, or None when it is not in the store."""
+
+    def usage(self) -> tuple[int, int]:
+        """How many blobs the store holds, and their bytes."""
+
+
+@dataclass(frozen=True)
+class RelayLimits:
+    """The configured limits the service enforces and reports."""
+
+    max_blob_bytes: int
+    blob_quota_bytes: int
+    inline_file_bytes: int
+
+
+def _page_limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit}")
+    return limit
+
+
+def _timeout(timeout_s: float) -> float:
+    if not 0 <= timeout_s <= MAX_WAIT_S:
+        raise InvalidInput(f"timeout must be between 0 and {MAX_WAIT_S:g} seconds, got {timeout_s}")
+    return float(timeout_s)
+
+
+def _after(after_id: int | None) -> int | None:
+    if after_id is not None and after_id < 0:
+        raise InvalidInput(f"after_id must be 0 or more, got {after_id}")
+    return after_id
+
+
+class RelayService:
+    """Sessions, messages, read positions and peers, for authenticated callers."""
+
+    def __init__(
+        self,
+        db: Database,
+        hub: EventHub,
+        *,
+        version: str,
+        auth_mode: AuthMode,
+        limits: RelayLimits,
+        blobs: BlobCatalog | None = None,
+    ) -> None:
+        self.db = db
+        self.hub = hub
+        self.version = version
+        self.auth_mode = auth_mode
+        self.limits = limits
+        self.blobs = blobs
+        self._started = time.monotonic()
+        self._touched: dict[str, float] = {}
+        self._touch_lock = threading.Lock()
+
+    # --- clients ----------------------------------------------------------------------------
+
+    def uptime_s(self) -> float:
+        """Seconds since the service started."""
+        return round(time.monotonic() - self._started, 3)
+
+    def touch_due(self, client_id: str) -> bool:
+        """True (once) when ``client_id``'s last-seen time is due to be recorded again."""
+        now = time.monotonic()
+        with self._touch_lock:
+            if now - self._touched.get(client_id, -TOUCH_INTERVAL_S) < TOUCH_INTERVAL_S:
+                return False
+            self._touched[client_id] = now
+            return True
+
+    def record_seen(self, client_id: str) -> None:
+        """Record that ``client_id`` called now, creating the client on its first call."""
+        stamp = now_ms()
+        with self.db.atomic():
+            self._ensure_clients([client_id], stamp)
+            store.Client.update(last_seen_ms=stamp).where(
+                store.Client.client_id == client_id
+            ).execute()
+            store.Client.update(first_seen_ms=stamp).where(
+                (store.Client.client_id == client_id) & store.Client.first_seen_ms.is_null()
+            ).execute()
+
+    def register_client(self, client_id: str, token_hash: str | None) -> None:
+        """Create a client (or replace its token); used by ``agent-relay-server add-client``."""
+        validate_client_id(client_id)
+        with self.db.atomic():
+            self._ensure_clients([client_id], now_ms())
+            store.Client.update(token_hash=token_hash).where(
+                store.Client.client_id == client_id
+            ).execute()
+
+    def client_for_token_hash(self, token_hash: str) -> str | None:
+        """The client a per-client token belongs to, if any."""
+        row = store.Client.get_or_none(store.Client.token_hash == token_hash)
+        return row.client_id if row else None
+
+    def whoami(self, caller: str) -> WhoAmI:
+        """The caller as the relay sees it."""
+        row = self._client(caller)
+        seen = row.last_seen_ms or now_ms()
+        return WhoAmI(
+            client_id=caller,
+            auth_mode=self.auth_mode,
+            first_seen=from_ms(row.first_seen_ms or seen),
+            last_seen=from_ms(seen),
+        )
+
+    def status(self, caller: str) -> Status:
+        """Version, uptime, counts, limits and the caller's unread total."""
+        blob_count, blob_bytes = self.blobs.usage() if self.blobs else (0, 0)
+        unread = sum(s.unread for s in self.list_sessions(caller, include_closed=True))
+        return Status(
+            version=self.version,
+            uptime_s=self.uptime_s(),
+            caller=caller,
+            auth_mode=self.auth_mode,
+            counts=StatusCounts(
+                clients=store.Client.select().count(),
+                sessions=store.Session.select().count(),
+                messages=store.Message.select().count(),
+                blobs=blob_count,
+                blob_bytes=blob_bytes,
+            ),
+            limits=StatusLimits(
+                max_text_bytes=MAX_TEXT_BYTES,
+                max_blob_bytes=self.limits.max_blob_bytes,
+                blob_quota_bytes=self.limits.blob_quota_bytes,
+                inline_file_bytes=self.limits.inline_file_bytes,
+                max_page_size=MAX_PAGE_SIZE,
+                max_wait_s=MAX_WAIT_S,
+            ),
+            unread=unread,
+        )
+
+    def list_peers(self, caller: str) -> list[Peer]:
+        """Every other client the relay knows, with the sessions the caller shares with it."""
+        mine = store.Participant.select(store.Participant.session).where(
+            store.Participant.client == caller
+        )
+        shared: dict[str, list[str]] = {}
+        rows = (
+            store.Participant.select(store.Participant.client, store.Session.name)
+            .join(store.Session)
+            .where(store.Participant.session.in_(mine) & (store.Participant.client != caller))
+            .order_by(store.Session.name)
+            .tuples()
+        )
+        for client_id, session_name in rows:
+            shared.setdefault(client_id, []).append(session_name)
+        peers = []
+        for row in (
+            store.Client.select()
+            .where(store.Client.client_id != caller)
+            .order_by(store.Client.client_id)
+        ):
+            peers.append(
+                Peer(
+                    client_id=row.client_id,
+                    first_seen=from_ms(row.first_seen_ms) if row.first_seen_ms else None,
+                    last_seen=from_ms(row.last_seen_ms) if row.last_seen_ms else None,
+                    shared_sessions=shared.get(row.client_id, []),
+                )
+            )
+        return peers
+
+    # --- sessions ---------------------------------------------------------------------------
+
+    def create_session(self, caller: str, request: CreateSessionRequest) -> SessionDetail:
+        """Create a session with the caller and ``request.participants`` as members.
+
+        Raises:
+            Conflict: a session of that name exists (the error shows it).
+        """
+        stamp = now_ms()
+        members = [caller, *(p for p in request.participants if p != caller)]
+        with self.db.atomic():
+            existing = store.Session.get_or_none(store.Session.name == request.name)
+            if existing is not None:
+                raise Conflict(
+                    f"session {request.name!r} already exists (created by "
+                    f"{existing.created_by_id} at {from_ms(existing.created_ms):%Y-%m-%d %H:%M}Z)",
+                    details={"session": request.name, "created_by": existing.created_by_id},
+                )
+            self._ensure_clients(members, stamp)
+            session = store.Session.create(
+                name=request.name,
+                description=request.description,
+                created_by=caller,
+                created_ms=stamp,
+            )
+            store.Participant.insert_many(
+                [{"session": session.id, "client": m, "joined_ms": stamp} for m in members]
+            ).execute()
+        return self.get_session(caller, request.name)
+
+    def list_sessions(self, caller: str, include_closed: bool = False) -> list[SessionSummary]:
+        """The caller's sessions, newest first, with unread counts."""
+        query = (
+            store.Session.select(store.Session, store.Participant.last_read_id)
+            .join(store.Participant)
+            .where(store.Participant.client == caller)
+            .order_by(store.Session.id.desc())
+        )
+        if not include_closed:
+            query = query.where(store.Session.closed_ms.is_null())
+        summaries = []
+        for session in query.objects():
+            counts = self._counts(session.id, caller, session.last_read_id)
+            summaries.append(
+                SessionSummary(
+                    name=session.name,
+                    description=session.description,
+                    created_by=session.created_by_id,
+                    created_at=from_ms(session.created_ms),
+                    closed_at=from_ms(session.closed_ms) if session.closed_ms else None,
+                    participants=self._participant_count(session.id),
+                    last_message_id=counts[0],
+                    unread=counts[1],
+                )
+            )
+        return summaries
+
+    def get_session(self, caller: str, name: str) -> SessionDetail:
+        """A session the caller belongs to, with its participants."""
+        session = self._session(name)
+        membership = self._membership(session, caller)
+        rows = (
+            store.Participant.select(store.Participant, store.Client)
+            .join(store.Client)
+            .where(store.Participant.session == session.id)
+            .order_by(store.Participant.joined_ms, store.Participant.client)
+        )
+        last_id, unread = self._counts(session.id, caller, membership.last_read_id)
+        return SessionDetail(
+            name=session.name,
+            description=session.description,
+            created_by=session.created_by_id,
+            created_at=from_ms(session.created_ms),
+            closed_at=from_ms(session.closed_ms) if session.closed_ms else None,
+            participants=[
+                Participant(
+                    client_id=row.client_id,
+                    joined_at=from_ms(row.joined_ms),
+                    last_seen=from_ms(row.client.last_seen_ms) if row.client.last_seen_ms else None,
+                    last_read_id=row.last_read_id,
+                )
+                for row in rows
+            ],
+            last_message_id=last_id,
+            unread=unread,
+        )
+
+    def invite(self, caller: str, name: str, request: InviteRequest) -> SessionDetail:
+        """Add clients to a session the caller belongs to; existing members are left alone."""
+        stamp = now_ms()
+        with self.db.atomic():
+            session = self._open_session(name)
+            self._membership(session, caller)
+            self._ensure_clients(request.clients, stamp)
+            store.Participant.insert_many(
+                [{"session": session.id, "client": c, "joined_ms": stamp} for c in request.clients]
+            ).on_conflict_ignore().execute()
+        return self.get_session(caller, name)
+
+    def leave(self, caller: str, name: str) -> None:
+        """Remove the caller from a session."""
+        with self.db.atomic():
+            session = self._session(name)
+            self._membership(session, caller)
+            store.Participant.delete().where(
+                (store.Participant.session == session.id) & (store.Participant.client == caller)
+            ).execute()
+
+    def close_session(self, caller: str, name: str) -> SessionDetail:
+        """Close a session (creator only); it stays readable, but takes no new messages."""
+        with self.db.atomic():
+            session = self._session(name)
+            self._membership(session, caller)
+            if session.created_by_id != caller:
+                raise Forbidden(
+                    f"only {session.created_by_id!r}, who created session {name!r}, may close it"
+                )
+            if session.closed_ms is None:
+                store.Session.update(closed_ms=now_ms()).where(
+                    store.Session.id == session.id
+                ).execute()
+        return self.get_session(caller, name)
+
+    # --- messages ---------------------------------------------------------------------------
+
+    def post_message(self, caller: str, name: str, request: SendMessageRequest) -> SentMessage:
+        """Store a message from the caller, then wake its recipients.
+
+        Raises:
+            NotFound: no such session, or ``reply_to`` is not a message the caller can read.
+            Forbidden: the caller is not a participant.
+            Conflict: the session is closed.
+            InvalidInput: a recipient is not a participant, or an attachment is not uploaded.
+        """
+        stamp = now_ms()
+        with self.db.atomic():
+            session = self._open_session(name)
+            self._membership(session, caller)
+            members = self._member_ids(session.id)
+            strangers = [c for c in request.to if c not in members]
+            if strangers:
+                raise InvalidInput(
+                    f"{strangers[0]!r} is not a participant of session {name!r}; invite it first"
+                )
+            if request.reply_to is not None:
+                self._visible_message(caller, request.reply_to, session_id=session.id)
+            attachments = self._resolve_attachments(request)
+            row = store.Message.create(
+                session=session.id,
+                sender=caller,
+                reply_to=request.reply_to,
+                text=request.text,
+                narrowed=bool(request.to),
+                created_ms=stamp,
+            )
+            if request.to:
+                store.Recipient.insert_many(
+                    [{"message": row.id, "client": c} for c in request.to]
+                ).execute()
+            if attachments:
+                store.Attachment.insert_many(
+                    [{"message": row.id, "position": i, **a} for i, a in enumerate(attachments)]
+                ).execute()
+        readers = set(request.to) if request.to else members
+        self.hub.publish(
+            Posted(
+                message_id=row.id,
+                session=name,
+                sender=caller,
+                recipients=frozenset(readers - {caller}),
+            )
+        )
+        return SentMessage(id=row.id, session=name, created_at=from_ms(stamp))
+
+    def read_messages(
+        self,
+        caller: str,
+        name: str,
+        after_id: int | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        mark_read: bool = False,
+    ) -> MessagePage:
+        """A page of the session's messages the caller can read, in id order.
+
+        With no ``after_id`` the page starts at the caller's read position. ``mark_read`` moves
+        that position to the end of the page.
+        """
+        _page_limit(limit)
+        _after(after_id)
+        session = self._session(name)
+        membership = self._membership(session, caller)
+        start = membership.last_read_id if after_id is None else after_id
+        query = self._visible(caller).where(
+            (store.Message.session == session.id) & (store.Message.id > start)
+        )
+        page = self._page(query, start, limit)
+        if mark_read and page.messages:
+            self._advance(session.id, caller, page.messages[-1].id)
+        return page
+
+    def poll(
+        self,
+        caller: str,
+        name: str | None = None,
+        after_id: int | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+    ) -> MessagePage:
+        """Messages from others the caller has not seen: one page, without waiting.
+
+        In one session (``name``) or all of the caller's sessions; after ``after_id`` (ids are
+        global) or, without it, after the caller's read position in each session.
+        """
+        _page_limit(limit)
+        _after(after_id)
+        query = self._visible(caller).where(store.Message.sender != caller)
+        if name is not None:
+            session = self._session(name)
+            membership = self._membership(session, caller)
+            start = membership.last_read_id if after_id is None else after_id
+            query = query.where((store.Message.session == session.id) & (store.Message.id > start))
+        else:
+            start = after_id or 0
+            query = query.join(
+                store.Participant,
+                on=(
+                    (store.Participant.session == store.Message.session)
+                    & (store.Participant.client == caller)
+                ),
+            )
+            if after_id is None:
+                query = query.where(store.Message.id > store.Participant.last_read_id)
+            else:
+                query = query.where(store.Message.id > after_id)
+        return self._page(query, start, limit)
+
+    async def wait_for_messages(
+        self,
+        caller: str,
+        name: str | None = None,
+        after_id: int | None = None,
+        timeout_s: float = DEFAULT_WAIT_S,
+        limit: int = DEFAULT_PAGE_SIZE,
+    ) -> MessagePage:
+        """Like :meth:`poll`, but when nothing is there, wait up to ``timeout_s`` for it."""
+        _timeout(timeout_s)
+        fetch = partial(self.poll, caller, name, after_id, limit)
+        return await self._long_poll(caller, name, fetch, timeout_s)
+
+    async def read_or_wait(
+        self,
+        caller: str,
+        name: str,
+        after_id: int | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        wait_s: float = 0,
+    ) -> MessagePage:
+        """:meth:`read_messages`, waiting up to ``wait_s`` when the page would be empty."""
+        _timeout(wait_s)
+        fetch = partial(self.read_messages, caller, name, after_id, limit)
+        return await self._long_poll(caller, name, fetch, wait_s)
+
+    async def _long_poll(
+        self,
+        caller: str,
+        name: str | None,
+        fetch: Callable[[], MessagePage],
+        timeout_s: float,
+    ) -> MessagePage:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        woken = asyncio.Event()
+
+        def on_posted(event: Posted) -> None:
+            if name is None or event.session == name:
+                woken.set()
+
+        # Subscribe before the first fetch: a message committed after the fetch read the
+        # table is then guaranteed to set the event.
+        unsubscribe = self.hub.subscribe([caller], on_posted)
+        try:
+            while True:
+                woken.clear()
+                page = await anyio.to_thread.run_sync(fetch)
+                remaining = deadline - loop.time()
+                if page.messages:
+                    return page
+                if remaining <= 0:
+                    return page.model_copy(update={"timed_out": True})
+                with anyio.move_on_after(remaining):
+                    await woken.wait()
+        finally:
+            unsubscribe()
+
+    def get_message(self, caller: str, message_id: int) -> Message:
+        """One message the caller can read.
+
+        Raises:
+            NotFound: no such message, or the caller may not read it.
+        """
+        row = self._visible_message(caller, message_id)
+        return self._messages([row])[0]
+
+    def mark_read(self, caller: str, name: str, up_to_id: int) -> ReadPosition:
+        """Move the caller's read position forward to ``up_to_id`` (never backward)."""
+        if up_to_id < 0:
+            raise InvalidInput(f"up_to_id must be 0 or more, got {up_to_id}")
+        session = self._session(name)
+        self._membership(session, caller)
+        self._advance(session.id, caller, up_to_id)
+        membership = self._membership(session, caller)
+        _, unread = self._counts(session.id, caller, membership.last_read_id)
+        return ReadPosition(session=name, last_read_id=membership.last_read_id, unread=unread)
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _ensure_clients(self, client_ids: Iterable[str], stamp: int) -> None:
+        rows = [{"client_id": c, "created_ms": stamp} for c in dict.fromkeys(client_ids)]
+        if rows:
+            store.Client.insert_many(rows).on_conflict_ignore().execute()
+
+    def _client(self, client_id: str) -> store.Client:
+        row = store.Client.get_or_none(store.Client.client_id == client_id)
+        if row is None:
+            raise NotFound(f"client {client_id!r} is not known to this relay")
+        return row
+
+    def _session(self, name: str) -> store.Session:
+        validate_session_name(name)
+        session = store.Session.get_or_none(store.Session.name == name)
+        if session is None:
+            raise NotFound(f"session {name!r} does not exist", details={"session": name})
+        return session
+
+    def _open_session(self, name: str) -> store.Session:
+        session = self._session(name)
+        if session.closed_ms is not None:
+            raise Conflict(f"session {name!r} is closed", details={"session": name})
+        return session
+
+    def _membership(self, session: store.Session, caller: str) -> store.Participant:
+        membership = store.Participant.get_or_none(
+            (store.Participant.session == session.id) & (store.Participant.client == caller)
+        )
+        if membership is None:
+            raise Forbidden(
+                f"{caller!r} is not a participant of session {session.name!r}; "
+                "ask a participant to invite you",
+                details={"session": session.name},
+            )
+        return membership
+
+    def _member_ids(self, session_id: int) -> set[str]:
+        rows = store.Participant.select(store.Participant.client).where(
+            store.Participant.session == session_id
+        )
+        return {row.client_id for row in rows}
+
+    def _participant_count(self, session_id: int) -> int:
+        return store.Participant.select().where(store.Participant.session == session_id).count()
+
+    def _visible(self, caller: str):  # noqa: ANN202 - a peewee query
+        recipient = store.Recipient.alias()
+        addressed = fn.EXISTS(
+            recipient.select(recipient.message).where(
+                (recipient.message == store.Message.id) & (recipient.client == caller)
+            )
+        )
+        return store.Message.select().where(
+            (store.Message.narrowed == False)  # noqa: E712 - SQL, not Python
+            | (store.Message.sender == caller)
+            | addressed
+        )
+
+    def _visible_message(
+        self, caller: str, message_id: int, session_id: int | None = None
+    ) -> store.Message:
+        row = (
+            self._visible(caller)
+            .join(
+                store.Participant,
+                JOIN.INNER,
+                on=(
+                    (store.Participant.session == store.Message.session)
+                    & (store.Participant.client == caller)
+                ),
+            )
+            .where(store.Message.id == message_id)
+            .first()
+        )
+        if row is None or (session_id is not None and row.session_id != session_id):
+            raise NotFound(f"message {message_id} does not exist or is not visible to you")
+        return row
+
+    def _counts(self, session_id: int, caller: str, last_read_id: int) -> tuple[int | None, int]:
+        visible = self._visible(caller).where(store.Message.session == session_id)
+        last_id = visible.select(fn.MAX(store.Message.id)).scalar()
+        unread = (
+            visible.select(fn.COUNT(store.Message.id))
+            .where((store.Message.id > last_read_id) & (store.Message.sender != caller))
+            .scalar()
+        )
+        return last_id, unread or 0
+
+    def _advance(self, session_id: int, caller: str, up_to_id: int) -> None:
+        store.Participant.update(last_read_id=up_to_id).where(
+            (store.Participant.session == session_id)
+            & (store.Participant.client == caller)
+            & (store.Participant.last_read_id < up_to_id)
+        ).execute()
+
+    def _page(self, query, start: int | None, limit: int) -> MessagePage:  # noqa: ANN001
+        rows = list(query.order_by(store.Message.id).limit(limit + 1))
+        has_more = len(rows) > limit
+        messages = self._messages(rows[:limit])
+        next_after = messages[-1].id if messages else start
+        return MessagePage(messages=messages, next_after_id=next_after, has_more=has_more)
+
+    def _messages(self, rows: Sequence[store.Message]) -> list[Message]:
+        if not rows:
+            return []
+        ids = [row.id for row in rows]
+        session_names = dict(
+            store.Session.select(store.Session.id, store.Session.name)
+            .where(store.Session.id.in_({row.session_id for row in rows}))
+            .tuples()
+        )
+        recipients: dict[int, list[str]] = {}
+        narrowed = [row.id for row in rows if row.narrowed]
+        if narrowed:
+            for message_id, client_id in (
+                store.Recipient.select(store.Recipient.message, store.Recipient.client)
+                .where(store.Recipient.message.in_(narrowed))
+                .order_by(store.Recipient.client)
+                .tuples()
+            ):
+                recipients.setdefault(message_id, []).append(client_id)
+        files: dict[int, list[Attachment]] = {}
+        for attachment in (
+            store.Attachment.select()
+            .where(store.Attachment.message.in_(ids))
+            .order_by(store.Attachment.message, store.Attachment.position)
+        ):
+            files.setdefault(attachment.message_id, []).append(
+                Attachment(
+                    sha256=attachment.sha256,
+                    filename=attachment.filename,
+                    size=attachment.size,
+                    mime=attachment.mime,
+                )
+            )
+        return [
+            Message(
+                id=row.id,
+                session=session_names[row.session_id],
+                sender=row.sender_id,
+                to=recipients.get(row.id, []),
+                reply_to=row.reply_to,
+                text=row.text,
+                attachments=files.get(row.id, []),
+                created_at=from_ms(row.created_ms),
+            )
+            for row in rows
+        ]
+
+    def _resolve_attachments(self, request: SendMessageRequest) -> list[dict[str, object]]:
+        resolved = []
+        for ref in request.attachments:
+            size = self.blobs.size_of(ref.sha256) if self.blobs else None
+            if size is None:
+                raise InvalidInput(
+                    f"attachment {ref.filename!r}: file {ref.sha256[:12]}... is not on the relay; "
+                    "upload it first (PUT /blobs/{sha256} or the upload_file tool)"
+                )
+            resolved.append(
+                {"sha256": ref.sha256, "filename": ref.filename, "size": size, "mime": ref.mime}
+            )
+        return resolved
