@@ -5,6 +5,9 @@ import shutil
 import subprocess
 
 import pytest
+from click.testing import CliRunner
+
+from relay_server.cli import main
 from relay_server.systemd import render_unit
 
 
@@ -25,7 +28,7 @@ def test_the_unit_runs_serve_with_the_data_dir_and_config():
     unit = render_unit(executable="/opt/relay/bin/agent-relay-server")
     assert service_section(unit)["ExecStart"] == [
         "/opt/relay/bin/agent-relay-server serve --data-dir /var/lib/agent-relay "
-        "--config /etc/agent-relay/config.toml"
+        "--config /var/lib/agent-relay/config.toml"
     ]
 
 
@@ -106,3 +109,38 @@ def test_systemd_accepts_every_line_of_the_unit(tmp_path, user):
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip() == ""
+
+
+def test_the_command_prints_the_unit_for_the_installed_server_and_its_data_dir():
+    result = CliRunner().invoke(
+        main, ["systemd-unit", "--executable", "/usr/local/bin/agent-relay-server"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output == render_unit(executable="/usr/local/bin/agent-relay-server")
+
+
+def test_the_command_reads_the_config_that_init_writes_into_the_data_dir():
+    result = CliRunner().invoke(main, ["systemd-unit", "--data-dir", "/srv/relay/"])
+    [exec_start] = service_section(result.output)["ExecStart"]
+    assert exec_start.endswith("serve --data-dir /srv/relay/ --config /srv/relay/config.toml")
+
+
+def test_the_command_defaults_to_the_agent_relay_server_it_runs_as(monkeypatch):
+    monkeypatch.setattr("sys.argv", ["/opt/relay/bin/agent-relay-server", "systemd-unit"])
+    result = CliRunner().invoke(main, ["systemd-unit"])
+    [exec_start] = service_section(result.output)["ExecStart"]
+    assert exec_start.startswith("/opt/relay/bin/agent-relay-server serve ")
+
+
+def test_the_command_can_use_a_dynamic_user():
+    result = CliRunner().invoke(main, ["systemd-unit", "--dynamic-user"])
+    assert service_section(result.output)["DynamicUser"] == ["yes"]
+
+
+def test_an_executable_in_a_home_directory_is_a_usage_error_not_a_traceback():
+    result = CliRunner().invoke(
+        main, ["systemd-unit", "--executable", "/root/.local/bin/agent-relay-server"]
+    )
+    assert result.exit_code == 2
+    assert "ProtectHome" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

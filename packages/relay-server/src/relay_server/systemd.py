@@ -14,7 +14,7 @@ from typing import Final
 
 DEFAULT_EXECUTABLE: Final = "/usr/local/bin/agent-relay-server"
 DEFAULT_DATA_DIR: Final = "/var/lib/agent-relay"
-DEFAULT_CONFIG: Final = "/etc/agent-relay/config.toml"
+DEFAULT_CONFIG: Final = "/var/lib/agent-relay/config.toml"
 DEFAULT_USER: Final = "agent-relay"
 STATE_ROOT: Final = PurePosixPath("/var/lib")
 
