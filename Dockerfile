@@ -1,8 +1,9 @@
 # The relay host as an image: only relay-server (with relay-core), installed from uv.lock.
 #
-#   docker build -t agent-relay-server .
-#   docker run -d --name agent-relay -p 7878:7878 -v agent-relay:/var/lib/agent-relay agent-relay-server
-#   docker exec agent-relay agent-relay-server add-client CLIENT_ID --data-dir /var/lib/agent-relay
+#   docker build -t agent-relay-server:local .
+#   docker run --rm -v agent-relay:/var/lib/agent-relay agent-relay-server:local init --host 0.0.0.0 --data-dir /var/lib/agent-relay
+#   docker run -d --name agent-relay -p 7878:7878 -v agent-relay:/var/lib/agent-relay \
+#       -e RELAY_ALLOWED_HOSTS=relay.lan,10.0.0.5 agent-relay-server:local
 #
 # The image and the test that builds its environment outside docker
 # (tests/plugin/test_dockerfile.py) both follow these lines: keep the build stage to

@@ -20,6 +20,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SKILLS_DIR = ROOT / "skills"
+USER_DOCS = ROOT / "docs" / "plugin.md"
 SKILL_NAMES = (
     "connect-as-client",
     "create-session",
@@ -31,7 +32,31 @@ SKILL_NAMES = (
     "tail-session",
 )
 FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
-SHELL_OPERATORS = {"|", "||", "&", "&&", ";", ">", ">>", "<", "<<", "<<<", "2>", "(", ")"}
+SHELL_OPERATORS = {"|", "||", "&", "&&", ";", ">", ">>", "<", "<<", "<<<", "(", ")"}
+ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+PREFIX_COMMANDS = {
+    # prefix command -> its options that take a value
+    "sudo": {"-u", "-g", "-C", "-D", "-h", "-p", "-R", "-T", "-U"},
+    "env": {"-u", "-C", "-S"},
+    "exec": {"-a"},
+    "nohup": set(),
+    "command": set(),
+}
+SSH_OPTIONS_WITH_VALUE = {
+    "-b",
+    "-c",
+    "-D",
+    "-E",
+    "-F",
+    "-i",
+    "-J",
+    "-l",
+    "-L",
+    "-o",
+    "-p",
+    "-R",
+    "-W",
+}
 
 
 @dataclass(frozen=True)
@@ -87,32 +112,86 @@ def shell_words(line: str) -> list[str]:
     return list(lexer)
 
 
+def simple_commands(words: list[str]) -> list[list[str]]:
+    """``words`` cut at every shell operator (a redirection target starts a harmless piece)."""
+    pieces: list[list[str]] = [[]]
+    for word in words:
+        if word in SHELL_OPERATORS:
+            pieces.append([])
+        else:
+            pieces[-1].append(word)
+    return [piece for piece in pieces if piece]
+
+
+def command_words(words: list[str]) -> list[str]:
+    """The command name and its arguments, past ``VAR=value`` and ``sudo``/``env`` prefixes."""
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if ASSIGNMENT.match(word):
+            index += 1
+        elif word in PREFIX_COMMANDS:
+            index += 1
+            while index < len(words) and words[index].startswith("-"):
+                index += 2 if words[index] in PREFIX_COMMANDS[word] else 1
+        else:
+            return words[index:]
+    return []
+
+
+def ssh_remote_command(arguments: list[str]) -> str:
+    """What ``ssh [options] HOST COMMAND...`` runs on the host."""
+    index = 0
+    while index < len(arguments) and arguments[index].startswith("-"):
+        index += 2 if arguments[index] in SSH_OPTIONS_WITH_VALUE else 1
+    return " ".join(arguments[index + 1 :])
+
+
 def invocations(line: str, program: str) -> list[tuple[str, ...]]:
-    """The argument lists ``program`` is called with on ``line``, including inside quoted
-    commands handed to ``ssh``, ``sh -c`` or ``sudo``."""
-    found = []
-    words = shell_words(line)
-    for index, word in enumerate(words):
-        if word == program:
-            argv = []
-            for arg in words[index + 1 :]:
-                if arg in SHELL_OPERATORS:
-                    break
-                argv.append(arg)
-            found.append(tuple(argv))
-        elif " " in word:
-            found += invocations(word, program)
+    """The argument lists ``program`` is run with on the shell ``line``: as a command, not as a
+    word elsewhere (a user or unit may share its name), including inside ``sudo``, ``env``,
+    ``sh -c`` and ``ssh HOST`` commands."""
+    found: list[tuple[str, ...]] = []
+    for piece in simple_commands(shell_words(line)):
+        words = command_words(piece)
+        if not words:
+            continue
+        name, *arguments = words
+        if name == program:
+            found.append(tuple(arguments))
+        elif name in ("sh", "bash") and "-c" in arguments[:-1]:
+            found += invocations(arguments[arguments.index("-c") + 1], program)
+        elif name == "ssh":
+            found += invocations(ssh_remote_command(arguments), program)
     return found
+
+
+def image_invocations(line: str, image: str) -> list[tuple[str, ...]]:
+    """The arguments given to the entry point of the Docker ``image`` on ``line``
+    (``docker run [options] IMAGE ARGS...``); naming the image when building it is no call."""
+    found = []
+    for piece in simple_commands(shell_words(line)):
+        for index, word in enumerate(piece):
+            if word == image and piece[index - 1] not in ("-t", "--tag"):
+                found.append(tuple(piece[index + 1 :]))
+    return found
+
+
+def commands_in(text: str, source: str, program: str, *, image: bool = False) -> list[Command]:
+    """Every call of ``program`` (or of the Docker image ``program``) in the fenced code blocks
+    of ``text`` (named ``source``)."""
+    find = image_invocations if image else invocations
+    return [
+        Command(source, program, argv, line)
+        for block in FENCE.findall(text)
+        for line in block.splitlines()
+        for argv in find(line, program)
+    ]
 
 
 def skill_commands(skill: Skill, program: str) -> list[Command]:
     """Every call of ``program`` in the skill's code blocks."""
-    return [
-        Command(skill.folder, program, argv, line)
-        for block in skill.code_blocks
-        for line in block.splitlines()
-        for argv in invocations(line, program)
-    ]
+    return commands_in(skill.body, skill.folder, program)
 
 
 def all_commands(program: str) -> list[Command]:

@@ -20,6 +20,8 @@ from skilldocs import ROOT, check_invocation, cli_of
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 DOCKERIGNORE = (ROOT / ".dockerignore").read_text().splitlines()
+IMAGE = "agent-relay-server:local"
+"""The tag the usage comment and docs/plugin.md build the image as."""
 
 
 @dataclass(frozen=True)
@@ -164,8 +166,13 @@ def test_the_image_command_is_one_the_server_accepts():
 
 
 def test_the_dockerfile_usage_comment_uses_existing_commands():
-    lines = [line.removeprefix("#") for line in DOCKERFILE.splitlines() if line.startswith("#")]
-    calls = [argv for line in lines for argv in skilldocs.invocations(line, "agent-relay-server")]
+    comment = "\n".join(line[1:] for line in DOCKERFILE.splitlines() if line.startswith("#"))
+    lines = re.sub(r"\\\n\s*", " ", comment).splitlines()
+    calls = [
+        *(argv for line in lines for argv in skilldocs.invocations(line, "agent-relay-server")),
+        # No arguments after the image runs its CMD, which the test above checks.
+        *(argv for line in lines for argv in skilldocs.image_invocations(line, IMAGE) if argv),
+    ]
     assert calls
     for argv in calls:
         _, problems = check_invocation(cli_of("agent-relay-server"), argv)

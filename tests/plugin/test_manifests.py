@@ -4,9 +4,10 @@ and with the relay's wire contract."""
 import json
 import re
 
+from skilldocs import ROOT
+
 import relay_client
 from relay_core import wire
-from skilldocs import ROOT
 
 PLUGIN = json.loads((ROOT / ".claude-plugin" / "plugin.json").read_text())
 MARKETPLACE = json.loads((ROOT / ".claude-plugin" / "marketplace.json").read_text())

@@ -48,3 +48,23 @@ def test_a_heredoc_is_not_part_of_the_command():
 
 def test_a_program_name_inside_a_longer_word_is_not_a_call():
     assert skilldocs.invocations("uv tool install packages/agent-relay", "agent-relay") == []
+
+
+def test_a_user_or_unit_named_like_the_program_is_not_a_call():
+    line = "sudo -u agent-relay agent-relay-server init --host 0.0.0.0"
+    assert skilldocs.invocations(line, "agent-relay") == []
+    assert skilldocs.invocations(line, "agent-relay-server") == [("init", "--host", "0.0.0.0")]
+    assert skilldocs.invocations("sudo systemctl enable --now agent-relay", "agent-relay") == []
+
+
+def test_env_assignments_and_sudo_env_prefixes_are_skipped():
+    line = "sudo env UV_TOOL_DIR=/opt/x uv tool install --force ./packages/relay-client"
+    assert skilldocs.invocations(line, "uv") == [
+        ("tool", "install", "--force", "./packages/relay-client")
+    ]
+
+
+def test_the_arguments_of_a_docker_image_are_found_but_not_its_build_tag():
+    assert skilldocs.image_invocations("docker build -t relay:local .", "relay:local") == []
+    line = "docker run --rm -v data:/var/lib relay:local init --host 0.0.0.0"
+    assert skilldocs.image_invocations(line, "relay:local") == [("init", "--host", "0.0.0.0")]

@@ -10,18 +10,34 @@ import skilldocs
 from skilldocs import check_invocation, cli_of, leaf_commands
 
 
+def doc_commands(program: str, *, image: bool = False) -> list[skilldocs.Command]:
+    text = skilldocs.USER_DOCS.read_text()
+    return skilldocs.commands_in(text, "docs/plugin.md", program, image=image)
+
+
 def command_id(command: skilldocs.Command) -> str:
     return f"{command.skill}:{' '.join(command.argv[:2])}"
 
 
-@pytest.mark.parametrize("command", skilldocs.all_commands("agent-relay"), ids=command_id)
-def test_every_agent_relay_command_in_a_skill_exists_with_its_flags(command):
+@pytest.mark.parametrize(
+    "command", skilldocs.all_commands("agent-relay") + doc_commands("agent-relay"), ids=command_id
+)
+def test_every_agent_relay_command_in_a_skill_or_the_docs_exists_with_its_flags(command):
     _, problems = check_invocation(cli_of("agent-relay"), command.argv)
     assert not problems, f"{command}: {problems}"
 
 
-@pytest.mark.parametrize("command", skilldocs.all_commands("agent-relay-server"), ids=command_id)
-def test_every_agent_relay_server_command_in_a_skill_exists_with_its_flags(command):
+SERVER_COMMANDS = [
+    *skilldocs.all_commands("agent-relay-server"),
+    *doc_commands("agent-relay-server"),
+    # The Docker image's entry point is agent-relay-server: `docker run IMAGE ARGS...`
+    # (no ARGS runs the image's CMD, which test_dockerfile checks).
+    *(c for c in doc_commands("agent-relay-server:local", image=True) if c.argv),
+]
+
+
+@pytest.mark.parametrize("command", SERVER_COMMANDS, ids=command_id)
+def test_every_agent_relay_server_command_in_a_skill_or_the_docs_exists_with_its_flags(command):
     _, problems = check_invocation(cli_of("agent-relay-server"), command.argv)
     assert not problems, f"{command}: {problems}"
 
