@@ -82,3 +82,16 @@ def claude(tmp_path: Path, npm_cache: str) -> ClaudeCode:
     for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "CLAUDE_CONFIG_DIR", "ANTHROPIC_API_KEY"):
         env.pop(name, None)
     return ClaudeCode(home, env)
+
+
+IGNORED = shutil.ignore_patterns(
+    ".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis", "node_modules"
+)
+
+
+@pytest.fixture
+def plugin_copy(tmp_path: Path) -> Path:
+    """The plugin as Claude Code installs it: a plain copy of the repo, no git, no venv."""
+    copy = tmp_path / "plugin root"  # a space, as in many real install paths
+    shutil.copytree(skilldocs.ROOT, copy, ignore=IGNORED)
+    return copy

@@ -6,24 +6,11 @@ command and the files it needs, not PyPI.
 
 import importlib.util
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import skilldocs
-
-IGNORED = shutil.ignore_patterns(
-    ".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis", "node_modules"
-)
-
-
-@pytest.fixture
-def plugin_copy(tmp_path) -> Path:
-    """The plugin as Claude Code installs it: a plain copy of the repo, no git, no venv."""
-    copy = tmp_path / "plugin root"  # a space, as in many real install paths
-    shutil.copytree(skilldocs.ROOT, copy, ignore=IGNORED)
-    return copy
 
 
 @pytest.fixture
