@@ -162,3 +162,9 @@ def session_name(request: pytest.FixtureRequest) -> str:
     base = request.node.name.lower().replace("[", "-").replace("]", "")
     cleaned = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in base)
     return cleaned.strip("-_")[:56] + f"-{os.getpid() % 1000}"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests run on asyncio, like the relay."""
+    return "asyncio"

@@ -27,6 +27,7 @@ from relay_server.db import open_database
 from relay_server.events import EventHub
 from relay_server.http_api import build_http_api
 from relay_server.mcp_tools import build_mcp_server
+from relay_server.push import LivePush
 from relay_server.service import RelayLimits, RelayService
 
 
@@ -38,6 +39,7 @@ class Relay:
     service: RelayService
     hub: EventHub
     mcp: FastMCP
+    push: LivePush
     config: ServerConfig
 
 
@@ -84,7 +86,8 @@ def build_relay(config: ServerConfig) -> Relay:
         hub.attach(asyncio.get_running_loop())
         yield {}
 
-    mcp = build_mcp_server(service, version=__version__, lifespan=lifespan)
+    push = LivePush(service, hub)
+    mcp = build_mcp_server(service, version=__version__, lifespan=lifespan, push=push)
     app: Starlette = mcp.http_app(
         path=MCP_PATH,
         middleware=[
@@ -100,4 +103,6 @@ def build_relay(config: ServerConfig) -> Relay:
         allowed_hosts=[config.host, *config.allowed_hosts],
     )
     app.router.routes.append(Mount("/", app=build_http_api(service)))
-    return Relay(app=_McpTrailingSlash(app), service=service, hub=hub, mcp=mcp, config=config)
+    return Relay(
+        app=_McpTrailingSlash(app), service=service, hub=hub, mcp=mcp, push=push, config=config
+    )

@@ -43,6 +43,7 @@ from relay_core.toon import encode_messages, encode_table
 from relay_core.wire import DEFAULT_PAGE_SIZE, DEFAULT_WAIT_S, MAX_PAGE_SIZE, MAX_WAIT_S
 from relay_server.access_log import log_call
 from relay_server.auth import CALLER_SCOPE_KEY
+from relay_server.push import CHANNEL_CAPABILITY, LivePush, PushRegistration
 from relay_server.service import RelayService
 
 log = logging.getLogger(__name__)
@@ -61,13 +62,17 @@ every message you send is from you (your client id), never from an argument.
   arrives; use it instead of polling in a loop.
 - list_peers: the other clients and the sessions you share with them.
 Lists come back as TOON tables (a header row of field names, then one row per item).
+
+Live messages: when your client supports channels, a message sent to you arrives by itself as a
+<channel source="agent-relay" session=... from=... message_id=...> event. Answer it with
+send_message(session, text, reply_to=message_id); you need not call read_messages for it.
 Errors start with a stable code: invalid, not_found, forbidden, conflict, too_large, ...
 """
 
-READ_ONLY = ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=False)
-WRITES = ToolAnnotations(readOnlyHint=False, destructiveHint=False, openWorldHint=False)
+READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+WRITES = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
 IDEMPOTENT_WRITE = ToolAnnotations(
-    readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False
+    read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
 )
 
 SessionArg = Annotated[str, Field(description="Session name.")]
@@ -149,7 +154,7 @@ class ToolCalls(Middleware):
             raise
         finally:
             log_call(
-                client=_caller_or_none(),
+                client=caller_or_none(),
                 operation=context.message.name,
                 session=arguments.get("session") or arguments.get("name"),
                 outcome=outcome,
@@ -158,7 +163,8 @@ class ToolCalls(Middleware):
             )
 
 
-def _caller_or_none() -> str | None:
+def caller_or_none() -> str | None:
+    """The authenticated caller of the current MCP request, if there is one."""
     try:
         return current_caller()
     except RelayError:
@@ -170,8 +176,9 @@ def build_mcp_server(
     *,
     version: str,
     lifespan: Callable[[FastMCP], Any] | None = None,
+    push: LivePush | None = None,
 ) -> FastMCP:
-    """The FastMCP server with every relay tool registered."""
+    """The FastMCP server with every relay tool registered (and live push, when given)."""
 
     @asynccontextmanager
     async def default_lifespan(_: FastMCP) -> AsyncIterator[dict[str, Any]]:
@@ -182,7 +189,8 @@ def build_mcp_server(
         instructions=INSTRUCTIONS,
         version=version,
         mask_error_details=True,
-        middleware=[ToolCalls()],
+        middleware=[ToolCalls(), *([PushRegistration(push, caller_or_none)] if push else [])],
+        experimental_capabilities={CHANNEL_CAPABILITY: {}} if push else None,
         lifespan=lifespan or default_lifespan,
     )
 

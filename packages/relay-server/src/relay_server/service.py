@@ -527,6 +527,10 @@ class RelayService:
         finally:
             unsubscribe()
 
+    def latest_message_id(self) -> int:
+        """The newest message id in the relay (0 when empty)."""
+        return store.Message.select(fn.MAX(store.Message.id)).scalar() or 0
+
     def get_message(self, caller: str, message_id: int) -> Message:
         """One message the caller can read.
 

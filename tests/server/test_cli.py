@@ -1,0 +1,65 @@
+"""The agent-relay-server command: init, add-client, and refusing unsafe serving."""
+
+import stat
+import tomllib
+
+from click.testing import CliRunner
+
+from relay_server.cli import main
+from relay_server.config import hash_token, load_config
+
+
+def test_init_writes_a_private_config_holding_only_the_tokens_hash(tmp_path):
+    result = CliRunner().invoke(main, ["init", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    token = next(
+        line.strip()
+        for line in result.output.splitlines()
+        if line.startswith("    ") and "onboard" not in line
+    )
+    path = tmp_path / "config.toml"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    text = path.read_text()
+    assert token not in text
+    assert tomllib.loads(text)["token_sha256"] == hash_token(token)
+    assert f"agent-relay onboard --relay-url http://127.0.0.1:7878 --token {token}" in result.output
+    config = load_config(config_file=path, environ={})
+    assert config.effective_auth_mode == "shared"
+
+
+def test_init_refuses_to_replace_a_config_without_force(tmp_path):
+    CliRunner().invoke(main, ["init", "--data-dir", str(tmp_path)])
+    again = CliRunner().invoke(main, ["init", "--data-dir", str(tmp_path)])
+    assert again.exit_code != 0
+    assert "--force" in again.output
+
+
+def test_init_for_the_lan_lists_allowed_host_names(tmp_path):
+    result = CliRunner().invoke(main, ["init", "--data-dir", str(tmp_path), "--host", "0.0.0.0"])
+    assert result.exit_code == 0
+    config = load_config(config_file=tmp_path / "config.toml", environ={})
+    assert config.host == "0.0.0.0"
+    assert config.allowed_hosts
+
+
+def test_per_client_init_and_add_client(tmp_path):
+    CliRunner().invoke(main, ["init", "--data-dir", str(tmp_path), "--per-client"])
+    result = CliRunner().invoke(main, ["add-client", "desktop", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "Token for desktop" in result.output
+    assert "Note:" not in result.output
+
+
+def test_add_client_refuses_a_bad_name_with_one_line(tmp_path):
+    result = CliRunner().invoke(main, ["add-client", "Not/Valid", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: invalid: client id")
+    assert "Traceback" not in result.output
+
+
+def test_serve_refuses_an_open_relay_on_the_network(tmp_path):
+    result = CliRunner().invoke(
+        main, ["serve", "--data-dir", str(tmp_path), "--host", "0.0.0.0"], env={"RELAY_TOKEN": None}
+    )
+    assert result.exit_code == 2
+    assert "--insecure-open" in result.output
