@@ -26,8 +26,7 @@ skilldocs = importlib.util.module_from_spec(_spec)
 sys.modules["skilldocs"] = skilldocs
 _spec.loader.exec_module(skilldocs)
 
-CLAUDE_CODE_VERSION = "2.1.330"
-"""Pinned: the validator's rules and `claude mcp list` output change between releases."""
+CLAUDE_CODE_VERSION = skilldocs.CLAUDE_CODE_VERSION
 
 
 @pytest.fixture(scope="session")

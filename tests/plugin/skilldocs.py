@@ -20,6 +20,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SKILLS_DIR = ROOT / "skills"
+CLAUDE_CODE_VERSION = "2.1.330"
+"""Pinned: the validator's rules and `claude mcp list` output change between releases."""
 USER_DOCS = ROOT / "docs" / "plugin.md"
 SKILL_NAMES = (
     "connect-as-client",
@@ -31,7 +33,8 @@ SKILL_NAMES = (
     "setup-relay-server",
     "tail-session",
 )
-FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
+FENCE = re.compile(r"^```(?P<language>[^\n]*)\n(?P<code>.*?)^```", re.MULTILINE | re.DOTALL)
+SHELL_LANGUAGES = {"", "sh", "bash", "shell", "console"}
 SHELL_OPERATORS = {"|", "||", "&", "&&", ";", ">", ">>", "<", "<<", "<<<", "(", ")"}
 ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 PREFIX_COMMANDS = {
@@ -69,8 +72,8 @@ class Skill:
 
     @property
     def code_blocks(self) -> list[str]:
-        """The contents of every fenced code block, in order."""
-        return FENCE.findall(self.body)
+        """The contents of every fenced shell code block, in order."""
+        return shell_blocks(self.body)
 
 
 @dataclass(frozen=True)
@@ -177,13 +180,23 @@ def image_invocations(line: str, image: str) -> list[tuple[str, ...]]:
     return found
 
 
+def shell_blocks(text: str) -> list[str]:
+    """The contents of the fenced code blocks of ``text`` that hold shell commands (a block
+    marked ``text`` shows output, not commands)."""
+    return [
+        match["code"]
+        for match in FENCE.finditer(text)
+        if match["language"].strip() in SHELL_LANGUAGES
+    ]
+
+
 def commands_in(text: str, source: str, program: str, *, image: bool = False) -> list[Command]:
     """Every call of ``program`` (or of the Docker image ``program``) in the fenced code blocks
     of ``text`` (named ``source``)."""
     find = image_invocations if image else invocations
     return [
         Command(source, program, argv, line)
-        for block in FENCE.findall(text)
+        for block in shell_blocks(text)
         for line in block.splitlines()
         for argv in find(line, program)
     ]
@@ -205,7 +218,8 @@ PROGRAMS = {"agent-relay": "relay_client.cli", "agent-relay-server": "relay_serv
 
 
 def cli_of(program: str) -> click.Command:
-    """The click command behind ``program``; skips the test while its module does not exist."""
+    """The click command behind ``program`` (its console script's ``main``, or the group that
+    a plain ``main`` function runs); skips the test while its module does not exist."""
     module_name = PROGRAMS[program]
     try:
         module = importlib.import_module(module_name)
@@ -213,7 +227,8 @@ def cli_of(program: str) -> click.Command:
         if error.name != module_name:
             raise
         pytest.skip(f"{module_name} does not exist yet (its issue has not landed)")
-    return module.main
+    commands = [obj for obj in (module.main, getattr(module, "cli", None)) if obj is not None]
+    return next(obj for obj in commands if isinstance(obj, click.Command))
 
 
 def find_option(command: click.Command, name: str) -> click.Parameter | None:

@@ -27,7 +27,7 @@ def tool_env(tmp_path) -> dict[str, str]:
 
 def line_starting(text: str, prefix: str) -> str:
     """The one code-block line of ``text`` that starts with ``prefix``."""
-    blocks = skilldocs.FENCE.findall(text)
+    blocks = skilldocs.shell_blocks(text)
     [line] = [line for block in blocks for line in block.splitlines() if line.startswith(prefix)]
     return line
 
