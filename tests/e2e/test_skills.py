@@ -124,31 +124,32 @@ def runs_agent_relay(block: str, argument: str | None = None) -> bool:
 
 def run_until_output(alice: Machine, script: str, expected: str) -> tuple[int, str]:
     """Start a never-ending command, wait until it prints ``expected``, then Ctrl-C it."""
-    process = subprocess.Popen(
+    with subprocess.Popen(
         ["bash", "-euo", "pipefail", "-c", script],
         env=alice.env,
         cwd=alice.workdir,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
-    )
-    assert process.stdout is not None
-    output = ""
-    deadline = time.monotonic() + FOLLOW_TIMEOUT_S
-    try:
-        while expected not in output and time.monotonic() < deadline:
-            ready, _, _ = select.select([process.stdout], [], [], 0.5)
-            if ready:
-                line = process.stdout.readline()
-                if not line and process.poll() is not None:
-                    break
-                output += line
-        assert process.poll() is None, f"it ended by itself:\n{output}{process.stderr.read()}"
-    finally:
-        os.killpg(process.pid, signal.SIGINT)
-        returncode = process.wait(timeout=10)
-    return returncode, output
+    ) as process:
+        assert process.stdout is not None
+        output = b""
+        deadline = time.monotonic() + FOLLOW_TIMEOUT_S
+        try:
+            # Raw reads: a buffered reader would hide lines it has already taken from the pipe.
+            while expected.encode() not in output and time.monotonic() < deadline:
+                ready, _, _ = select.select([process.stdout], [], [], 0.5)
+                if ready:
+                    chunk = os.read(process.stdout.fileno(), 65536)
+                    if not chunk:
+                        break
+                    output += chunk
+            assert process.poll() is None, f"it ended by itself:\n{output.decode()}"
+            assert expected.encode() in output, f"not printed while running:\n{output.decode()}"
+        finally:
+            os.killpg(process.pid, signal.SIGINT)
+            returncode = process.wait(timeout=10)
+    return returncode, output.decode()
 
 
 @pytest.fixture
@@ -196,10 +197,9 @@ CLIENT_SKILLS = [
 
 @needs_client
 @pytest.mark.parametrize("name", CLIENT_SKILLS)
-def test_every_agent_relay_command_of_a_skill_runs_against_a_real_relay(
-    name, relay, alice, bob, session_name
-):
+def test_every_agent_relay_command_of_a_skill_runs_against_a_real_relay(name, relay, alice, bob):
     skill = SKILLS[name]
+    session_name = f"e2e-{name}"  # the relay is shared by the module's tests
     if name == "connect-as-client" and "AGENT_RELAY_CLAUDE" not in alice.env:
         pytest.skip("connect needs Claude Code: node and npm are not installed")
     onboard = ["onboard", "--relay-url", relay.url, "--token", relay.token or ""]
