@@ -22,10 +22,12 @@ from relay_core.wire import MCP_PATH
 from relay_server import __version__
 from relay_server.access_log import AccessLogMiddleware
 from relay_server.auth import Authenticator, AuthMiddleware
+from relay_server.blobstore import BlobStore
 from relay_server.config import ServerConfig
 from relay_server.db import open_database
 from relay_server.events import EventHub
 from relay_server.http_api import build_http_api
+from relay_server.http_blobs import blob_routes
 from relay_server.mcp_tools import build_mcp_server
 from relay_server.push import LivePush
 from relay_server.service import RelayLimits, RelayService
@@ -68,6 +70,7 @@ def build_service(config: ServerConfig, hub: EventHub | None = None) -> RelaySer
             blob_quota_bytes=config.blob_quota_bytes,
             inline_file_bytes=config.inline_file_bytes,
         ),
+        blobs=BlobStore(config.blobs_dir, config.max_blob_bytes, config.blob_quota_bytes),
     )
 
 
@@ -102,7 +105,7 @@ def build_relay(config: ServerConfig) -> Relay:
         host_origin_protection=True,
         allowed_hosts=[config.host, *config.allowed_hosts],
     )
-    app.router.routes.append(Mount("/", app=build_http_api(service)))
+    app.router.routes.append(Mount("/", app=build_http_api(service, blob_routes(service))))
     return Relay(
         app=_McpTrailingSlash(app), service=service, hub=hub, mcp=mcp, push=push, config=config
     )

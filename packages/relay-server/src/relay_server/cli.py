@@ -229,6 +229,74 @@ def add_client(config_file: Path | None, data_dir: Path | None, client_id: str) 
         )
 
 
+_DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+class Duration(click.ParamType):
+    """A length of time: ``90s``, ``30m``, ``24h``, ``7d`` or plain seconds; in seconds."""
+
+    name = "duration"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        """The number of seconds ``value`` stands for."""
+        if isinstance(value, int | float):
+            return float(value)
+        text = str(value).strip().lower()
+        factor = _DURATION_UNITS.get(text[-1:])
+        number = text[:-1] if factor else text
+        try:
+            seconds = float(number) * (factor or 1.0)
+        except ValueError:
+            seconds = -1.0
+        if not seconds >= 0 or seconds == float("inf"):
+            self.fail(f"{value!r} is not a duration such as 90s, 30m, 24h or 7d", param, ctx)
+        return seconds
+
+
+def _size(size: int) -> str:
+    """Bytes for people: ``512 B``, ``3.2 MiB``."""
+    amount = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if amount < 1024 or unit == "GiB":
+            return f"{size} B" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    raise AssertionError("unreachable")
+
+
+@main.command()
+@config_options
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@click.option(
+    "--grace",
+    type=Duration(),
+    default=None,
+    help="Keep unattached files this long after upload (90s, 30m, 24h, 7d) "
+    "[default: blob_grace_s from the config, 24h].",
+)
+def gc(config_file: Path | None, data_dir: Path | None, dry_run: bool, grace: float | None) -> None:
+    """Remove files no message references once their grace period is over.
+
+    Also removes temp files left by crashed uploads. Safe while the relay runs.
+    """
+    from relay_server.app import build_service
+
+    config = load(config_file, data_dir=data_dir)
+    grace_s = config.blob_grace_s if grace is None else grace
+    report = build_service(config).collect_garbage(grace_s, dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    for blob in report.blobs:
+        click.echo(f"{verb} {blob.sha256}  {_size(blob.size)}")
+    for leftover in report.temp_files:
+        click.echo(f"{verb} leftover {leftover}")
+    click.echo(
+        f"{'would free' if dry_run else 'freed'} {_size(report.freed_bytes)}: "
+        f"{len(report.blobs)} unreferenced file(s) older than {grace_s:g}s, "
+        f"{len(report.temp_files)} leftover(s)"
+    )
+
+
 def _this_executable() -> str:
     """The absolute path this ``agent-relay-server`` was started from, for ExecStart."""
     started_as = Path(sys.argv[0])

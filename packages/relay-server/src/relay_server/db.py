@@ -124,7 +124,27 @@ class Attachment(BaseModel):
     mime = TextField(null=True)
 
 
-MODELS: Final = (AppliedMigration, Client, Session, Participant, Message, Recipient, Attachment)
+class Upload(BaseModel):
+    """Who uploaded which blob, and when last: an uploader may always download its own files."""
+
+    sha256 = CharField(max_length=64)
+    uploader = ForeignKeyField(Client, column_name="uploader", field="client_id")
+    created_ms = BigIntegerField()
+
+    class Meta:
+        primary_key = CompositeKey("sha256", "uploader")
+
+
+MODELS: Final = (
+    AppliedMigration,
+    Client,
+    Session,
+    Participant,
+    Message,
+    Recipient,
+    Attachment,
+    Upload,
+)
 
 
 # --- migrations -----------------------------------------------------------------------------
@@ -181,8 +201,19 @@ def m001_initial(db: Database) -> None:
         db.execute_sql(statement)
 
 
+def m002_uploads(db: Database) -> None:
+    """Uploads: which client uploaded which blob, for the download rule."""
+    db.execute_sql(
+        """CREATE TABLE upload (
+            sha256 TEXT NOT NULL,
+            uploader TEXT NOT NULL REFERENCES client (client_id),
+            created_ms INTEGER NOT NULL,
+            PRIMARY KEY (sha256, uploader))"""
+    )
+
+
 Migration = Callable[[Database], None]
-MIGRATIONS: Final[tuple[Migration, ...]] = (m001_initial,)
+MIGRATIONS: Final[tuple[Migration, ...]] = (m001_initial, m002_uploads)
 
 
 def _applied(db: Database) -> set[str]:

@@ -8,7 +8,10 @@ reaches the agent as ``code: message``; anything else is masked by FastMCP and l
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
+import hashlib
 import inspect
 import logging
 import time
@@ -27,20 +30,29 @@ from pydantic import Field, ValidationError
 
 from relay_core import (
     CreateSessionRequest,
+    InvalidInput,
     InviteRequest,
     ReadPosition,
     RelayError,
+    RelayModel,
     SendMessageRequest,
     SentMessage,
     SessionDetail,
     Status,
+    TooLarge,
     Unauthorized,
     WhoAmI,
 )
 from relay_core.errors import ERROR_CLASSES, INTERNAL, INVALID, describe_validation_error
 from relay_core.models import AttachmentRef
 from relay_core.toon import encode_messages, encode_table
-from relay_core.wire import DEFAULT_PAGE_SIZE, DEFAULT_WAIT_S, MAX_PAGE_SIZE, MAX_WAIT_S
+from relay_core.wire import (
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_WAIT_S,
+    MAX_PAGE_SIZE,
+    MAX_WAIT_S,
+    blob_path,
+)
 from relay_server.access_log import log_call
 from relay_server.auth import CALLER_SCOPE_KEY
 from relay_server.push import CHANNEL_CAPABILITY, LivePush, PushRegistration
@@ -61,6 +73,9 @@ every message you send is from you (your client id), never from an argument.
 - wait_for_messages(session=null, timeout_s=30): blocks until a message from someone else
   arrives; use it instead of polling in a loop.
 - list_peers: the other clients and the sessions you share with them.
+- Files: upload_file(filename, content_base64) stores a small file and returns an `attachment`
+  to pass in send_message(attachments=[...]); download_file(sha256) returns one inline;
+  blob_url(sha256) says where to GET a large one (the agent-relay command line streams them).
 Lists come back as TOON tables (a header row of field names, then one row per item).
 
 Live messages: when your client supports channels, a message sent to you arrives by itself as a
@@ -76,6 +91,48 @@ IDEMPOTENT_WRITE = ToolAnnotations(
 )
 
 SessionArg = Annotated[str, Field(description="Session name.")]
+DigestArg = Annotated[str, Field(description="SHA-256 (64 lowercase hex) of the file.")]
+
+
+class UploadedFile(RelayModel):
+    """A file stored by ``upload_file``."""
+
+    sha256: str = Field(description="SHA-256 (hex) of the bytes.")
+    size: int = Field(description="Size in bytes.")
+    created: bool = Field(description="False when the relay already had these bytes.")
+    attachment: AttachmentRef = Field(
+        description="Pass this in send_message(attachments=[...]) to attach the file."
+    )
+
+
+class FileContent(RelayModel):
+    """A file's bytes, carried inline as base64."""
+
+    sha256: str = Field(description="SHA-256 (hex) of the bytes.")
+    size: int = Field(description="Size in bytes.")
+    content_base64: str = Field(description="The bytes, base64-encoded.")
+
+
+class BlobLocation(RelayModel):
+    """Where to download a file over plain HTTP."""
+
+    sha256: str = Field(description="SHA-256 (hex) of the bytes.")
+    size: int = Field(description="Size in bytes.")
+    url: str = Field(description="GET it with your Authorization and X-Client-Id headers.")
+    resume: str = Field(description="How to continue an interrupted download.")
+
+
+def decode_base64(text: str, limit: int) -> bytes:
+    """Decode tool input as strict base64, refusing more than ``limit`` bytes before decoding."""
+    if len(text) // 4 * 3 > limit + 2:
+        raise TooLarge(
+            f"content is over the {limit}-byte inline limit: upload it with "
+            "`agent-relay send-file` (PUT /blobs/{sha256}) instead"
+        )
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("content_base64 is not valid base64") from None
 
 
 def current_caller() -> str:
@@ -330,6 +387,50 @@ def build_mcp_server(
     ) -> ReadPosition:
         """Move your read position in a session forward."""
         return service.mark_read(current_caller(), session, up_to_id)
+
+    @tool(annotations=IDEMPOTENT_WRITE)
+    def upload_file(
+        filename: Annotated[str, Field(description="File name readers will see; no folders.")],
+        content_base64: Annotated[str, Field(description="The file's bytes, base64-encoded.")],
+        mime: Annotated[str | None, Field(description="Media type, e.g. 'text/plain'.")] = None,
+    ) -> UploadedFile:
+        """Store a small file on the relay; returns the attachment to pass to send_message.
+
+        Files over the relay's inline limit (relay_status: limits.inline_file_bytes) are
+        `too_large`: send those with the agent-relay command line.
+        """
+        data = decode_base64(content_base64, service.limits.inline_file_bytes)
+        ref = AttachmentRef.parse(
+            {"sha256": hashlib.sha256(data).hexdigest(), "filename": filename, "mime": mime}
+        )
+        info = service.put_blob(current_caller(), data)
+        return UploadedFile(
+            sha256=info.sha256, size=info.size, created=info.created, attachment=ref
+        )
+
+    @tool(annotations=READ_ONLY)
+    def download_file(sha256: DigestArg) -> FileContent:
+        """A file attached to a message you can read (or that you uploaded), inline as base64.
+
+        Files over the inline limit are `too_large`: use blob_url and download them over HTTP.
+        """
+        data = service.read_blob(current_caller(), sha256)
+        return FileContent(
+            sha256=sha256, size=len(data), content_base64=base64.b64encode(data).decode()
+        )
+
+    @tool(annotations=READ_ONLY)
+    def blob_url(sha256: DigestArg) -> BlobLocation:
+        """Where to download a file of any size over HTTP, streamed and resumable."""
+        caller = current_caller()
+        info = service.blob_info(caller, sha256)
+        base = str(get_http_request().base_url).rstrip("/")
+        return BlobLocation(
+            sha256=sha256,
+            size=info.size,
+            url=base + blob_path(sha256),
+            resume="send 'Range: bytes=N-' to get the bytes from offset N on (206)",
+        )
 
     @tool(annotations=READ_ONLY, output_schema=None)
     def list_peers() -> ToolResult:

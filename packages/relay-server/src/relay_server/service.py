@@ -13,18 +13,18 @@ reader always finds the row.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Protocol
 
 import anyio
-from peewee import JOIN, Database, fn
+from peewee import Database, fn
 
 from relay_core import (
-    Attachment,
+    BlobInfo,
     Conflict,
     CreateSessionRequest,
     Forbidden,
@@ -43,11 +43,13 @@ from relay_core import (
     Status,
     StatusCounts,
     StatusLimits,
+    TooLarge,
+    Unavailable,
     WhoAmI,
     from_ms,
     now_ms,
     validate_client_id,
-    validate_session_name,
+    validate_digest,
 )
 from relay_core.models import AuthMode
 from relay_core.wire import (
@@ -58,20 +60,12 @@ from relay_core.wire import (
     MAX_WAIT_S,
 )
 from relay_server import db as store
+from relay_server import queries
+from relay_server.blobstore import BlobReader, BlobStore, GcReport, StoredBlob, Upload
 from relay_server.events import EventHub, Posted
 
 TOUCH_INTERVAL_S = 5.0
 """Record a client's ``last_seen`` at most this often (it is a write)."""
-
-
-class BlobCatalog(Protocol):
-    """What the service needs to know about the file store."""
-
-    def size_of(self, sha256: str) -> int | None:
-        """The stored size of a blob, or None when it is not in the store."""
-
-    def usage(self) -> tuple[int, int]:
-        """How many blobs the store holds, and their bytes."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +106,7 @@ class RelayService:
         version: str,
         auth_mode: AuthMode,
         limits: RelayLimits,
-        blobs: BlobCatalog | None = None,
+        blobs: BlobStore | None = None,
     ) -> None:
         self.db = db
         self.hub = hub
@@ -143,7 +137,7 @@ class RelayService:
         """Record that ``client_id`` called now, creating the client on its first call."""
         stamp = now_ms()
         with self.db.atomic():
-            self._ensure_clients([client_id], stamp)
+            queries.ensure_clients([client_id], stamp)
             store.Client.update(last_seen_ms=stamp).where(
                 store.Client.client_id == client_id
             ).execute()
@@ -155,7 +149,7 @@ class RelayService:
         """Create a client (or replace its token); used by ``agent-relay-server add-client``."""
         validate_client_id(client_id)
         with self.db.atomic():
-            self._ensure_clients([client_id], now_ms())
+            queries.ensure_clients([client_id], now_ms())
             store.Client.update(token_hash=token_hash).where(
                 store.Client.client_id == client_id
             ).execute()
@@ -167,7 +161,7 @@ class RelayService:
 
     def whoami(self, caller: str) -> WhoAmI:
         """The caller as the relay sees it."""
-        row = self._client(caller)
+        row = queries.client_row(caller)
         seen = row.last_seen_ms or now_ms()
         return WhoAmI(
             client_id=caller,
@@ -252,7 +246,7 @@ class RelayService:
                     f"{existing.created_by_id} at {from_ms(existing.created_ms):%Y-%m-%d %H:%M}Z)",
                     details={"session": request.name, "created_by": existing.created_by_id},
                 )
-            self._ensure_clients(members, stamp)
+            queries.ensure_clients(members, stamp)
             session = store.Session.create(
                 name=request.name,
                 description=request.description,
@@ -276,7 +270,7 @@ class RelayService:
             query = query.where(store.Session.closed_ms.is_null())
         summaries = []
         for session in query.objects():
-            counts = self._counts(session.id, caller, session.last_read_id)
+            counts = queries.counts(session.id, caller, session.last_read_id)
             summaries.append(
                 SessionSummary(
                     name=session.name,
@@ -284,7 +278,7 @@ class RelayService:
                     created_by=session.created_by_id,
                     created_at=from_ms(session.created_ms),
                     closed_at=from_ms(session.closed_ms) if session.closed_ms else None,
-                    participants=self._participant_count(session.id),
+                    participants=queries.participant_count(session.id),
                     last_message_id=counts[0],
                     unread=counts[1],
                 )
@@ -293,15 +287,15 @@ class RelayService:
 
     def get_session(self, caller: str, name: str) -> SessionDetail:
         """A session the caller belongs to, with its participants."""
-        session = self._session(name)
-        membership = self._membership(session, caller)
+        session = queries.session_row(name)
+        membership = queries.membership(session, caller)
         rows = (
             store.Participant.select(store.Participant, store.Client)
             .join(store.Client)
             .where(store.Participant.session == session.id)
             .order_by(store.Participant.joined_ms, store.Participant.client)
         )
-        last_id, unread = self._counts(session.id, caller, membership.last_read_id)
+        last_id, unread = queries.counts(session.id, caller, membership.last_read_id)
         return SessionDetail(
             name=session.name,
             description=session.description,
@@ -325,9 +319,9 @@ class RelayService:
         """Add clients to a session the caller belongs to; existing members are left alone."""
         stamp = now_ms()
         with self.db.atomic():
-            session = self._open_session(name)
-            self._membership(session, caller)
-            self._ensure_clients(request.clients, stamp)
+            session = queries.open_session_row(name)
+            queries.membership(session, caller)
+            queries.ensure_clients(request.clients, stamp)
             store.Participant.insert_many(
                 [{"session": session.id, "client": c, "joined_ms": stamp} for c in request.clients]
             ).on_conflict_ignore().execute()
@@ -336,8 +330,8 @@ class RelayService:
     def leave(self, caller: str, name: str) -> None:
         """Remove the caller from a session."""
         with self.db.atomic():
-            session = self._session(name)
-            self._membership(session, caller)
+            session = queries.session_row(name)
+            queries.membership(session, caller)
             store.Participant.delete().where(
                 (store.Participant.session == session.id) & (store.Participant.client == caller)
             ).execute()
@@ -345,8 +339,8 @@ class RelayService:
     def close_session(self, caller: str, name: str) -> SessionDetail:
         """Close a session (creator only); it stays readable, but takes no new messages."""
         with self.db.atomic():
-            session = self._session(name)
-            self._membership(session, caller)
+            session = queries.session_row(name)
+            queries.membership(session, caller)
             if session.created_by_id != caller:
                 raise Forbidden(
                     f"only {session.created_by_id!r}, who created session {name!r}, may close it"
@@ -370,17 +364,17 @@ class RelayService:
         """
         stamp = now_ms()
         with self.db.atomic():
-            session = self._open_session(name)
-            self._membership(session, caller)
-            members = self._member_ids(session.id)
+            session = queries.open_session_row(name)
+            queries.membership(session, caller)
+            members = queries.member_ids(session.id)
             strangers = [c for c in request.to if c not in members]
             if strangers:
                 raise InvalidInput(
                     f"{strangers[0]!r} is not a participant of session {name!r}; invite it first"
                 )
             if request.reply_to is not None:
-                self._visible_message(caller, request.reply_to, session_id=session.id)
-            attachments = self._resolve_attachments(request)
+                queries.visible_message(caller, request.reply_to, session_id=session.id)
+            attachments = self._resolve_attachments(caller, request)
             row = store.Message.create(
                 session=session.id,
                 sender=caller,
@@ -423,15 +417,15 @@ class RelayService:
         """
         _page_limit(limit)
         _after(after_id)
-        session = self._session(name)
-        membership = self._membership(session, caller)
+        session = queries.session_row(name)
+        membership = queries.membership(session, caller)
         start = membership.last_read_id if after_id is None else after_id
-        query = self._visible(caller).where(
+        query = queries.visible_to(caller).where(
             (store.Message.session == session.id) & (store.Message.id > start)
         )
-        page = self._page(query, start, limit)
+        page = queries.page(query, start, limit)
         if mark_read and page.messages:
-            self._advance(session.id, caller, page.messages[-1].id)
+            queries.advance_read(session.id, caller, page.messages[-1].id)
         return page
 
     def poll(
@@ -448,10 +442,10 @@ class RelayService:
         """
         _page_limit(limit)
         _after(after_id)
-        query = self._visible(caller).where(store.Message.sender != caller)
+        query = queries.visible_to(caller).where(store.Message.sender != caller)
         if name is not None:
-            session = self._session(name)
-            membership = self._membership(session, caller)
+            session = queries.session_row(name)
+            membership = queries.membership(session, caller)
             start = membership.last_read_id if after_id is None else after_id
             query = query.where((store.Message.session == session.id) & (store.Message.id > start))
         else:
@@ -467,7 +461,7 @@ class RelayService:
                 query = query.where(store.Message.id > store.Participant.last_read_id)
             else:
                 query = query.where(store.Message.id > after_id)
-        return self._page(query, start, limit)
+        return queries.page(query, start, limit)
 
     async def wait_for_messages(
         self,
@@ -537,176 +531,141 @@ class RelayService:
         Raises:
             NotFound: no such message, or the caller may not read it.
         """
-        row = self._visible_message(caller, message_id)
-        return self._messages([row])[0]
+        row = queries.visible_message(caller, message_id)
+        return queries.to_messages([row])[0]
 
     def mark_read(self, caller: str, name: str, up_to_id: int) -> ReadPosition:
         """Move the caller's read position forward to ``up_to_id`` (never backward)."""
         if up_to_id < 0:
             raise InvalidInput(f"up_to_id must be 0 or more, got {up_to_id}")
-        session = self._session(name)
-        self._membership(session, caller)
-        self._advance(session.id, caller, up_to_id)
-        membership = self._membership(session, caller)
-        _, unread = self._counts(session.id, caller, membership.last_read_id)
+        session = queries.session_row(name)
+        queries.membership(session, caller)
+        queries.advance_read(session.id, caller, up_to_id)
+        membership = queries.membership(session, caller)
+        _, unread = queries.counts(session.id, caller, membership.last_read_id)
         return ReadPosition(session=name, last_read_id=membership.last_read_id, unread=unread)
 
-    # --- internals --------------------------------------------------------------------------
+    # --- files ------------------------------------------------------------------------------
 
-    def _ensure_clients(self, client_ids: Iterable[str], stamp: int) -> None:
-        rows = [{"client_id": c, "created_ms": stamp} for c in dict.fromkeys(client_ids)]
-        if rows:
-            store.Client.insert_many(rows).on_conflict_ignore().execute()
+    def begin_upload(self, caller: str, sha256: str, declared_size: int) -> Upload:
+        """Start storing a file the caller names by digest; limits are checked before any byte.
 
-    def _client(self, client_id: str) -> store.Client:
-        row = store.Client.get_or_none(store.Client.client_id == client_id)
-        if row is None:
-            raise NotFound(f"client {client_id!r} is not known to this relay")
-        return row
+        Raises:
+            InvalidInput: a malformed digest or size.
+            TooLarge: over ``max_blob_bytes``.
+            QuotaExceeded: the store would go over ``blob_quota_bytes``.
+        """
+        return self._blob_store().begin(sha256, declared_size)
 
-    def _session(self, name: str) -> store.Session:
-        validate_session_name(name)
-        session = store.Session.get_or_none(store.Session.name == name)
-        if session is None:
-            raise NotFound(f"session {name!r} does not exist", details={"session": name})
-        return session
+    def finish_upload(self, caller: str, upload: Upload) -> BlobInfo:
+        """Commit an upload (fsync, size and digest check) and record the caller as uploader.
 
-    def _open_session(self, name: str) -> store.Session:
-        session = self._session(name)
-        if session.closed_ms is not None:
-            raise Conflict(f"session {name!r} is closed", details={"session": name})
-        return session
+        Slow for big files (fsync): call it from a worker thread.
 
-    def _membership(self, session: store.Session, caller: str) -> store.Participant:
-        membership = store.Participant.get_or_none(
-            (store.Participant.session == session.id) & (store.Participant.client == caller)
+        Raises:
+            InvalidInput: fewer bytes than declared, or ``digest mismatch: ...``.
+            QuotaExceeded: the disk filled up.
+        """
+        created = upload.commit()
+        self._record_upload(caller, upload.sha256)
+        return BlobInfo(sha256=upload.sha256, size=upload.received, created=created)
+
+    def put_blob(self, caller: str, data: bytes) -> BlobInfo:
+        """Store a small file sent inline (MCP ``upload_file``); it is named by its digest.
+
+        Raises:
+            TooLarge: over ``inline_file_bytes`` (upload with ``PUT /blobs/{sha256}`` instead).
+        """
+        self._check_inline(len(data))
+        sha256 = hashlib.sha256(data).hexdigest()
+        with self.begin_upload(caller, sha256, len(data)) as upload:
+            upload.write(data)
+            return self.finish_upload(caller, upload)
+
+    def blob_info(self, caller: str, sha256: str) -> StoredBlob:
+        """Size and upload time of a file the caller may download.
+
+        Raises:
+            NotFound: not stored, or the caller neither uploaded it nor can read a message that
+                has it attached (the two are not told apart).
+        """
+        self._check_blob_access(caller, sha256)
+        return self._blob_store().stat(sha256)
+
+    def open_blob(
+        self, caller: str, sha256: str, start: int = 0, end: int | None = None
+    ) -> BlobReader:
+        """Open a file the caller may download, to stream bytes ``start``..``end`` (inclusive).
+
+        The reader verifies the digest as it goes (see :class:`BlobReader`).
+
+        Raises:
+            NotFound: as for :meth:`blob_info`.
+            InvalidInput: the range does not fit the file.
+        """
+        self._check_blob_access(caller, sha256)
+        return self._blob_store().open_for_read(sha256, start, end)
+
+    def read_blob(self, caller: str, sha256: str) -> bytes:
+        """A whole small file the caller may download, verified (MCP ``download_file``).
+
+        Raises:
+            NotFound: as for :meth:`blob_info`.
+            TooLarge: over ``inline_file_bytes`` (download with ``GET /blobs/{sha256}``).
+        """
+        self._check_inline(self.blob_info(caller, sha256).size)
+        return self._blob_store().read_bytes(sha256)
+
+    def collect_garbage(
+        self, grace_s: float, *, dry_run: bool = False, now: float | None = None
+    ) -> GcReport:
+        """Remove files no message references once ``grace_s`` has passed since their upload.
+
+        Also removes temp files left by crashed uploads. With ``dry_run``, only reports.
+        """
+        report = self._blob_store().gc(
+            queries.blob_referenced, grace_s=grace_s, now=now, dry_run=dry_run
         )
-        if membership is None:
-            raise Forbidden(
-                f"{caller!r} is not a participant of session {session.name!r}; "
-                "ask a participant to invite you",
-                details={"session": session.name},
+        if report.blobs and not dry_run:
+            gone = [blob.sha256 for blob in report.blobs]
+            store.Upload.delete().where(store.Upload.sha256.in_(gone)).execute()
+        return report
+
+    def _blob_store(self) -> BlobStore:
+        if self.blobs is None:
+            raise Unavailable("this relay has no file store")
+        return self.blobs
+
+    def _check_inline(self, size: int) -> None:
+        if size > self.limits.inline_file_bytes:
+            raise TooLarge(
+                f"file is {size} bytes; MCP tools move at most {self.limits.inline_file_bytes} "
+                "bytes inline: use PUT/GET /blobs/{sha256} (agent-relay send-file / fetch-file)"
             )
-        return membership
 
-    def _member_ids(self, session_id: int) -> set[str]:
-        rows = store.Participant.select(store.Participant.client).where(
-            store.Participant.session == session_id
-        )
-        return {row.client_id for row in rows}
+    def _record_upload(self, caller: str, sha256: str) -> None:
+        stamp = now_ms()
+        with self.db.atomic():
+            queries.ensure_clients([caller], stamp)
+            store.Upload.insert(sha256=sha256, uploader=caller, created_ms=stamp).on_conflict(
+                conflict_target=[store.Upload.sha256, store.Upload.uploader],
+                update={store.Upload.created_ms: stamp},
+            ).execute()
 
-    def _participant_count(self, session_id: int) -> int:
-        return store.Participant.select().where(store.Participant.session == session_id).count()
+    def _check_blob_access(self, caller: str, sha256: str) -> None:
+        validate_digest(sha256)
+        if not queries.may_read_blob(caller, sha256):
+            raise NotFound(f"file {sha256} does not exist or is not visible to you")
 
-    def _visible(self, caller: str):  # noqa: ANN202 - a peewee query
-        recipient = store.Recipient.alias()
-        addressed = fn.EXISTS(
-            recipient.select(recipient.message).where(
-                (recipient.message == store.Message.id) & (recipient.client == caller)
-            )
-        )
-        return store.Message.select().where(
-            (store.Message.narrowed == False)  # noqa: E712 - SQL, not Python
-            | (store.Message.sender == caller)
-            | addressed
-        )
-
-    def _visible_message(
-        self, caller: str, message_id: int, session_id: int | None = None
-    ) -> store.Message:
-        row = (
-            self._visible(caller)
-            .join(
-                store.Participant,
-                JOIN.INNER,
-                on=(
-                    (store.Participant.session == store.Message.session)
-                    & (store.Participant.client == caller)
-                ),
-            )
-            .where(store.Message.id == message_id)
-            .first()
-        )
-        if row is None or (session_id is not None and row.session_id != session_id):
-            raise NotFound(f"message {message_id} does not exist or is not visible to you")
-        return row
-
-    def _counts(self, session_id: int, caller: str, last_read_id: int) -> tuple[int | None, int]:
-        visible = self._visible(caller).where(store.Message.session == session_id)
-        last_id = visible.select(fn.MAX(store.Message.id)).scalar()
-        unread = (
-            visible.select(fn.COUNT(store.Message.id))
-            .where((store.Message.id > last_read_id) & (store.Message.sender != caller))
-            .scalar()
-        )
-        return last_id, unread or 0
-
-    def _advance(self, session_id: int, caller: str, up_to_id: int) -> None:
-        store.Participant.update(last_read_id=up_to_id).where(
-            (store.Participant.session == session_id)
-            & (store.Participant.client == caller)
-            & (store.Participant.last_read_id < up_to_id)
-        ).execute()
-
-    def _page(self, query, start: int | None, limit: int) -> MessagePage:  # noqa: ANN001
-        rows = list(query.order_by(store.Message.id).limit(limit + 1))
-        has_more = len(rows) > limit
-        messages = self._messages(rows[:limit])
-        next_after = messages[-1].id if messages else start
-        return MessagePage(messages=messages, next_after_id=next_after, has_more=has_more)
-
-    def _messages(self, rows: Sequence[store.Message]) -> list[Message]:
-        if not rows:
-            return []
-        ids = [row.id for row in rows]
-        session_names = dict(
-            store.Session.select(store.Session.id, store.Session.name)
-            .where(store.Session.id.in_({row.session_id for row in rows}))
-            .tuples()
-        )
-        recipients: dict[int, list[str]] = {}
-        narrowed = [row.id for row in rows if row.narrowed]
-        if narrowed:
-            for message_id, client_id in (
-                store.Recipient.select(store.Recipient.message, store.Recipient.client)
-                .where(store.Recipient.message.in_(narrowed))
-                .order_by(store.Recipient.client)
-                .tuples()
-            ):
-                recipients.setdefault(message_id, []).append(client_id)
-        files: dict[int, list[Attachment]] = {}
-        for attachment in (
-            store.Attachment.select()
-            .where(store.Attachment.message.in_(ids))
-            .order_by(store.Attachment.message, store.Attachment.position)
-        ):
-            files.setdefault(attachment.message_id, []).append(
-                Attachment(
-                    sha256=attachment.sha256,
-                    filename=attachment.filename,
-                    size=attachment.size,
-                    mime=attachment.mime,
-                )
-            )
-        return [
-            Message(
-                id=row.id,
-                session=session_names[row.session_id],
-                sender=row.sender_id,
-                to=recipients.get(row.id, []),
-                reply_to=row.reply_to,
-                text=row.text,
-                attachments=files.get(row.id, []),
-                created_at=from_ms(row.created_ms),
-            )
-            for row in rows
-        ]
-
-    def _resolve_attachments(self, request: SendMessageRequest) -> list[dict[str, object]]:
+    def _resolve_attachments(
+        self, caller: str, request: SendMessageRequest
+    ) -> list[dict[str, object]]:
         resolved = []
         for ref in request.attachments:
             size = self.blobs.size_of(ref.sha256) if self.blobs else None
-            if size is None:
+            # A file the caller neither uploaded nor can read is refused like a missing one:
+            # knowing a digest must not be enough to pass a file on.
+            if size is None or not queries.may_read_blob(caller, ref.sha256):
                 raise InvalidInput(
                     f"attachment {ref.filename!r}: file {ref.sha256[:12]}... is not on the relay; "
                     "upload it first (PUT /blobs/{sha256} or the upload_file tool)"

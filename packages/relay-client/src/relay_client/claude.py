@@ -1,0 +1,133 @@
+"""Registering the relay with Claude Code, through the ``claude`` command line.
+
+``agent-relay connect`` runs ``claude mcp add --transport http agent-relay URL/mcp --header ...
+--scope user`` (after ``claude mcp remove`` when an older registration is in the way, since
+``mcp add`` refuses a name that exists), or prints the same settings as the JSON that
+``claude --mcp-config`` and ``.mcp.json`` files take. ``agent-relay doctor`` asks
+``claude mcp get agent-relay`` whether the registration is there and points at the right URL.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from relay_client.config import ClientConfig
+from relay_core import NotFound, RelayError, wire
+
+SERVER_NAME: Final = "agent-relay"
+CLAUDE_COMMAND_ENV: Final = "AGENT_RELAY_CLAUDE"
+"""Names the ``claude`` executable when it is not on PATH as ``claude``."""
+SCOPES: Final = ("user", "project", "local")
+COMMAND_TIMEOUT_S: Final = 60.0
+_URL_LINE_RE: Final = re.compile(r"^\s*URL:\s*(\S+)\s*$", re.MULTILINE)
+
+
+def mcp_url(config: ClientConfig) -> str:
+    """The relay's MCP endpoint."""
+    return config.relay_url + wire.MCP_PATH
+
+
+def mcp_headers(config: ClientConfig) -> dict[str, str]:
+    """The headers Claude Code must send: the bearer token (if any) and our client id."""
+    headers = {}
+    if config.token:
+        headers[wire.AUTHORIZATION_HEADER] = wire.BEARER_PREFIX + config.token
+    headers[wire.CLIENT_ID_HEADER] = config.client_id
+    return headers
+
+
+def mcp_config(config: ClientConfig) -> dict[str, Any]:
+    """The JSON MCP config (``{"mcpServers": {"agent-relay": {...}}}``) for this machine."""
+    return {
+        "mcpServers": {
+            SERVER_NAME: {
+                "type": "http",
+                "url": mcp_url(config),
+                "headers": mcp_headers(config),
+            }
+        }
+    }
+
+
+def mcp_add_arguments(config: ClientConfig, scope: str = "user") -> list[str]:
+    """The arguments of ``claude mcp add`` that register the relay."""
+    arguments = ["mcp", "add", "--transport", "http", SERVER_NAME, mcp_url(config)]
+    for name, value in mcp_headers(config).items():
+        arguments += ["--header", f"{name}: {value}"]
+    return [*arguments, "--scope", scope]
+
+
+def find_claude() -> str | None:
+    """The path of the ``claude`` command, or None when Claude Code is not installed."""
+    return shutil.which(os.environ.get(CLAUDE_COMMAND_ENV) or "claude")
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What ``claude mcp get agent-relay`` says."""
+
+    claude: str | None
+    """The claude executable, or None when it was not found."""
+    registered: bool
+    url: str | None
+    """The URL Claude Code has for the relay, when it shows one."""
+
+
+def registration() -> Registration:
+    """Ask Claude Code whether the relay is registered (``claude mcp get agent-relay``)."""
+    claude = find_claude()
+    if claude is None:
+        return Registration(None, registered=False, url=None)
+    result = _run(claude, ["mcp", "get", SERVER_NAME])
+    if result.returncode != 0:
+        return Registration(claude, registered=False, url=None)
+    match = _URL_LINE_RE.search(result.stdout)
+    return Registration(claude, registered=True, url=match.group(1) if match else None)
+
+
+def register(config: ClientConfig, scope: str = "user") -> str:
+    """Register the relay with Claude Code, replacing an earlier registration in ``scope``.
+
+    Returns what ``claude mcp add`` printed, with the token hidden.
+
+    Raises:
+        NotFound: the ``claude`` command is not installed.
+        RelayError: ``claude mcp add`` failed; the message has its output.
+    """
+    claude = find_claude()
+    if claude is None:
+        raise NotFound(
+            "the `claude` command (Claude Code) was not found on PATH: install it, or run "
+            "`agent-relay connect --print` and give the JSON to Claude Code yourself"
+        )
+    # `mcp add` refuses an existing name; a failed remove just means there was nothing to remove.
+    _run(claude, ["mcp", "remove", SERVER_NAME, "--scope", scope])
+    result = _run(claude, mcp_add_arguments(config, scope))
+    output = _hide_token((result.stdout + result.stderr).strip(), config)
+    if result.returncode != 0:
+        raise RelayError(f"`claude mcp add` failed (exit {result.returncode}): {output}")
+    return output
+
+
+def _run(claude: str, arguments: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            [claude, *arguments],
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT_S,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RelayError(f"running `{claude} {' '.join(arguments[:3])}` failed: {exc}") from None
+
+
+def _hide_token(text: str, config: ClientConfig) -> str:
+    return text.replace(config.token, config.masked_token) if config.token else text

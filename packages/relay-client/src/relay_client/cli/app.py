@@ -1,0 +1,201 @@
+"""What every command shares: the context object, the ``--json`` option, output helpers,
+progress bars, and the one place where a RelayError becomes a one-line error and an exit code.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import sys
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from functools import cached_property
+from types import TracebackType
+from typing import Any, Final, TypeVar
+
+import click
+
+from relay_client.api import RelayClient
+from relay_client.config import ClientConfig
+from relay_client.cursors import Cursors
+from relay_client.paths import DataPaths
+from relay_client.roster import Roster
+from relay_core import RelayError, format_timestamp
+from relay_core.errors import (
+    CONFLICT,
+    FORBIDDEN,
+    INTERNAL,
+    INVALID,
+    NOT_FOUND,
+    QUOTA_EXCEEDED,
+    RATE_LIMITED,
+    TOO_LARGE,
+    UNAUTHORIZED,
+    UNAVAILABLE,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_CODES: Final = {
+    INTERNAL: 1,
+    INVALID: 2,
+    UNAUTHORIZED: 3,
+    FORBIDDEN: 4,
+    NOT_FOUND: 5,
+    CONFLICT: 6,
+    TOO_LARGE: 7,
+    RATE_LIMITED: 8,
+    UNAVAILABLE: 9,
+    QUOTA_EXCEEDED: 10,
+}
+"""The exit code of a command that failed with each error code (docs/client.md lists them)."""
+
+HINTS: Final = {
+    UNAUTHORIZED: "check the token: `agent-relay onboard --token TOKEN`",
+    QUOTA_EXCEEDED: "ask the relay's operator to run `agent-relay-server gc` or raise the quota",
+}
+
+
+class CommandError(click.ClickException):
+    """A RelayError as click shows it: ``Error: code: message`` on stderr, exit code by code."""
+
+    def __init__(self, error: RelayError) -> None:
+        message = f"{error.code}: {error.message}"
+        hint = HINTS.get(error.code)
+        if hint and hint.split("`")[1] not in error.message:
+            message += f" ({hint})"
+        super().__init__(message)
+        self.error = error
+        # click declares exit_code per class; ours depends on the error, so it is per instance.
+        self.exit_code = EXIT_CODES.get(error.code, 1)  # type: ignore[misc]
+
+
+class RelayGroup(click.Group):
+    """The root group: translates errors from any command below it, in one place."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RelayError as exc:
+            raise CommandError(exc) from None
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                raise  # the reader went away (`| head`): click exits quietly
+            where = f"{exc.filename}: " if exc.filename else ""
+            raise click.ClickException(f"{where}{exc.strerror or exc}") from None
+
+
+class App:
+    """This machine's config, roster, cursors and relay client, each built on first use."""
+
+    def __init__(self, paths: DataPaths | None = None) -> None:
+        self.paths = paths or DataPaths.default()
+
+    @cached_property
+    def config(self) -> ClientConfig:
+        """config.toml; raises NotConfigured before ``agent-relay onboard``."""
+        return ClientConfig.load(self.paths.config)
+
+    @cached_property
+    def roster(self) -> Roster:
+        """peers.toml."""
+        return Roster.load(self.paths.peers)
+
+    @cached_property
+    def cursors(self) -> Cursors:
+        """cursors/."""
+        return Cursors(self.paths.cursors)
+
+    @cached_property
+    def client(self) -> RelayClient:
+        """The relay client for config.toml's relay, identity and token."""
+        return RelayClient.from_config(self.config)
+
+    def resolve(self, names: Iterable[str]) -> list[str]:
+        """Client ids for peer names or client ids (order kept, duplicates dropped)."""
+        return list(dict.fromkeys(self.roster.resolve(name) for name in names))
+
+    def who(self, client_id: str) -> str:
+        """How a client is shown: ``you``, its roster name, or its client id."""
+        if client_id == self.config.client_id:
+            return "you"
+        return self.roster.name_for(client_id) or client_id
+
+    def close(self) -> None:
+        """Close the relay client if one was built."""
+        if "client" in self.__dict__:
+            self.client.close()
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def json_option(function: F) -> F:
+    """The shared ``--json`` flag: print JSON for scripts instead of text for people."""
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print JSON for scripts instead of text."
+    )(function)
+
+
+def jsonable(value: Any) -> Any:
+    """Models and lists of models as plain JSON data."""
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {key: jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    if isinstance(value, datetime):
+        return format_timestamp(value)
+    return value
+
+
+def echo_json(value: Any, *, compact: bool = False) -> None:
+    """Print JSON on stdout (one line when ``compact``, for JSON Lines)."""
+    indent = None if compact else 2
+    click.echo(json.dumps(jsonable(value), indent=indent, ensure_ascii=False))
+
+
+def echo_table(headers: list[str], rows: list[list[str]]) -> None:
+    """Print rows as left-aligned columns under a header line."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+    for row in [headers, *rows]:
+        click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+class TransferBar:
+    """A click progress bar on stderr, fed by RelayClient progress callbacks."""
+
+    def __init__(self, label: str, *, enabled: bool = True) -> None:
+        self.label = label
+        # Off for scripts: a bar on a pipe or a log file is just noise.
+        self.enabled = enabled and sys.stderr.isatty()
+        self._bar: Any = None
+        self._shown = 0
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if not self.enabled:
+            return
+        if self._bar is None:
+            self._bar = click.progressbar(
+                length=total or 0,
+                label=self.label,
+                file=sys.stderr,
+                show_pos=False,
+                show_percent=True,
+            )
+            self._bar.__enter__()
+        self._bar.update(done - self._shown)
+        self._shown = done
+
+    def __enter__(self) -> TransferBar:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(exc_type, exc, traceback)

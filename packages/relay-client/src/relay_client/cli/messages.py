@@ -1,0 +1,165 @@
+"""``agent-relay send`` and ``agent-relay tail``: posting and reading a session's messages.
+
+How ``tail`` moves the cursor (``cursors/<session>.txt``):
+
+- it starts after the cursor, or after ``--since ID``, or, with neither, after your read
+  position on the relay;
+- it prints every message it is given, your own included, and after each page moves the cursor to
+  the last id it printed; the cursor never moves backwards (``--since`` re-reads without losing
+  your place);
+- ``send`` never moves the cursor: a reply that reached the relay just before your own message has
+  a smaller id than it, and moving the cursor to your message would skip that reply unseen;
+- your read position on the relay stays where it is unless ``--mark-read`` is given, because a
+  Claude Code agent that uses the same client id counts its unread messages from it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+
+import click
+
+from relay_client.cli.app import App, echo_json, json_option, pass_app
+from relay_client.cli.render import message_text
+from relay_core import InvalidInput, Message, wire
+
+
+def read_text_argument(text: str) -> str:
+    """TEXT as given, or standard input for ``-`` (without its final line break)."""
+    if text == "-":
+        text = sys.stdin.read().removesuffix("\n")
+    return text
+
+
+def recipients_option(function: click.decorators.FC) -> click.decorators.FC:
+    """``--to PEER``, repeatable: send only to these participants."""
+    return click.option(
+        "--to",
+        "recipients",
+        multiple=True,
+        metavar="PEER",
+        help="Deliver only to this participant (peer name or client id); repeatable.",
+    )(function)
+
+
+def reply_option(function: click.decorators.FC) -> click.decorators.FC:
+    """``--reply-to ID``: the message this answers."""
+    return click.option(
+        "--reply-to", type=click.IntRange(min=1), help="Id of the message this answers."
+    )(function)
+
+
+@click.command()
+@click.argument("session")
+@click.argument("text")
+@recipients_option
+@reply_option
+@json_option
+@pass_app
+def send(
+    app: App,
+    session: str,
+    text: str,
+    recipients: tuple[str, ...],
+    reply_to: int | None,
+    as_json: bool,
+) -> None:
+    """Send TEXT to SESSION (TEXT `-` reads standard input)."""
+    text = read_text_argument(text)
+    if not text.strip():
+        raise InvalidInput("the message is empty")
+    sent = app.client.send_message(session, text, to=app.resolve(recipients), reply_to=reply_to)
+    if as_json:
+        echo_json(sent)
+    else:
+        click.echo(f"Sent #{sent.id} to {sent.session}.")
+
+
+@click.command()
+@click.argument("session")
+@click.option("--follow", "-f", is_flag=True, help="Keep waiting for new messages until ^C.")
+@click.option(
+    "--since",
+    type=click.IntRange(min=0),
+    metavar="ID",
+    help="Print messages after this id instead of after the cursor.",
+)
+@click.option(
+    "--wait",
+    "wait_s",
+    type=click.FloatRange(0, wire.MAX_WAIT_S, min_open=True),
+    metavar="S",
+    help=f"Wait up to S seconds for a message (--follow waits {wire.DEFAULT_WAIT_S:g} s a round).",
+)
+@click.option("--mark-read", is_flag=True, help="Also move your read position on the relay.")
+@json_option
+@pass_app
+def tail(
+    app: App,
+    session: str,
+    follow: bool,
+    since: int | None,
+    wait_s: float | None,
+    mark_read: bool,
+    as_json: bool,
+) -> None:
+    """Print SESSION's new messages and move the cursor past them.
+
+    With --json, each message is one JSON object per line.
+    """
+    after = since if since is not None else app.cursors.get(session)
+    wait = wait_s if wait_s is not None else (wire.DEFAULT_WAIT_S if follow else None)
+    printed: int | None = None
+    try:
+        while True:
+            page = app.client.read_messages(
+                session, after=after, limit=wire.MAX_PAGE_SIZE, wait_s=wait
+            )
+            for message in page.messages:
+                with _interrupt_deferred():
+                    _print_message(app, message, as_json)
+                    printed = message.id
+            if page.messages:
+                after = page.messages[-1].id
+                app.cursors.advance(session, after)
+                if mark_read:
+                    app.client.mark_read(session, after)
+            elif page.next_after_id is not None:
+                after = page.next_after_id
+            if not (page.has_more or follow):
+                break
+    except KeyboardInterrupt:
+        pass  # ^C is how --follow ends
+    finally:
+        # Also after ^C or an error mid-page: whatever was printed counts as seen.
+        if printed is not None:
+            app.cursors.advance(session, printed)
+
+
+@contextlib.contextmanager
+def _interrupt_deferred() -> Iterator[None]:
+    """Hold ^C back while a message is printed and recorded, so the cursor matches the screen.
+
+    A ^C that arrives meanwhile is delivered as soon as the block ends. Where signals cannot be
+    masked (Windows) a ^C right after a message shows it again next time; it never skips one.
+    """
+    mask = getattr(signal, "pthread_sigmask", None)
+    if mask is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = mask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        mask(signal.SIG_SETMASK, previous)
+
+
+def _print_message(app: App, message: Message, as_json: bool) -> None:
+    if as_json:
+        echo_json(message, compact=True)
+    else:
+        click.echo(message_text(message, app))

@@ -1,0 +1,193 @@
+"""Setting a machine up: ``onboard``, ``connect`` and ``config path|show``."""
+
+from __future__ import annotations
+
+import getpass
+import re
+import socket
+from collections.abc import Callable
+from typing import Final
+
+import click
+
+from relay_client import claude
+from relay_client.api import RelayClient
+from relay_client.cli.app import App, echo_json, json_option, pass_app
+from relay_client.config import ClientConfig, normalise_relay_url, validate_token
+from relay_client.roster import Roster
+from relay_core import InvalidInput, validate_client_id, wire
+
+DEFAULT_RELAY_URL: Final = f"http://{wire.DEFAULT_HOST}:{wire.DEFAULT_PORT}"
+
+
+def default_client_id(user: str | None = None, host: str | None = None) -> str:
+    """``user-host`` made into a valid client id (lowercase, only allowed characters)."""
+    if user is None:
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = "agent"
+    host = (host if host is not None else socket.gethostname()).split(".")[0]
+    raw = f"{user}-{host}".lower()
+    cleaned = re.sub(r"[^a-z0-9_-]+", "-", raw)
+    cleaned = re.sub(r"-{2,}", "-", cleaned).lstrip("-_")[:64].rstrip("-_") or "agent"
+    return validate_client_id(cleaned)
+
+
+def parse_peer(value: str) -> tuple[str, str]:
+    """``NAME=CLIENT_ID`` as a pair; raise InvalidInput for anything else."""
+    name, sep, client_id = value.partition("=")
+    if not sep or not name.strip() or not client_id.strip():
+        raise InvalidInput(f"peer {value!r} is not NAME=CLIENT_ID")
+    return name.strip(), client_id.strip()
+
+
+def _checked_by(check: Callable[[str], object]) -> Callable[[str], str]:
+    """A click prompt value_proc that re-asks when ``check`` raises InvalidInput."""
+
+    def run(value: str) -> str:
+        try:
+            check(value)
+        except InvalidInput as exc:
+            raise click.UsageError(exc.message) from None
+        return value
+
+    return run
+
+
+@click.command()
+@click.option("--relay-url", help="The relay's base URL, e.g. http://relay.lan:7878.")
+@click.option("--client-id", help="This machine's name on the relay (default: user-host).")
+@click.option("--token", help="The relay's bearer token (empty for an open relay).")
+@click.option(
+    "--add-peer",
+    "add_peers",
+    multiple=True,
+    metavar="NAME=ID",
+    help="Add a peer to the roster; repeatable.",
+)
+@click.option("--no-check", is_flag=True, help="Do not contact the relay afterwards.")
+@click.option("--no-input", is_flag=True, help="Never prompt: keep or default what is not given.")
+@pass_app
+def onboard(
+    app: App,
+    relay_url: str | None,
+    client_id: str | None,
+    token: str | None,
+    add_peers: tuple[str, ...],
+    no_check: bool,
+    no_input: bool,
+) -> None:
+    """Set this machine up: relay URL, client id, token and peers; then check the relay.
+
+    Without options it asks for each value (Enter keeps the current one). With options it asks
+    nothing: what is not given keeps its current value, or its default on a first run.
+    """
+    existing = ClientConfig.load_optional(app.paths.config)
+    interactive = not no_input and not any((relay_url, client_id, token is not None, add_peers))
+    url = relay_url or (existing.relay_url if existing else DEFAULT_RELAY_URL)
+    me = client_id or (existing.client_id if existing else default_client_id())
+    secret = token if token is not None else (existing.token if existing else "")
+    if interactive:
+        url = click.prompt("Relay URL", default=url, value_proc=_checked_by(normalise_relay_url))
+        me = click.prompt("Client id", default=me, value_proc=_checked_by(validate_client_id))
+        note = " (Enter keeps the current one)" if secret else " (Enter for an open relay)"
+        secret = click.prompt(
+            f"Token{note}",
+            default=secret,
+            hide_input=True,
+            show_default=False,
+            value_proc=_checked_by(validate_token),
+        )
+    config = ClientConfig(relay_url=url, client_id=me, token=secret)
+    roster = Roster.load(app.paths.peers)
+    peers = [parse_peer(value) for value in add_peers]
+    while interactive:
+        answer = click.prompt(
+            "Add a peer as NAME=CLIENT_ID (Enter to finish)", default="", show_default=False
+        )
+        if not answer.strip():
+            break
+        try:
+            peers.append(parse_peer(answer))
+        except InvalidInput as exc:
+            click.echo(f"Error: {exc.message}", err=True)
+    for name, peer_id in peers:
+        roster.add(name, peer_id, replace=True)
+    config.save(app.paths.config)
+    if peers or not app.paths.peers.exists():
+        roster.save()
+    click.echo(f"Saved {app.paths.config}")
+    if peers:
+        click.echo(f"Saved {len(peers)} peer(s) to {app.paths.peers}")
+    if not no_check:
+        _check_relay(config)
+    click.echo("Next: `agent-relay connect` registers the relay with Claude Code.")
+
+
+def _check_relay(config: ClientConfig) -> None:
+    """Prove the relay answers and accepts the token; raises the RelayError if not."""
+    with RelayClient.from_config(config) as client:
+        health = client.health()
+        click.echo(f"Relay {config.relay_url} answers (version {health.version}).")
+        who = client.whoami()
+    click.echo(f"Token accepted: you are {who.client_id} (auth mode {who.auth_mode}).")
+    if who.client_id != config.client_id:
+        click.echo(
+            f"Warning: the relay knows this token as {who.client_id!r}, not "
+            f"{config.client_id!r}: run `agent-relay onboard --client-id {who.client_id}`",
+            err=True,
+        )
+
+
+@click.command()
+@click.option("--print", "print_only", is_flag=True, help="Print the JSON MCP config instead.")
+@click.option(
+    "--scope",
+    type=click.Choice(claude.SCOPES),
+    default="user",
+    show_default=True,
+    help="Claude Code settings scope to register in.",
+)
+@pass_app
+def connect(app: App, print_only: bool, scope: str) -> None:
+    """Register the relay with Claude Code (`claude mcp add`), or print its MCP config."""
+    if print_only:
+        echo_json(claude.mcp_config(app.config))
+        return
+    claude.register(app.config, scope)
+    click.echo(
+        f"Registered {claude.SERVER_NAME} ({claude.mcp_url(app.config)}) with Claude Code "
+        f"in the {scope} scope; restart running Claude Code sessions to pick it up."
+    )
+
+
+@click.group("config")
+def config_group() -> None:
+    """Where this machine's settings live, and what they are."""
+
+
+@config_group.command("path")
+@pass_app
+def config_path(app: App) -> None:
+    """Print the data root (config.toml, peers.toml and cursors/ live there)."""
+    click.echo(str(app.paths.root))
+
+
+@config_group.command("show")
+@json_option
+@pass_app
+def config_show(app: App, as_json: bool) -> None:
+    """Print the settings (the token masked) and the files they come from."""
+    settings = app.config.shown()
+    files = {
+        "data_root": str(app.paths.root),
+        "config_file": str(app.paths.config),
+        "peers_file": str(app.paths.peers),
+        "cursors_dir": str(app.paths.cursors),
+    }
+    if as_json:
+        echo_json({**settings, **files})
+        return
+    for key, value in {**settings, **files}.items():
+        click.echo(f"{key:<12} {value}")

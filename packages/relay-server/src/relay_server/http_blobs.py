@@ -1,0 +1,175 @@
+"""The file routes: ``PUT``, ``HEAD`` and ``GET /blobs/{sha256}`` (see docs/http-api.md).
+
+Bytes stream both ways and are never held whole. An upload's body is read as it arrives; pieces
+are gathered into batches of about 1 MiB and each batch is hashed and written in a worker thread,
+so the event loop (and every long-poll on it) never waits on the disk, and one upload holds about
+one batch in memory. The fsync and rename at the end run in a worker thread too. A download is a
+verifying :class:`~relay_server.blobstore.BlobReader` iterated in a worker thread, 1 MiB a chunk.
+
+Limits are checked before a byte is read (``Content-Length`` against ``max_blob_bytes`` and the
+quota) and again while reading. The caller comes from the auth middleware like on every route, and
+errors go through the HTTP API's one exception table.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+import anyio
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from relay_core import InvalidInput, validate_digest
+from relay_core.wire import BLOBS_PREFIX
+from relay_server.blobstore import BlobReader, Upload
+from relay_server.http_api import caller_of, json_response, run
+from relay_server.service import RelayService
+
+WRITE_BATCH_BYTES: Final = 1024 * 1024
+"""Bytes gathered from the request body before one hand-off to a worker thread."""
+OCTET_STREAM: Final = "application/octet-stream"
+_RANGE_RE: Final = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+class RangeNotSatisfiable(Exception):
+    """A ``Range`` that lies wholly past the end of the file: answered with 416."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"range outside a file of {size} bytes")
+        self.size = size
+
+
+def requested_range(range_header: str | None, size: int) -> tuple[int, int] | None:
+    """The first and last byte a ``Range`` header asks for, or None to send the whole file.
+
+    Follows RFC 9110: a header that does not parse, asks for several ranges or uses another unit
+    is ignored (the whole file is sent); ``bytes=N-``, ``bytes=N-M`` and ``bytes=-K`` (the last K)
+    are served; a range starting past the end raises :class:`RangeNotSatisfiable`.
+    """
+    if not range_header:
+        return None
+    match = _RANGE_RE.fullmatch(range_header.replace(" ", ""))
+    if match is None or (not match[1] and not match[2]):
+        return None
+    if not match[1]:  # a suffix: the last K bytes
+        suffix = int(match[2])
+        if suffix == 0 or size == 0:
+            raise RangeNotSatisfiable(size)
+        return max(0, size - suffix), size - 1
+    first = int(match[1])
+    if match[2] and int(match[2]) < first:
+        return None
+    if first >= size:
+        raise RangeNotSatisfiable(size)
+    return first, min(int(match[2]) if match[2] else size - 1, size - 1)
+
+
+def _etag(sha256: str) -> str:
+    return f'"{sha256}"'
+
+
+def _declared_length(request: Request) -> int | None:
+    raw = request.headers.get("content-length")
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise InvalidInput(f"Content-Length {raw!r} is not a byte count")
+    return int(raw)
+
+
+async def _receive_into(request: Request, upload: Upload) -> None:
+    """Stream the request body into ``upload`` in batches written by a worker thread."""
+
+    def write_all(pieces: list[bytes]) -> None:
+        for piece in pieces:
+            upload.write(piece)
+
+    pieces: list[bytes] = []
+    pending = 0
+    async for chunk in request.stream():
+        if not chunk:
+            continue
+        pieces.append(chunk)
+        pending += len(chunk)
+        # Hand over at once when the body runs past what was declared, so the limit error
+        # comes while reading, not after the whole excess has arrived.
+        if pending >= WRITE_BATCH_BYTES or upload.received + pending > upload.declared_size:
+            await anyio.to_thread.run_sync(write_all, pieces)
+            pieces, pending = [], 0
+    if pieces:
+        await anyio.to_thread.run_sync(write_all, pieces)
+
+
+def blob_routes(service: RelayService) -> list[BaseRoute]:
+    """The ``/blobs/{sha256}`` routes, to hand to :func:`~relay_server.http_api.build_http_api`."""
+
+    async def put_blob(request: Request) -> Response:
+        caller = caller_of(request)
+        sha256 = validate_digest(request.path_params["sha256"])
+        declared = _declared_length(request)
+        if declared is None:
+            error = InvalidInput("Content-Length is required: send the file with its size")
+            return json_response(error.to_payload(), 411)
+        upload = await run(service.begin_upload, caller, sha256, declared)
+        try:
+            await _receive_into(request, upload)
+            info = await run(service.finish_upload, caller, upload)
+        except ClientDisconnect:
+            raise InvalidInput(
+                f"upload of {sha256} was cut off after {upload.received} of {declared} bytes"
+            ) from None
+        finally:
+            upload.abort()  # a no-op once committed; otherwise nothing is left behind
+        return json_response(info, 201 if info.created else 200)
+
+    async def head_blob(request: Request) -> Response:
+        sha256 = validate_digest(request.path_params["sha256"])
+        info = await run(service.blob_info, caller_of(request), sha256)
+        return Response(
+            status_code=200,
+            media_type=OCTET_STREAM,
+            headers={
+                "content-length": str(info.size),
+                "etag": _etag(sha256),
+                "accept-ranges": "bytes",
+            },
+        )
+
+    async def get_blob(request: Request) -> Response:
+        caller = caller_of(request)
+        sha256 = validate_digest(request.path_params["sha256"])
+        headers = {"etag": _etag(sha256), "accept-ranges": "bytes"}
+        if_range = request.headers.get("if-range")
+        range_header = request.headers.get("range")
+        if if_range is not None and if_range != _etag(sha256):
+            range_header = None  # the client holds other bytes: start over
+
+        def open_reader() -> tuple[BlobReader, bool]:
+            size = service.blob_info(caller, sha256).size
+            span = requested_range(range_header, size)
+            start, end = span if span is not None else (0, None)
+            return service.open_blob(caller, sha256, start, end), span is not None
+
+        try:
+            reader, partial = await run(open_reader)
+        except RangeNotSatisfiable as exc:
+            error = InvalidInput(f"range {range_header!r} is past the end of {sha256}")
+            response = json_response(error.to_payload(), 416)
+            response.headers.update({**headers, "content-range": f"bytes */{exc.size}"})
+            return response
+        headers["content-length"] = str(reader.length)
+        if partial:
+            headers["content-range"] = f"bytes {reader.start}-{reader.last}/{reader.size}"
+        return StreamingResponse(
+            reader, status_code=206 if partial else 200, headers=headers, media_type=OCTET_STREAM
+        )
+
+    path = BLOBS_PREFIX + "/{sha256}"
+    return [
+        # HEAD first: the GET route below would answer HEAD too, by reading the file.
+        Route(path, head_blob, methods=["HEAD"]),
+        Route(path, get_blob, methods=["GET"]),
+        Route(path, put_blob, methods=["PUT"]),
+    ]

@@ -1,0 +1,224 @@
+"""Queries the use cases share: finding rows, visibility, counts and building answer models.
+
+Plain functions over the Peewee models in :mod:`relay_server.db`; they run inside whatever
+transaction the calling use case opened. Visibility lives here, in one place: a message with
+recipients (``narrowed``) is visible only to its sender and those recipients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from peewee import JOIN, ModelSelect, fn
+
+from relay_core import (
+    Attachment,
+    Conflict,
+    Forbidden,
+    Message,
+    MessagePage,
+    NotFound,
+    from_ms,
+    validate_session_name,
+)
+from relay_server import db as store
+
+
+def ensure_clients(client_ids: Iterable[str], stamp: int) -> None:
+    """Create client rows for ids the relay has not seen (invited before they connect)."""
+    rows = [{"client_id": c, "created_ms": stamp} for c in dict.fromkeys(client_ids)]
+    if rows:
+        store.Client.insert_many(rows).on_conflict_ignore().execute()
+
+
+def client_row(client_id: str) -> store.Client:
+    """The client row, or NotFound."""
+    row = store.Client.get_or_none(store.Client.client_id == client_id)
+    if row is None:
+        raise NotFound(f"client {client_id!r} is not known to this relay")
+    return row
+
+
+def session_row(name: str) -> store.Session:
+    """The session row by name (validated), or NotFound."""
+    validate_session_name(name)
+    session = store.Session.get_or_none(store.Session.name == name)
+    if session is None:
+        raise NotFound(f"session {name!r} does not exist", details={"session": name})
+    return session
+
+
+def open_session_row(name: str) -> store.Session:
+    """The session row, or Conflict when it is closed."""
+    session = session_row(name)
+    if session.closed_ms is not None:
+        raise Conflict(f"session {name!r} is closed", details={"session": name})
+    return session
+
+
+def membership(session: store.Session, caller: str) -> store.Participant:
+    """The caller's participant row, or Forbidden."""
+    membership = store.Participant.get_or_none(
+        (store.Participant.session == session.id) & (store.Participant.client == caller)
+    )
+    if membership is None:
+        raise Forbidden(
+            f"{caller!r} is not a participant of session {session.name!r}; "
+            "ask a participant to invite you",
+            details={"session": session.name},
+        )
+    return membership
+
+
+def member_ids(session_id: int) -> set[str]:
+    """Client ids of a session's participants."""
+    rows = store.Participant.select(store.Participant.client).where(
+        store.Participant.session == session_id
+    )
+    return {row.client_id for row in rows}
+
+
+def participant_count(session_id: int) -> int:
+    """How many participants a session has."""
+    return store.Participant.select().where(store.Participant.session == session_id).count()
+
+
+def visible_to(caller: str) -> ModelSelect:
+    """Messages the caller may read (not yet restricted to its sessions)."""
+    recipient = store.Recipient.alias()
+    addressed = fn.EXISTS(
+        recipient.select(recipient.message).where(
+            (recipient.message == store.Message.id) & (recipient.client == caller)
+        )
+    )
+    return store.Message.select().where(
+        (store.Message.narrowed == False)  # noqa: E712 - SQL, not Python
+        | (store.Message.sender == caller)
+        | addressed
+    )
+
+
+def visible_message(caller: str, message_id: int, session_id: int | None = None) -> store.Message:
+    """One message in a session the caller belongs to and may read, or NotFound."""
+    row = (
+        visible_to(caller)
+        .join(
+            store.Participant,
+            JOIN.INNER,
+            on=(
+                (store.Participant.session == store.Message.session)
+                & (store.Participant.client == caller)
+            ),
+        )
+        .where(store.Message.id == message_id)
+        .first()
+    )
+    if row is None or (session_id is not None and row.session_id != session_id):
+        raise NotFound(f"message {message_id} does not exist or is not visible to you")
+    return row
+
+
+def counts(session_id: int, caller: str, last_read_id: int) -> tuple[int | None, int]:
+    """The newest visible message id and the caller's unread count in a session."""
+    visible = visible_to(caller).where(store.Message.session == session_id)
+    last_id = visible.select(fn.MAX(store.Message.id)).scalar()
+    unread = (
+        visible.select(fn.COUNT(store.Message.id))
+        .where((store.Message.id > last_read_id) & (store.Message.sender != caller))
+        .scalar()
+    )
+    return last_id, unread or 0
+
+
+def advance_read(session_id: int, caller: str, up_to_id: int) -> None:
+    """Move a read position forward (never backward)."""
+    store.Participant.update(last_read_id=up_to_id).where(
+        (store.Participant.session == session_id)
+        & (store.Participant.client == caller)
+        & (store.Participant.last_read_id < up_to_id)
+    ).execute()
+
+
+def page(query: ModelSelect, start: int | None, limit: int) -> MessagePage:
+    """Run a message query as one page of at most ``limit`` rows in id order."""
+    rows = list(query.order_by(store.Message.id).limit(limit + 1))
+    has_more = len(rows) > limit
+    messages = to_messages(rows[:limit])
+    next_after = messages[-1].id if messages else start
+    return MessagePage(messages=messages, next_after_id=next_after, has_more=has_more)
+
+
+def to_messages(rows: Sequence[store.Message]) -> list[Message]:
+    """Build Message models (with recipients and attachments) from rows, in three queries."""
+    if not rows:
+        return []
+    ids = [row.id for row in rows]
+    session_names = dict(
+        store.Session.select(store.Session.id, store.Session.name)
+        .where(store.Session.id.in_({row.session_id for row in rows}))
+        .tuples()
+    )
+    recipients: dict[int, list[str]] = {}
+    narrowed = [row.id for row in rows if row.narrowed]
+    if narrowed:
+        for message_id, client_id in (
+            store.Recipient.select(store.Recipient.message, store.Recipient.client)
+            .where(store.Recipient.message.in_(narrowed))
+            .order_by(store.Recipient.client)
+            .tuples()
+        ):
+            recipients.setdefault(message_id, []).append(client_id)
+    files: dict[int, list[Attachment]] = {}
+    for attachment in (
+        store.Attachment.select()
+        .where(store.Attachment.message.in_(ids))
+        .order_by(store.Attachment.message, store.Attachment.position)
+    ):
+        files.setdefault(attachment.message_id, []).append(
+            Attachment(
+                sha256=attachment.sha256,
+                filename=attachment.filename,
+                size=attachment.size,
+                mime=attachment.mime,
+            )
+        )
+    return [
+        Message(
+            id=row.id,
+            session=session_names[row.session_id],
+            sender=row.sender_id,
+            to=recipients.get(row.id, []),
+            reply_to=row.reply_to,
+            text=row.text,
+            attachments=files.get(row.id, []),
+            created_at=from_ms(row.created_ms),
+        )
+        for row in rows
+    ]
+
+
+def may_read_blob(caller: str, sha256: str) -> bool:
+    """True when the caller uploaded the file or can read a message that has it attached."""
+    uploaded = store.Upload.select().where(
+        (store.Upload.sha256 == sha256) & (store.Upload.uploader == caller)
+    )
+    if uploaded.exists():
+        return True
+    attached = (
+        visible_to(caller)
+        .join(
+            store.Participant,
+            on=(
+                (store.Participant.session == store.Message.session)
+                & (store.Participant.client == caller)
+            ),
+        )
+        .switch(store.Message)
+        .join(store.Attachment, on=(store.Attachment.message == store.Message.id))
+        .where(store.Attachment.sha256 == sha256)
+    )
+    return attached.exists()
+
+
+def blob_referenced(sha256: str) -> bool:
+    return store.Attachment.select().where(store.Attachment.sha256 == sha256).exists()

@@ -1,0 +1,221 @@
+import json
+
+import pytest
+import responses
+from responses import matchers
+
+from relay_client import Cursors
+
+RELAY = "http://127.0.0.1:7878"
+MESSAGES = f"{RELAY}/api/v1/sessions/build-42/messages"
+
+
+def test_send_posts_the_text_and_prints_the_id(configured, relay_http, payloads, run):
+    relay_http.post(
+        MESSAGES,
+        status=201,
+        json=payloads.sent(12),
+        match=[
+            matchers.json_params_matcher(
+                {"text": "hello", "to": [], "reply_to": None, "attachments": []}
+            )
+        ],
+    )
+    result = run("send", "build-42", "hello")
+    assert result.stdout == "Sent #12 to build-42.\n"
+
+
+def test_send_reads_stdin_and_resolves_recipients(configured, relay_http, payloads, run):
+    run("peers", "add", "bob", "bob-ws")
+    relay_http.post(
+        MESSAGES,
+        status=201,
+        json=payloads.sent(13),
+        match=[
+            matchers.json_params_matcher(
+                {"text": "line 1\nline 2", "to": ["bob-ws"], "reply_to": 12, "attachments": []}
+            )
+        ],
+    )
+    result = run(
+        "send", "build-42", "-", "--to", "bob", "--reply-to", "12", "--json",
+        input="line 1\nline 2\n",
+    )  # fmt: skip
+    assert json.loads(result.stdout)["id"] == 13
+
+
+def test_send_never_moves_the_cursor(configured, relay_http, payloads, data_paths, run):
+    Cursors(data_paths.cursors).set("build-42", 5)
+    relay_http.post(MESSAGES, status=201, json=payloads.sent(40))
+    run("send", "build-42", "hi")
+    assert Cursors(data_paths.cursors).get("build-42") == 5
+
+
+def test_an_empty_message_is_refused(configured, relay_http, run):
+    result = run("send", "build-42", "-", input="\n")
+    assert result.stderr == "Error: invalid: the message is empty\n"
+    assert not relay_http.calls
+
+
+def test_sending_to_a_closed_session_is_a_conflict(configured, relay_http, payloads, run):
+    relay_http.post(MESSAGES, status=409, json=payloads.error("conflict", "'build-42' is closed"))
+    result = run("send", "build-42", "hi")
+    assert (result.exit_code, result.stderr) == (6, "Error: conflict: 'build-42' is closed\n")
+
+
+def test_an_oversized_message_is_too_large(configured, relay_http, run):
+    result = run("send", "build-42", "-", input="x" * 70_000)
+    assert result.exit_code == 7
+    assert result.stderr.startswith("Error: too_large: the text is 70000 bytes")
+
+
+# --- tail ---------------------------------------------------------------------------------
+
+
+def page_matcher(**params):
+    return matchers.query_param_matcher({k: str(v) for k, v in params.items()})
+
+
+def test_tail_without_a_cursor_starts_at_the_relays_read_position(
+    configured, relay_http, payloads, data_paths, run
+):
+    relay_http.get(MESSAGES, json=payloads.page(3, 4), match=[page_matcher(limit=500)])
+    result = run("tail", "build-42")
+    assert result.exit_code == 0, result.output
+    assert "#3  " in result.stdout
+    assert "    message 4" in result.stdout
+    assert Cursors(data_paths.cursors).get("build-42") == 4
+
+
+def test_tail_starts_after_the_cursor_and_moves_it_to_the_last_printed_id(
+    configured, relay_http, payloads, data_paths, run
+):
+    Cursors(data_paths.cursors).set("build-42", 4)
+    relay_http.get(MESSAGES, json=payloads.page(7, 9), match=[page_matcher(after=4, limit=500)])
+    run("tail", "build-42")
+    assert (data_paths.cursors / "build-42.txt").read_text() == "9\n"
+
+
+def test_tail_prints_own_messages_and_moves_the_cursor_past_them(
+    configured, relay_http, payloads, data_paths, run
+):
+    page = payloads.page(5)
+    page["messages"].append(payloads.message(6, sender="alice-laptop", text="mine"))
+    page["next_after_id"] = 6
+    relay_http.get(MESSAGES, json=page)
+    text = run("tail", "build-42").stdout
+    assert "#6  " in text
+    assert "  you\n" in text
+    assert Cursors(data_paths.cursors).get("build-42") == 6
+
+
+def test_tail_pages_until_nothing_more_is_waiting(
+    configured, relay_http, payloads, data_paths, run
+):
+    relay_http.get(
+        MESSAGES, json=payloads.page(1, 2, has_more=True), match=[page_matcher(limit=500)]
+    )
+    relay_http.get(MESSAGES, json=payloads.page(3), match=[page_matcher(after=2, limit=500)])
+    text = run("tail", "build-42").stdout
+    assert [line.split()[0] for line in text.splitlines() if line.startswith("#")] == [
+        "#1",
+        "#2",
+        "#3",
+    ]
+    assert Cursors(data_paths.cursors).get("build-42") == 3
+
+
+def test_tail_with_nothing_new_prints_nothing_and_keeps_the_cursor(
+    configured, relay_http, payloads, data_paths, run
+):
+    Cursors(data_paths.cursors).set("build-42", 9)
+    relay_http.get(MESSAGES, json=payloads.page(after=9))
+    assert run("tail", "build-42").stdout == ""
+    assert Cursors(data_paths.cursors).get("build-42") == 9
+
+
+def test_tail_since_rereads_without_moving_the_cursor_back(
+    configured, relay_http, payloads, data_paths, run
+):
+    Cursors(data_paths.cursors).set("build-42", 9)
+    relay_http.get(MESSAGES, json=payloads.page(2, 3), match=[page_matcher(after=1, limit=500)])
+    run("tail", "build-42", "--since", "1")
+    assert Cursors(data_paths.cursors).get("build-42") == 9
+
+
+def test_tail_wait_long_polls_once(configured, relay_http, payloads, run):
+    relay_http.get(
+        MESSAGES,
+        json=payloads.page(timed_out=True),
+        match=[page_matcher(limit=500, wait=5)],
+    )
+    result = run("tail", "build-42", "--wait", "5")
+    assert result.exit_code == 0
+    assert len(relay_http.calls) == 1
+
+
+def test_tail_json_prints_one_message_per_line(configured, relay_http, payloads, run):
+    relay_http.get(MESSAGES, json=payloads.page(3, 4))
+    lines = run("tail", "build-42", "--json").stdout.splitlines()
+    assert [json.loads(line)["id"] for line in lines] == [3, 4]
+
+
+def test_tail_mark_read_moves_the_relays_read_position(configured, relay_http, payloads, run):
+    relay_http.get(MESSAGES, json=payloads.page(3, 4))
+    relay_http.post(
+        f"{RELAY}/api/v1/sessions/build-42/read",
+        json={"session": "build-42", "last_read_id": 4, "unread": 0},
+        match=[matchers.json_params_matcher({"up_to_id": 4})],
+    )
+    assert run("tail", "build-42", "--mark-read").exit_code == 0
+    assert relay_http.calls[-1].request.method == "POST"
+
+
+def test_tail_follow_keeps_waiting_and_stops_quietly_on_interrupt(
+    configured, relay_http, payloads, data_paths, run
+):
+    answers = iter(
+        [
+            payloads.page(1),
+            payloads.page(timed_out=True, after=1),
+            payloads.page(2),
+        ]
+    )
+
+    def answer(request):
+        try:
+            return 200, {}, json.dumps(next(answers))
+        except StopIteration:
+            raise KeyboardInterrupt from None
+
+    relay_http.add_callback(responses.GET, MESSAGES, callback=answer)
+    result = run("tail", "build-42", "--follow")
+    assert result.exit_code == 0
+    assert [line.split()[0] for line in result.stdout.splitlines() if line[0] == "#"] == [
+        "#1",
+        "#2",
+    ]
+    assert "wait=30" in relay_http.calls[1].request.url
+    assert "after=1" in relay_http.calls[2].request.url
+    assert Cursors(data_paths.cursors).get("build-42") == 2
+
+
+def test_tail_shows_recipients_replies_and_attachments(configured, relay_http, payloads, run):
+    run("peers", "add", "bob", "bob-ws")
+    message = payloads.message(
+        8,
+        to=["alice-laptop"],
+        reply_to=7,
+        attachments=[{"sha256": "a" * 64, "filename": "r.pdf", "size": 2048, "mime": None}],
+    )
+    relay_http.get(MESSAGES, json={"messages": [message], "next_after_id": 8, "has_more": False})
+    text = run("tail", "build-42").stdout
+    assert "  bob -> you  (reply to #7)" in text
+    assert "[file] r.pdf  2.0 KiB  sha256 aaaaaaaaaaaa  (agent-relay fetch-file 8)" in text
+
+
+@pytest.mark.parametrize("wait", ["0", "301", "x"])
+def test_tail_refuses_a_wait_outside_the_relays_bounds(configured, run, wait):
+    result = run("tail", "build-42", "--wait", wait)
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output

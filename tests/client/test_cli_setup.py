@@ -1,0 +1,167 @@
+import json
+import stat
+
+import requests
+
+from relay_client import ClientConfig, Roster
+
+RELAY = "http://127.0.0.1:7878"
+
+
+def checked_relay(relay_http, payloads, client_id="alice-laptop"):
+    relay_http.get(f"{RELAY}/healthz", json=payloads.health())
+    relay_http.get(f"{RELAY}/api/v1/whoami", json=payloads.whoami(client_id))
+
+
+def test_onboard_with_flags_writes_config_and_peers_and_checks_the_relay(
+    data_paths, relay_http, payloads, run
+):
+    checked_relay(relay_http, payloads)
+    result = run(
+        "onboard",
+        "--relay-url", RELAY,
+        "--client-id", "alice-laptop",
+        "--token", "tok-123",
+        "--add-peer", "bob=bob-ws",
+        "--add-peer", "carol=carol-box",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert ClientConfig.load(data_paths.config) == ClientConfig(RELAY, "alice-laptop", "tok-123")
+    assert stat.S_IMODE(data_paths.config.stat().st_mode) == 0o600
+    assert [p.name for p in Roster.load(data_paths.peers)] == ["bob", "carol"]
+    assert "answers (version 0.1.0)" in result.stdout
+    assert "Token accepted: you are alice-laptop" in result.stdout
+    assert relay_http.calls[1].request.headers["Authorization"] == "Bearer tok-123"
+
+
+def test_onboard_again_keeps_what_it_is_not_told_to_change(configured, data_paths, run):
+    result = run("onboard", "--token", "new-token", "--no-check")
+    assert result.exit_code == 0, result.output
+    config = ClientConfig.load(data_paths.config)
+    assert (config.relay_url, config.client_id, config.token) == (
+        configured.relay_url,
+        configured.client_id,
+        "new-token",
+    )
+
+
+def test_onboard_asks_for_each_value_and_enter_keeps_the_default(data_paths, run):
+    answers = "\n".join(["http://127.0.0.1:9999", "", "tok-abc", "bob=bob-ws", "", ""])
+    result = run("onboard", "--no-check", input=answers)
+    assert result.exit_code == 0, result.output
+    config = ClientConfig.load(data_paths.config)
+    assert config.relay_url == "http://127.0.0.1:9999"
+    assert config.token == "tok-abc"
+    assert config.client_id  # the user-host default
+    assert Roster.load(data_paths.peers).resolve("bob") == "bob-ws"
+
+
+def test_onboard_asks_again_after_a_bad_answer(data_paths, run):
+    answers = "\n".join(["not a url", "http://127.0.0.1:9999", "Bad Id", "good-id", "", "", ""])
+    result = run("onboard", "--no-check", input=answers)
+    assert result.exit_code == 0, result.output
+    assert "is not valid" in result.output
+    assert ClientConfig.load(data_paths.config).client_id == "good-id"
+
+
+def test_onboard_without_input_uses_defaults_on_a_first_run(data_paths, run):
+    result = run("onboard", "--no-input", "--no-check")
+    assert result.exit_code == 0, result.output
+    config = ClientConfig.load(data_paths.config)
+    assert config.relay_url == "http://127.0.0.1:7878"
+    assert config.token == ""
+
+
+def test_onboard_with_a_bad_flag_writes_nothing(data_paths, run):
+    result = run("onboard", "--relay-url", "relay.lan", "--no-check")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: invalid: relay URL 'relay.lan' is not valid")
+    assert not data_paths.config.exists()
+
+
+def test_onboard_with_a_bad_peer_is_invalid(data_paths, run):
+    result = run("onboard", "--no-input", "--no-check", "--add-peer", "bob")
+    assert result.stderr == "Error: invalid: peer 'bob' is not NAME=CLIENT_ID\n"
+
+
+def test_onboard_saves_then_reports_a_token_the_relay_refuses(
+    data_paths, relay_http, payloads, run
+):
+    relay_http.get(f"{RELAY}/healthz", json=payloads.health())
+    relay_http.get(
+        f"{RELAY}/api/v1/whoami", status=401, json=payloads.error("unauthorized", "bad token")
+    )
+    result = run("onboard", "--relay-url", RELAY, "--client-id", "a", "--token", "wrong")
+    assert result.exit_code == 3
+    assert result.stderr.startswith("Error: unauthorized: bad token")
+    assert data_paths.config.exists()
+
+
+def test_onboard_reports_a_relay_that_is_not_running(data_paths, relay_http, run):
+    relay_http.get(f"{RELAY}/healthz", body=requests.ConnectionError("Connection refused"))
+    result = run("onboard", "--relay-url", RELAY, "--client-id", "a")
+    assert result.exit_code == 9
+    assert "is `agent-relay-server serve` running?" in result.stderr
+
+
+def test_onboard_warns_when_the_token_belongs_to_another_client(
+    data_paths, relay_http, payloads, run
+):
+    checked_relay(relay_http, payloads, client_id="bob-ws")
+    result = run("onboard", "--relay-url", RELAY, "--client-id", "alice", "--token", "t")
+    assert result.exit_code == 0
+    assert "the relay knows this token as 'bob-ws'" in result.stderr
+
+
+def test_connect_print_builds_the_mcp_config(configured, run):
+    result = run("connect", "--print")
+    assert json.loads(result.stdout) == {
+        "mcpServers": {
+            "agent-relay": {
+                "type": "http",
+                "url": f"{RELAY}/mcp",
+                "headers": {
+                    "Authorization": f"Bearer {configured.token}",
+                    "X-Client-Id": "alice-laptop",
+                },
+            }
+        }
+    }
+
+
+def test_connect_registers_with_claude_code(configured, fake_claude, run):
+    result = run("connect")
+    assert result.exit_code == 0, result.output
+    assert fake_claude.registered["args"] == [
+        "mcp", "add", "--transport", "http", "agent-relay", f"{RELAY}/mcp",
+        "--header", f"Authorization: Bearer {configured.token}",
+        "--header", "X-Client-Id: alice-laptop",
+        "--scope", "user",
+    ]  # fmt: skip
+    assert configured.token not in result.output
+
+
+def test_connect_again_replaces_the_old_registration(configured, fake_claude, run):
+    run("connect")
+    result = run("connect", "--scope", "project")
+    assert result.exit_code == 0, result.output
+    assert fake_claude.registered["args"][-2:] == ["--scope", "project"]
+
+
+def test_connect_without_claude_code_says_what_to_do(configured, no_claude, run):
+    result = run("connect")
+    assert result.exit_code == 5
+    assert "agent-relay connect --print" in result.stderr
+
+
+def test_config_path_prints_the_data_root(data_paths, run):
+    assert run("config", "path").stdout == f"{data_paths.root}\n"
+
+
+def test_config_show_masks_the_token(configured, data_paths, run):
+    text = run("config", "show").stdout
+    assert configured.token not in text
+    assert "s3cr****" in text
+    shown = json.loads(run("config", "show", "--json").stdout)
+    assert shown["token"] == "s3cr****"
+    assert shown["config_file"] == str(data_paths.config)
