@@ -39,7 +39,6 @@ from relay_core import (
     CreateSessionRequest,
     Hashed,
     Health,
-    InvalidInput,
     InviteRequest,
     MarkReadRequest,
     Message,
@@ -571,13 +570,13 @@ class RelayClient:
             ) from None
 
     def _model(self, model: type[M], response: requests.Response) -> M:
-        return _validate_answer(model, self._json(response))
+        return model.parse_answer(self._json(response))
 
     def _models(self, model: type[M], data: Any, key: str) -> list[M]:
         rows = data.get(key) if isinstance(data, dict) else None
         if not isinstance(rows, list):
             raise RelayError(f"unexpected answer from the relay: no list {key!r}")
-        return [_validate_answer(model, row) for row in rows]
+        return [model.parse_answer(row) for row in rows]
 
 
 class _ProgressReader:
@@ -617,28 +616,7 @@ def _params(**values: float | int | None) -> dict[str, str]:
 
 def _body(model: type[RequestModel], **fields: Any) -> dict[str, Any]:
     """Validate a request body locally with its relay-core model; the JSON to send."""
-    try:
-        return model.model_validate(fields).model_dump(mode="json")
-    except ValueError as exc:
-        raise InvalidInput(_first_problem(exc)) from None
-
-
-def _validate_answer(model: type[M], data: Any) -> M:
-    try:
-        return model.model_validate(data)
-    except ValueError as exc:
-        raise RelayError(f"unexpected answer from the relay: {_first_problem(exc)}") from None
-
-
-def _first_problem(exc: ValueError) -> str:
-    """The first problem a pydantic ValidationError lists, as 'field: what is wrong'."""
-    errors = getattr(exc, "errors", None)
-    if not callable(errors):
-        return str(exc)
-    first = errors()[0]
-    where = ".".join(str(part) for part in first.get("loc", ()))
-    message = str(first.get("msg", "")).removeprefix("Value error, ")
-    return f"{where}: {message}" if where else message
+    return model.parse(fields).model_dump(mode="json")
 
 
 def _hash_of(path: Path) -> StreamingHash:

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from relay_core.blobs import Digest
-from relay_core.errors import InvalidInput, describe_validation_error
+from relay_core.errors import InvalidInput, RelayError, describe_validation_error
 from relay_core.names import ClientId, FileName, SessionName
 from relay_core.timestamps import Timestamp
 from relay_core.wire import (
@@ -35,6 +35,19 @@ class RelayModel(BaseModel):
     """Base of every answer: immutable, unknown fields ignored."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
+
+    @classmethod
+    def parse_answer(cls, data: Any) -> Self:
+        """Validate an answer that came from a relay.
+
+        Raises:
+            RelayError: (code ``internal``) the answer does not have this shape.
+        """
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problem = describe_validation_error(exc)
+            raise RelayError(f"unexpected answer from the relay: {problem}") from None
 
 
 class RequestModel(BaseModel):

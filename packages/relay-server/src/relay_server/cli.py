@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shutil
 import socket
 import sys
 import tomllib
@@ -20,7 +21,7 @@ import click
 
 from relay_core import RelayError, validate_client_id
 from relay_core.wire import DEFAULT_HOST, DEFAULT_PORT
-from relay_server import __version__
+from relay_server import __version__, systemd
 from relay_server.config import ServerConfig, default_data_dir, hash_token, is_loopback, load_config
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -294,3 +295,56 @@ def gc(config_file: Path | None, data_dir: Path | None, dry_run: bool, grace: fl
         f"{len(report.blobs)} unreferenced file(s) older than {grace_s:g}s, "
         f"{len(report.temp_files)} leftover(s)"
     )
+
+
+def _this_executable() -> str:
+    """The absolute path this ``agent-relay-server`` was started from, for ExecStart."""
+    started_as = Path(sys.argv[0])
+    if started_as.name == "agent-relay-server":
+        return os.path.abspath(started_as)
+    return shutil.which("agent-relay-server") or systemd.DEFAULT_EXECUTABLE
+
+
+@main.command("systemd-unit")
+@click.option(
+    "--data-dir",
+    default=systemd.DEFAULT_DATA_DIR,
+    show_default=True,
+    help="The relay's data directory (under /var/lib it becomes the StateDirectory).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    help="The config file the service reads [default: DATA_DIR/config.toml, where init writes].",
+)
+@click.option(
+    "--executable",
+    help="Absolute path of agent-relay-server [default: this one].",
+)
+@click.option(
+    "--user",
+    default=systemd.DEFAULT_USER,
+    show_default=True,
+    help="System account the relay runs as.",
+)
+@click.option(
+    "--dynamic-user", is_flag=True, help="Run as a transient DynamicUser= account instead."
+)
+def systemd_unit(
+    data_dir: str,
+    config_file: str | None,
+    executable: str | None,
+    user: str,
+    dynamic_user: bool,
+) -> None:
+    """Print a hardened systemd unit that runs `serve` (install it as agent-relay.service)."""
+    try:
+        unit = systemd.render_unit(
+            executable=executable or _this_executable(),
+            data_dir=data_dir,
+            config=config_file or f"{data_dir.rstrip('/')}/{CONFIG_FILE_NAME}",
+            user=None if dynamic_user else user,
+        )
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    click.echo(unit, nl=False)

@@ -81,13 +81,19 @@ class ServerConfig(BaseModel):
     allowed_hosts: list[str] = Field(
         default_factory=list, description="Extra Host header values to accept (DNS rebinding)."
     )
-    max_blob_bytes: int = Field(default=DEFAULT_MAX_BLOB_BYTES, gt=0)
-    blob_quota_bytes: int = Field(default=DEFAULT_BLOB_QUOTA_BYTES, gt=0)
-    inline_file_bytes: int = Field(default=DEFAULT_INLINE_FILE_BYTES, gt=0)
+    max_blob_bytes: int = Field(default=DEFAULT_MAX_BLOB_BYTES, gt=0, description="Largest file.")
+    blob_quota_bytes: int = Field(
+        default=DEFAULT_BLOB_QUOTA_BYTES, gt=0, description="Bytes the file store may hold."
+    )
+    inline_file_bytes: int = Field(
+        default=DEFAULT_INLINE_FILE_BYTES, gt=0, description="Largest file MCP tools move inline."
+    )
     blob_grace_s: float = Field(default=24 * 3600, ge=0, description="Keep unattached uploads.")
     rate_limit_per_s: float = Field(default=0, ge=0, description="Requests/s per client; 0 = off.")
     rate_limit_burst: int = Field(default=50, ge=1, description="Requests allowed in a burst.")
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="debug, info (one access line per call), warning or error."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ServerConfig:
