@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 
 import pytest
 import requests
@@ -65,3 +66,59 @@ def test_an_mcp_body_past_the_limit_is_refused_before_it_is_parsed(start_relay):
     )
     assert chunked.status_code == 413
     assert_serving(relay)
+
+
+# --- the per-client rate limit ------------------------------------------------------------
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "abuse-test", "version": "1"},
+    },
+}
+ROUTE_FAMILIES = {
+    "api": ("GET", "/api/v1/whoami", None),
+    "blobs": ("HEAD", "/blobs/" + "0" * 64, None),
+    "mcp": ("POST", "/mcp", INITIALIZE),
+}
+
+
+def request(relay, client_id, method, path, body=None):
+    headers = {**relay.headers(client_id), "Accept": "application/json, text/event-stream"}
+    return requests.request(method, relay.url + path, headers=headers, json=body, timeout=10)
+
+
+def test_a_client_over_its_rate_gets_429_with_retry_after_on_every_route_family(start_relay):
+    relay = start_relay(rate_limit_per_s=0.05, rate_limit_burst=3)  # then one every 20 s
+    for family, (method, path, body) in ROUTE_FAMILIES.items():
+        client = f"flood-{family}"
+        for _ in range(3):
+            assert request(relay, client, method, path, body).status_code != 429, family
+        refused = request(relay, client, method, path, body)
+        assert refused.status_code == 429, family
+        assert 1 <= int(refused.headers["Retry-After"]) <= 20
+        if method != "HEAD":
+            assert refused.json()["error"]["code"] == "rate_limited"
+        assert request(relay, f"calm-{family}", method, path, body).status_code != 429, family
+    for _ in range(10):
+        assert requests.get(relay.url + "/healthz", timeout=5).status_code == 200
+    assert 'client=flood-api op="GET /api/v1/whoami" session=- outcome=429' in relay.log()
+
+
+def test_a_refused_client_is_served_again_once_its_bucket_refills(start_relay):
+    relay = start_relay(rate_limit_per_s=20, rate_limit_burst=1)
+    answers = [request(relay, "alpha", "GET", "/api/v1/whoami") for _ in range(5)]
+    assert 429 in [answer.status_code for answer in answers]
+    deadline = time.monotonic() + 5
+    while request(relay, "alpha", "GET", "/api/v1/whoami").status_code == 429:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_the_rate_limit_is_off_by_default(relay):
+    statuses = {request(relay, "busy", "GET", "/api/v1/whoami").status_code for _ in range(80)}
+    assert statuses == {200}

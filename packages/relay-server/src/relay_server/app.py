@@ -1,7 +1,8 @@
 """Assembles config, storage, service and adapters into one ASGI app.
 
 Routing, outermost first: FastMCP's Host/Origin guard (DNS rebinding), the access log, the auth
-middleware, then ``/mcp`` (FastMCP) and everything else (the HTTP API).
+middleware, the per-client rate limit (when configured), then ``/mcp`` (FastMCP) and everything
+else (the HTTP API).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from relay_server.http_api import EXCEPTION_HANDLERS, build_http_api
 from relay_server.http_blobs import blob_routes
 from relay_server.mcp_tools import build_mcp_server
 from relay_server.push import LivePush
+from relay_server.rate_limit import RateLimitMiddleware, TokenBuckets
 from relay_server.service import RelayLimits, RelayService
 
 MCP_ENVELOPE_BYTES: Final = 64 * 1024
@@ -124,6 +126,16 @@ def build_relay(config: ServerConfig) -> Relay:
         set_mcp_body_limit(app, mcp_body_limit_bytes(config.inline_file_bytes))
         yield {}
 
+    rate_limit = (
+        [
+            Middleware(
+                RateLimitMiddleware,
+                buckets=TokenBuckets(config.rate_limit_per_s, config.rate_limit_burst),
+            )
+        ]
+        if config.rate_limit_per_s > 0
+        else []
+    )
     push = LivePush(service, hub)
     mcp = build_mcp_server(service, version=__version__, lifespan=lifespan, push=push)
     app: Starlette = mcp.http_app(
@@ -136,6 +148,7 @@ def build_relay(config: ServerConfig) -> Relay:
                 on_caller=service.record_seen,
                 touch_due=service.touch_due,
             ),
+            *rate_limit,
         ],
         host_origin_protection=True,
         allowed_hosts=[config.host, *config.allowed_hosts],

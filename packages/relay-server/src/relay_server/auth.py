@@ -120,13 +120,18 @@ class Authenticator:
         return validate_client_id(client_id)
 
 
-async def send_error(scope: Scope, send: Send, error: RelayError) -> None:
+async def send_error(
+    scope: Scope, send: Send, error: RelayError, headers: dict[str, str] | None = None
+) -> None:
     """Answer an HTTP request with a relay error as JSON (used before any route runs)."""
     body = json.dumps(error.to_payload()).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    fields = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
     if isinstance(error, Unauthorized):
-        headers.append((b"www-authenticate", b'Bearer realm="agent-relay"'))
-    await send({"type": "http.response.start", "status": error.http_status, "headers": headers})
+        fields.append((b"www-authenticate", b'Bearer realm="agent-relay"'))
+    fields += [
+        (name.encode("latin-1"), value.encode("latin-1")) for name, value in (headers or {}).items()
+    ]
+    await send({"type": "http.response.start", "status": error.http_status, "headers": fields})
     await send({"type": "http.response.body", "body": body})
 
 
