@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+import socket
 import time
 
 import pytest
@@ -28,6 +29,35 @@ def mcp_client(relay, client_id: str = "alpha") -> Client:
 def assert_serving(relay) -> None:
     assert relay.process.poll() is None, relay.log()[-2000:]
     assert requests.get(relay.url + "/healthz", timeout=5).status_code == 200
+
+
+def read_until_closed(conn: socket.socket) -> bytes:
+    """Everything the relay sends until it closes the connection."""
+    received = b""
+    while chunk := conn.recv(65536):
+        received += chunk
+    return received
+
+
+def read_response(conn: socket.socket) -> bytes:
+    """One whole HTTP response with a Content-Length, however the bytes are split."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += conn.recv(65536)
+    head, _, body = received.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += conn.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+def head_bytes(relay, method: str, path: str, extra: str = "") -> bytes:
+    identity = "".join(f"{name}: {value}\r\n" for name, value in relay.headers("alpha").items())
+    return f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{identity}{extra}".encode()
 
 
 @pytest.mark.anyio
@@ -66,6 +96,46 @@ def test_an_mcp_body_past_the_limit_is_refused_before_it_is_parsed(start_relay):
     )
     assert chunked.status_code == 413
     assert_serving(relay)
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_json_body_past_one_mib_is_too_large(relay, chunked):
+    body = b'{"name": "' + b"x" * (2 * MiB) + b'"}'
+    data = iter([body[i : i + 64 * 1024] for i in range(0, len(body), 64 * 1024)])
+    answer = requests.post(
+        relay.url + "/api/v1/sessions",
+        data=data if chunked else body,
+        headers={**relay.headers("alpha"), "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert answer.status_code == 413
+    assert answer.json()["error"]["code"] == "too_large"
+    assert_serving(relay)
+
+
+def test_a_file_upload_must_declare_its_length(relay):
+    answer = requests.put(
+        relay.url + "/blobs/" + "0" * 64,
+        data=iter([b"x" * 1024] * 4),
+        headers=relay.headers("alpha"),
+        timeout=30,
+    )
+    assert answer.status_code == 411
+    assert answer.json()["error"]["code"] == "invalid"
+
+
+def test_a_client_that_leaves_in_the_middle_of_a_body_is_no_error(relay):
+    head = head_bytes(
+        relay,
+        "POST",
+        "/api/v1/sessions",
+        "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n",
+    )
+    with socket.create_connection(("127.0.0.1", relay.port), timeout=10) as conn:
+        conn.sendall(head + b'{"name": "gone')
+        time.sleep(0.2)  # let the relay start reading before the client goes
+    assert_serving(relay)
+    assert "Traceback" not in relay.log()
 
 
 # --- the per-client rate limit ------------------------------------------------------------

@@ -17,7 +17,7 @@ import anyio
 from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
@@ -75,11 +75,14 @@ async def read_body(request: Request, model: type[M]) -> M:
     if declared and declared.isdigit() and int(declared) > MAX_JSON_BODY_BYTES:
         raise TooLarge(f"request body is {declared} bytes; the limit is {MAX_JSON_BODY_BYTES}")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_JSON_BODY_BYTES:
-            raise TooLarge(f"request body is over the limit of {MAX_JSON_BODY_BYTES} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_JSON_BODY_BYTES:
+                raise TooLarge(f"request body is over the limit of {MAX_JSON_BODY_BYTES} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:  # the client left (or stalled and was cut off): no one to answer
+        raise InvalidInput(f"request body was cut off after {size} bytes") from None
     raw = b"".join(chunks)
     try:
         data = json.loads(raw) if raw.strip() else {}
