@@ -124,6 +124,21 @@ def test_a_file_upload_must_declare_its_length(relay):
     assert answer.json()["error"]["code"] == "invalid"
 
 
+def test_request_headers_past_64_kib_are_refused(relay):
+    with socket.create_connection(("127.0.0.1", relay.port), timeout=10) as conn:
+        conn.sendall(b"GET /api/v1/whoami HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        try:
+            for index in range(10):  # 80 KiB of headers, in pieces as a network delivers them
+                conn.sendall(f"X-Pad-{index}: ".encode() + b"p" * 8192 + b"\r\n")
+                time.sleep(0.01)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        answer = read_until_closed(conn)
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert b'"code": "invalid"' in answer
+    assert_serving(relay)
+
+
 def test_a_client_that_leaves_in_the_middle_of_a_body_is_no_error(relay):
     head = head_bytes(
         relay,
@@ -192,3 +207,103 @@ def test_a_refused_client_is_served_again_once_its_bucket_refills(start_relay):
 def test_the_rate_limit_is_off_by_default(relay):
     statuses = {request(relay, "busy", "GET", "/api/v1/whoami").status_code for _ in range(80)}
     assert statuses == {200}
+
+
+# --- slow clients ---------------------------------------------------------------------------
+
+TIMEOUT_S = 1.0
+SLACK_S = 2.0
+"""How much later than its timeout a connection may be closed (a loaded CI machine)."""
+
+
+@pytest.fixture
+def impatient_relay(start_relay):
+    """A relay that gives request heads and stalled bodies one second."""
+    return start_relay(request_head_timeout_s=TIMEOUT_S, request_body_idle_s=TIMEOUT_S)
+
+
+def connect(relay) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", relay.port), timeout=TIMEOUT_S + SLACK_S + 5)
+
+
+def test_a_connection_that_sends_nothing_is_closed(impatient_relay):
+    started = time.monotonic()
+    with connect(impatient_relay) as conn:
+        assert read_until_closed(conn) == b""
+    assert time.monotonic() - started < TIMEOUT_S + SLACK_S
+    assert_serving(impatient_relay)
+
+
+def test_a_request_head_dribbled_a_byte_at_a_time_is_cut_off_with_408(impatient_relay):
+    head = head_bytes(impatient_relay, "GET", "/api/v1/whoami", "X-Slow: " + "z" * 100)
+    started = time.monotonic()
+    with connect(impatient_relay) as conn:
+        try:
+            for byte in head:
+                conn.sendall(bytes([byte]))
+                time.sleep(0.02)  # the point of the test: a client this slow
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        answer = read_until_closed(conn)
+    assert time.monotonic() - started < TIMEOUT_S + SLACK_S
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert b'"code": "invalid"' in answer
+    assert_serving(impatient_relay)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/api/v1/sessions"), ("PUT", "/blobs/" + "0" * 64), ("POST", "/mcp")],
+    ids=["api", "blobs", "mcp"],
+)
+def test_a_request_body_that_stalls_is_cut_off(impatient_relay, method, path):
+    extra = "Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"
+    head = head_bytes(impatient_relay, method, path, extra + "Content-Length: 1000\r\n\r\n")
+    started = time.monotonic()
+    with connect(impatient_relay) as conn:
+        conn.sendall(head + b'{"name": "stal')
+        read_until_closed(conn)
+    assert time.monotonic() - started < TIMEOUT_S + SLACK_S
+    assert_serving(impatient_relay)
+    if method != "POST" or path != "/mcp":  # the MCP SDK logs a client gone mid-body as an error
+        assert "Traceback" not in impatient_relay.log()
+
+
+def test_a_slow_but_steady_body_and_a_long_poll_outlast_the_timeouts(impatient_relay):
+    body = b'{"name": "slow-and-steady", "description": "' + b"s" * 60 + b'"}'
+    head = head_bytes(
+        impatient_relay,
+        "POST",
+        "/api/v1/sessions",
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n",
+    )
+    with connect(impatient_relay) as conn:
+        conn.sendall(head)
+        for start in range(0, len(body), 4):
+            conn.sendall(body[start : start + 4])
+            time.sleep(TIMEOUT_S / 8)  # 3 s in all, never 1 s without a byte
+        assert read_response(conn).startswith(b"HTTP/1.1 201 ")
+    waited = requests.get(
+        impatient_relay.url + "/api/v1/wait",
+        params={"timeout": 3 * TIMEOUT_S},
+        headers=impatient_relay.headers("alpha"),
+        timeout=30,
+    )
+    assert waited.status_code == 200
+    assert waited.json()["timed_out"] is True
+
+
+def test_a_keep_alive_connection_is_reused_and_its_next_dribbled_head_is_cut_off(
+    impatient_relay,
+):
+    request = head_bytes(impatient_relay, "GET", "/api/v1/whoami", "\r\n")
+    with connect(impatient_relay) as conn:
+        conn.sendall(request)
+        assert read_response(conn).startswith(b"HTTP/1.1 200 ")
+        time.sleep(TIMEOUT_S * 1.5)  # idle between requests: keep-alive (30 s) governs
+        conn.sendall(request)
+        assert read_response(conn).startswith(b"HTTP/1.1 200 ")
+        conn.sendall(request[:20])
+        started = time.monotonic()
+        assert read_until_closed(conn).startswith(b"HTTP/1.1 408 ")
+    assert time.monotonic() - started < TIMEOUT_S + SLACK_S
