@@ -95,6 +95,24 @@ def test_a_client_cannot_forge_lines_in_the_access_log(relay):
     assert not [line for line in lines if "\x1b" in line or "\u2028" in line]
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/api/v1/status", "/blobs/" + "0" * 64, "/mcp"])
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Host": "evil.example"}, 421),
+        ({"Host": "127.0.0.1.evil.example"}, 421),
+        ({"Origin": "http://evil.example"}, 403),
+        ({"Origin": "null"}, 403),
+    ],
+    ids=["host", "host-suffix", "origin", "null-origin"],
+)
+def test_a_web_page_cannot_reach_any_route_through_dns_rebinding(relay, path, headers, status):
+    answer = requests.get(
+        relay.url + path, headers={**relay.headers("alpha"), **headers}, timeout=5
+    )
+    assert answer.status_code == status
+
+
 # --- walls between clients --------------------------------------------------------------------
 
 
