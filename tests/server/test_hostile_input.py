@@ -224,7 +224,7 @@ def test_a_newline_in_the_path_is_a_json_error(relay, path):
 
 # --- property tests: hypothesis drives hostile values into every route and tool --------------
 
-EXPLORE = os.environ.get("RELAY_FUZZ_EXAMPLES")
+EXPLORE = os.environ.get("FUZZ_EXAMPLES")
 """Set it (say to 2000) to hunt for bugs with that many random examples a test; unset, every run
 uses the same few examples, so CI is deterministic and quick."""
 
@@ -437,10 +437,11 @@ BODY_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "attachments": TOOL_ARGUMENTS["attachments"],
     "up_to_id": TOOL_ARGUMENTS["up_to_id"],
 }
-# Over HTTP even lone surrogates and NaN arrive: Python's json writes them as \ud800 and NaN.
-http_texts = st.one_of(texts, st.text(max_size=50))
+# Over HTTP even lone surrogates arrive: in a JSON body Python writes them as \ud800, in a path
+# they become bytes that are not UTF-8. (A query string is encoded by requests, which refuses.)
+http_texts = st.one_of(texts, st.text(st.characters(exclude_categories=()), max_size=50))
 query_values = st.one_of(
-    http_texts.filter(lambda text: len(text) < 4000),
+    texts.filter(lambda text: len(text) < 4000),
     ints.map(str),
     st.sampled_from(["nan", "inf", "-inf", "1e308", "-0", "0x10", "1_000", "\uff11", " 1", "1 "]),
 )
