@@ -56,15 +56,18 @@ def set_mcp_body_limit(app: Starlette, limit: int) -> None:
     is nothing to set). Raises RuntimeError when FastMCP or the SDK changed shape, so an upgrade
     that breaks this fails at start, not on the first large upload.
     """
+    broken = RuntimeError("cannot find the MCP SDK's request body limit to set it")
     route = next(
         (r for r in app.router.routes if isinstance(r, Route) and r.path == MCP_PATH), None
     )
-    manager = getattr(route.endpoint, "session_manager", None) if route else None
-    if route is not None and manager is None:
+    if route is None:
+        raise broken
+    manager = getattr(route.endpoint, "session_manager", None)
+    if manager is None:
         return
     guard = getattr(manager, "asgi_app", None)
     if not isinstance(guard, RequestBodyLimitMiddleware):
-        raise RuntimeError("cannot find the MCP SDK's request body limit to set it")
+        raise broken
     guard.max_body_size = limit
     manager.max_request_body_size = limit
 
