@@ -21,6 +21,7 @@ from relay_core.timestamps import Timestamp
 from relay_core.wire import (
     MAX_ATTACHMENTS,
     MAX_DESCRIPTION_CHARS,
+    MAX_MESSAGE_ID,
     MAX_MIME_CHARS,
     MAX_PARTICIPANTS,
     MAX_RECIPIENTS,
@@ -143,7 +144,9 @@ class SendMessageRequest(RequestModel):
         max_length=MAX_RECIPIENTS,
         description="Deliver only to these participants; empty sends to everyone.",
     )
-    reply_to: int | None = Field(default=None, ge=1, description="Id of the message this answers.")
+    reply_to: int | None = Field(
+        default=None, ge=1, le=MAX_MESSAGE_ID, description="Id of the message this answers."
+    )
     attachments: list[AttachmentRef] = Field(
         default_factory=list, max_length=MAX_ATTACHMENTS, description="Uploaded files to attach."
     )
@@ -178,7 +181,9 @@ class MessagePage(RelayModel):
 class MarkReadRequest(RequestModel):
     """Move the caller's read position in a session forward."""
 
-    up_to_id: int = Field(ge=0, description="Every message up to this id counts as read.")
+    up_to_id: int = Field(
+        ge=0, le=MAX_MESSAGE_ID, description="Every message up to this id counts as read."
+    )
 
 
 class ReadPosition(RelayModel):
