@@ -132,11 +132,12 @@ def counts(session_id: int, caller: str, last_read_id: int) -> tuple[int | None,
 
 def advance_read(session_id: int, caller: str, up_to_id: int) -> None:
     """Move a read position forward (never backward)."""
-    store.Participant.update(last_read_id=up_to_id).where(
-        (store.Participant.session == session_id)
-        & (store.Participant.client == caller)
-        & (store.Participant.last_read_id < up_to_id)
-    ).execute()
+    with store.database.atomic():  # a write: queue with the others (see db.RelayDatabase)
+        store.Participant.update(last_read_id=up_to_id).where(
+            (store.Participant.session == session_id)
+            & (store.Participant.client == caller)
+            & (store.Participant.last_read_id < up_to_id)
+        ).execute()
 
 
 def page(query: ModelSelect, start: int | None, limit: int) -> MessagePage:
