@@ -371,8 +371,7 @@ class RelayService:
         stamp = now_ms()
         with self.db.atomic():
             session = queries.open_session_row(name)
-            queries.membership(session, caller)
-            members = queries.member_ids(session.id)
+            members = queries.members_including(session, caller)
             strangers = [c for c in request.to if c not in members]
             if strangers:
                 raise InvalidInput(
