@@ -1,63 +1,148 @@
-"""The auth matrix: open, shared and per-client modes against every kind of route."""
+"""The auth matrix: open, shared and per-client modes against every route the relay serves.
+
+The route table below is checked against the routes the built app really has, so a new route
+cannot be added without being put through the matrix. Tokens, good and bad, must never show up in
+an answer or in the relay's log (run at debug level, where libraries log the most).
+"""
 
 import os
 import subprocess
 import sys
 
+import anyio
 import pytest
 import requests
+from fastmcp import Client
+from fastmcp.client.transports import StreamableHttpTransport
+from mcp.shared.exceptions import MCPError
+from starlette.routing import Mount, Route
 
-ROUTES = [
-    ("GET", "/api/v1/status"),
-    ("GET", "/api/v1/sessions"),
-    ("POST", "/api/v1/sessions"),
-    ("GET", "/api/v1/peers"),
-    ("GET", "/api/v1/wait?timeout=0"),
-    ("POST", "/mcp"),
-]
+from relay_server.app import build_relay
+from relay_server.config import ServerConfig
+
+DIGEST = "0" * 64
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "auth-matrix", "version": "1"},
+    },
+}
+EVERY_ROUTE: dict[tuple[str, str], tuple[str, object]] = {
+    ("GET", "/healthz"): ("/healthz", None),
+    ("GET", "/api/v1/status"): ("/api/v1/status", None),
+    ("GET", "/api/v1/whoami"): ("/api/v1/whoami", None),
+    ("GET", "/api/v1/sessions"): ("/api/v1/sessions", None),
+    ("POST", "/api/v1/sessions"): ("/api/v1/sessions", {"name": "matrix"}),
+    ("GET", "/api/v1/sessions/{name}"): ("/api/v1/sessions/matrix", None),
+    ("DELETE", "/api/v1/sessions/{name}"): ("/api/v1/sessions/nobodys", None),
+    ("POST", "/api/v1/sessions/{name}/invite"): (
+        "/api/v1/sessions/matrix/invite",
+        {"clients": ["beta"]},
+    ),
+    ("POST", "/api/v1/sessions/{name}/leave"): ("/api/v1/sessions/nobodys/leave", None),
+    ("GET", "/api/v1/sessions/{name}/messages"): ("/api/v1/sessions/matrix/messages", None),
+    ("POST", "/api/v1/sessions/{name}/messages"): (
+        "/api/v1/sessions/matrix/messages",
+        {"text": "hello"},
+    ),
+    ("POST", "/api/v1/sessions/{name}/read"): ("/api/v1/sessions/matrix/read", {"up_to_id": 0}),
+    ("GET", "/api/v1/messages/{message_id}"): ("/api/v1/messages/1", None),
+    ("GET", "/api/v1/wait"): ("/api/v1/wait?timeout=0", None),
+    ("GET", "/api/v1/peers"): ("/api/v1/peers", None),
+    ("HEAD", "/blobs/{sha256}"): (f"/blobs/{DIGEST}", None),
+    ("GET", "/blobs/{sha256}"): (f"/blobs/{DIGEST}", None),
+    ("PUT", "/blobs/{sha256}"): (f"/blobs/{DIGEST}", b"not these bytes"),
+    ("POST", "/mcp"): ("/mcp", INITIALIZE),
+    ("GET", "/mcp"): ("/mcp", None),
+    ("DELETE", "/mcp"): ("/mcp", None),
+    ("GET", "/api/v1/no-such-route"): ("/api/v1/no-such-route", None),
+}
+"""Every (method, route) the relay serves, plus a missing one: how to call each."""
+GUARDED = sorted(key for key in EVERY_ROUTE if key[1] != "/healthz")
+WRONG_TOKEN = "wrong-token-abcdefghijklmnopqrstuvwxyz"
 
 
-def call(relay, method, path, headers):
-    body = {"name": "auth-probe"} if path == "/api/v1/sessions" else None
-    if path == "/mcp":
-        headers = {**headers, "Accept": "application/json, text/event-stream"}
-        body = {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "auth-test", "version": "1"},
-            },
-        }
-    return requests.request(method, relay.url + path, headers=headers, json=body, timeout=10)
+def served_routes(data_dir) -> set[tuple[str, str]]:
+    """(method, path) of every route of a freshly built relay."""
+    relay = build_relay(ServerConfig(data_dir=data_dir, token="x" * 32))
+    found = set()
+
+    def walk(routes: list, prefix: str = "") -> None:
+        for route in routes:
+            if isinstance(route, Mount):
+                walk(route.routes, prefix + route.path)
+            elif isinstance(route, Route):
+                for method in route.methods or ("GET", "POST", "DELETE"):
+                    found.add((method, prefix + route.path))
+
+    walk(relay.app.app.router.routes)  # inside the /mcp/ trailing-slash shim
+    return found
 
 
-@pytest.mark.parametrize(("method", "path"), ROUTES)
+def test_the_matrix_covers_every_route_the_relay_serves(tmp_path):
+    # Starlette lets every GET route answer HEAD too: those are not routes of their own.
+    served = {(m, p) for m, p in served_routes(tmp_path) if m != "HEAD" or p.startswith("/blobs")}
+    assert served == set(EVERY_ROUTE) - {("GET", "/api/v1/no-such-route")}
+
+
+def call(relay, method: str, path: str, headers: dict[str, str]) -> requests.Response:
+    target, body = EVERY_ROUTE[(method, path)]
+    headers = {**headers, "Accept": "application/json, text/event-stream"}
+    if isinstance(body, bytes):
+        headers["Content-Type"] = "application/octet-stream"
+        return requests.request(method, relay.url + target, data=body, headers=headers, timeout=10)
+    return requests.request(method, relay.url + target, json=body, headers=headers, timeout=10)
+
+
+def assert_refused(answer: requests.Response, status: int, code: str) -> None:
+    where = f"{answer.request.method} {answer.url}"
+    assert answer.status_code == status, (where, answer.status_code, answer.text[:200])
+    if answer.request.method != "HEAD":
+        assert answer.json()["error"]["code"] == code
+    if status == 401:
+        assert answer.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def assert_let_in(answer: requests.Response) -> None:
+    """Past the auth middleware: whatever the route answers, it is not 401 or 403 or 5xx."""
+    where = f"{answer.request.method} {answer.url}"
+    assert answer.status_code not in (401, 403), (where, answer.status_code, answer.text[:200])
+    assert answer.status_code < 500, (where, answer.text[:200])
+
+
+@pytest.mark.parametrize(("method", "path"), GUARDED)
 @pytest.mark.parametrize(
     "headers",
     [
         {},
         {"X-Client-Id": "alpha"},
-        {"X-Client-Id": "alpha", "Authorization": "Bearer wrong-token-0123456789"},
+        {"X-Client-Id": "alpha", "Authorization": f"Bearer {WRONG_TOKEN}"},
+        {"X-Client-Id": "alpha", "Authorization": f"bearer {WRONG_TOKEN}"},
         {"X-Client-Id": "alpha", "Authorization": "Basic YWxwaGE6eA=="},
-        {"X-Client-Id": "alpha", "Authorization": "Bearer "},
+        {"X-Client-Id": "alpha", "Authorization": "Bearer"},
+        {"Authorization": "Bearer test-token-0123456789abcdef"},
     ],
-    ids=["nothing", "no-token", "wrong-token", "not-bearer", "empty-bearer"],
+    ids=["nothing", "no-token", "wrong", "lowercase", "basic", "empty", "no-client-id"],
 )
-def test_shared_mode_refuses_a_missing_or_wrong_token_on_every_route(relay, method, path, headers):
+def test_shared_mode_refuses_every_route_without_the_token_and_a_client_id(
+    relay, method, path, headers
+):
     answer = call(relay, method, path, headers)
-    assert answer.status_code == 401
-    assert answer.headers["WWW-Authenticate"].startswith("Bearer")
-    assert answer.json()["error"]["code"] == "unauthorized"
-    assert "wrong-token" not in answer.text
+    assert_refused(answer, 401, "unauthorized")
+    assert WRONG_TOKEN not in answer.text
 
 
-@pytest.mark.parametrize(("method", "path"), ROUTES)
-def test_shared_mode_accepts_the_token_with_a_client_id(relay, method, path):
-    answer = call(relay, method, path, relay.headers("alpha"))
-    assert answer.status_code < 400 or answer.status_code == 409, answer.text
+@pytest.mark.parametrize(("method", "path"), GUARDED)
+def test_shared_mode_lets_the_token_in_on_every_route(relay, method, path):
+    assert_let_in(call(relay, method, path, relay.headers("alpha")))
+
+
+def test_healthz_answers_anyone(relay):
+    assert call(relay, "GET", "/healthz", {}).status_code == 200
 
 
 def test_shared_mode_needs_a_client_id(relay):
@@ -101,38 +186,6 @@ def add_client(relay, client_id):
     return next(line.strip() for line in output.splitlines() if line.startswith("    "))
 
 
-def test_per_client_tokens_are_the_identity_and_cannot_be_spoofed(start_relay):
-    relay = start_relay(token=None, auth_mode="per-client")
-    alpha_token = add_client(relay, "alpha")
-    beta_token = add_client(relay, "beta")
-    assert alpha_token != beta_token
-    as_alpha = {"Authorization": f"Bearer {alpha_token}"}
-    who = requests.get(relay.url + "/api/v1/whoami", headers=as_alpha, timeout=5)
-    assert who.json()["client_id"] == "alpha"
-    assert who.json()["auth_mode"] == "per-client"
-    spoofed = requests.get(
-        relay.url + "/api/v1/whoami", headers={**as_alpha, "X-Client-Id": "beta"}, timeout=5
-    )
-    assert spoofed.status_code == 403
-    assert spoofed.json()["error"]["code"] == "forbidden"
-    same = requests.get(
-        relay.url + "/api/v1/whoami", headers={**as_alpha, "X-Client-Id": "alpha"}, timeout=5
-    )
-    assert same.status_code == 200
-    unknown = requests.get(
-        relay.url + "/api/v1/whoami",
-        headers={"Authorization": "Bearer not-a-client-token"},
-        timeout=5,
-    )
-    assert unknown.status_code == 401
-    assert (
-        requests.get(
-            relay.url + "/api/v1/whoami", headers={"X-Client-Id": "alpha"}, timeout=5
-        ).status_code
-        == 401
-    )
-
-
 def test_tokens_are_stored_hashed(start_relay):
     relay = start_relay(token=None, auth_mode="per-client")
     token = add_client(relay, "alpha")
@@ -141,3 +194,69 @@ def test_tokens_are_stored_hashed(start_relay):
     assert token.encode() not in database
     log = relay.log()
     assert token not in log
+
+
+@pytest.fixture
+def per_client_relay(start_relay):
+    """A per-client relay logging at debug level, with tokens for alpha and beta."""
+    relay = start_relay(token=None, auth_mode="per-client", log_level="debug")
+    relay.tokens = {"alpha": add_client(relay, "alpha"), "beta": add_client(relay, "beta")}
+    return relay
+
+
+def test_open_mode_needs_only_a_client_id_on_every_route(start_relay):
+    relay = start_relay(token=None)
+    for method, path in GUARDED:
+        assert_refused(call(relay, method, path, {}), 401, "unauthorized")
+        assert_refused(call(relay, method, path, {"X-Client-Id": "../x"}), 400, "invalid")
+        assert_let_in(call(relay, method, path, {"X-Client-Id": "alpha"}))
+
+
+async def mcp_whoami(relay, token: str, client_id: str | None = None) -> str:
+    headers = {"X-Client-Id": client_id} if client_id else {}
+    transport = StreamableHttpTransport(relay.mcp_url, headers=headers, auth=token)
+    async with Client(transport, timeout=10) as client:
+        return (await client.call_tool("whoami", {})).structured_content["client_id"]
+
+
+def test_per_client_tokens_are_the_identity_on_every_route(per_client_relay):
+    relay = per_client_relay
+    assert relay.tokens["alpha"] != relay.tokens["beta"]
+    for client_id, token in relay.tokens.items():
+        who = requests.get(
+            relay.url + "/api/v1/whoami", headers={"Authorization": f"Bearer {token}"}, timeout=5
+        )
+        assert who.json()["client_id"] == client_id
+        assert who.json()["auth_mode"] == "per-client"
+        assert anyio.run(mcp_whoami, relay, token) == client_id
+    with pytest.raises(MCPError):
+        anyio.run(mcp_whoami, relay, relay.tokens["alpha"], "beta")
+    alpha = {"Authorization": f"Bearer {relay.tokens['alpha']}"}
+    for method, path in GUARDED:
+        assert_let_in(call(relay, method, path, alpha))
+        assert_let_in(call(relay, method, path, {**alpha, "X-Client-Id": "alpha"}))
+        spoofed = call(relay, method, path, {**alpha, "X-Client-Id": "beta"})
+        assert_refused(spoofed, 403, "forbidden")
+        for refused in (
+            {},
+            {"X-Client-Id": "alpha"},
+            {"Authorization": f"Bearer {WRONG_TOKEN}", "X-Client-Id": "alpha"},
+            {"Authorization": "Bearer test-token-0123456789abcdef"},  # the shared relay's
+        ):
+            assert_refused(call(relay, method, path, refused), 401, "unauthorized")
+
+
+def test_no_token_ever_shows_in_an_answer_or_in_the_debug_log(per_client_relay):
+    relay = per_client_relay
+    tokens = [*relay.tokens.values(), WRONG_TOKEN]
+    for method, path in GUARDED:
+        for token in tokens:
+            for client_id in ("alpha", "beta", "mallory"):
+                headers = {"Authorization": f"Bearer {token}", "X-Client-Id": client_id}
+                answer = call(relay, method, path, headers)
+                assert not [t for t in tokens if t in answer.text], (method, path)
+                assert not [t for t in tokens if t in str(answer.headers)], (method, path)
+    log = relay.log()
+    assert "DEBUG" in log  # the log really is at debug level
+    assert not [token for token in tokens if token in log]
+    assert not [token[:12] for token in tokens if token[:12] in log]

@@ -1,19 +1,93 @@
-"""The relay's SQLite database: writers queue instead of failing, statements are reused."""
+"""RelayDatabase: writers take turns on one in-process lock; statements are reused."""
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from peewee import IntegrityError
 
 from relay_core import CreateSessionRequest, SendMessageRequest
+from relay_server import db as store
 from relay_server.app import build_service
 from relay_server.config import ServerConfig
-from relay_server.db import PRAGMAS, RelaySqliteDatabase
+
+THREADS = 8
+WRITES_EACH = 25
+
+
+@pytest.fixture
+def fresh_db(tmp_path):
+    database = store.open_database(tmp_path / "relay.sqlite3")
+    yield database
+    database.close()
+
+
+def add_client(database, client_id):
+    with database.atomic():
+        store.Client.create(client_id=client_id, created_ms=0)
+
+
+def add_client_from_another_thread(database, client_id):
+    """Add a client on a new thread; False if it is still blocked after 5 s."""
+
+    def write():
+        add_client(database, client_id)
+        database.close()
+
+    other = threading.Thread(target=write, daemon=True)
+    other.start()
+    other.join(timeout=5)
+    return not other.is_alive()
+
+
+def test_writers_on_many_threads_all_commit(fresh_db):
+    def write_all(thread):
+        for i in range(WRITES_EACH):
+            add_client(fresh_db, f"t{thread}-{i}")
+        fresh_db.close()  # peewee keeps a connection per thread
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        list(pool.map(write_all, range(THREADS)))
+
+    assert store.Client.select().count() == THREADS * WRITES_EACH
+
+
+def test_a_rolled_back_transaction_frees_the_lock_for_other_threads(fresh_db):
+    def doomed():
+        with fresh_db.atomic():
+            store.Client.create(client_id="doomed", created_ms=0)
+            raise RuntimeError("abort")
+
+    with pytest.raises(RuntimeError):
+        doomed()
+
+    assert add_client_from_another_thread(fresh_db, "after")
+    assert [c.client_id for c in store.Client.select()] == ["after"]
+
+
+def test_a_failed_statement_inside_a_transaction_frees_the_lock(fresh_db):
+    add_client(fresh_db, "taken")
+    with pytest.raises(IntegrityError):
+        add_client(fresh_db, "taken")
+
+    assert add_client_from_another_thread(fresh_db, "next")
+    assert store.Client.select().count() == 2
+
+
+def test_nested_transactions_take_the_lock_once(fresh_db):
+    with fresh_db.atomic(), fresh_db.atomic():
+        store.Client.create(client_id="nested", created_ms=0)
+
+    assert add_client_from_another_thread(fresh_db, "next")
+    assert store.Client.select().count() == 2
 
 
 def test_many_writing_threads_never_see_database_is_locked(tmp_path):
     # A busy timeout of 50 ms makes SQLite's polling lose often (hundreds of "database is
     # locked" with a plain SqliteDatabase here); the relay's writers wait their turn instead.
-    db = RelaySqliteDatabase(
+    db = store.RelayDatabase(
         str(tmp_path / "relay.sqlite3"),
-        pragmas={**PRAGMAS, "busy_timeout": 50},
+        pragmas={**store.PRAGMAS, "busy_timeout": 50},
         lock_type="IMMEDIATE",
     )
     db.execute_sql("CREATE TABLE item (id INTEGER PRIMARY KEY, writer INTEGER NOT NULL)")
@@ -51,13 +125,13 @@ def test_pages_of_any_length_run_the_same_sql(tmp_path, monkeypatch):
             "alpha", "s", SendMessageRequest.parse({"text": "x", "attachments": [ref]})
         )
     statements: list[str] = []
-    execute_sql = RelaySqliteDatabase.execute_sql
+    execute_sql = store.RelayDatabase.execute_sql
 
     def recording(self, sql, params=None):
         statements.append(sql)
         return execute_sql(self, sql, params)
 
-    monkeypatch.setattr(RelaySqliteDatabase, "execute_sql", recording)
+    monkeypatch.setattr(store.RelayDatabase, "execute_sql", recording)
     seen = []
     for limit in (1, 2, 5):
         statements.clear()

@@ -30,7 +30,6 @@ from typing import IO, Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 import requests
-from pydantic import ValidationError
 
 from relay_client.config import ClientConfig, normalise_relay_url
 from relay_client.files import fsync_directory
@@ -63,7 +62,7 @@ from relay_core import (
     validate_digest,
     wire,
 )
-from relay_core.errors import ERROR_CLASSES, describe_validation_error
+from relay_core.errors import ERROR_CLASSES
 
 DEFAULT_CONNECT_TIMEOUT_S: Final = 5.0
 DEFAULT_READ_TIMEOUT_S: Final = 30.0
@@ -571,13 +570,13 @@ class RelayClient:
             ) from None
 
     def _model(self, model: type[M], response: requests.Response) -> M:
-        return _validate_answer(model, self._json(response))
+        return model.parse_answer(self._json(response))
 
     def _models(self, model: type[M], data: Any, key: str) -> list[M]:
         rows = data.get(key) if isinstance(data, dict) else None
         if not isinstance(rows, list):
             raise RelayError(f"unexpected answer from the relay: no list {key!r}")
-        return [_validate_answer(model, row) for row in rows]
+        return [model.parse_answer(row) for row in rows]
 
 
 class _ProgressReader:
@@ -618,14 +617,6 @@ def _params(**values: float | int | None) -> dict[str, str]:
 def _body(model: type[RequestModel], **fields: Any) -> dict[str, Any]:
     """Validate a request body locally with its relay-core model; the JSON to send."""
     return model.parse(fields).model_dump(mode="json")
-
-
-def _validate_answer(model: type[M], data: Any) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problem = describe_validation_error(exc)
-        raise RelayError(f"unexpected answer from the relay: {problem}") from None
 
 
 def _hash_of(path: Path) -> StreamingHash:

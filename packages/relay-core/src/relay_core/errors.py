@@ -39,7 +39,10 @@ INTERNAL: Final = "internal"
 
 def shown(value: object, limit: int = 80) -> str:
     """A value's repr cut to ``limit`` characters, for quoting bad input in an error message."""
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's 4300-digit conversion limit
+        return f"<{type(value).__name__} too large to show>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -15,12 +15,13 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from relay_core.blobs import Digest
-from relay_core.errors import InvalidInput, describe_validation_error
+from relay_core.errors import InvalidInput, RelayError, describe_validation_error
 from relay_core.names import ClientId, FileName, SessionName
 from relay_core.timestamps import Timestamp
 from relay_core.wire import (
     MAX_ATTACHMENTS,
     MAX_DESCRIPTION_CHARS,
+    MAX_MESSAGE_ID,
     MAX_MIME_CHARS,
     MAX_PARTICIPANTS,
     MAX_RECIPIENTS,
@@ -34,6 +35,19 @@ class RelayModel(BaseModel):
     """Base of every answer: immutable, unknown fields ignored."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
+
+    @classmethod
+    def parse_answer(cls, data: Any) -> Self:
+        """Validate an answer that came from a relay.
+
+        Raises:
+            RelayError: (code ``internal``) the answer does not have this shape.
+        """
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problem = describe_validation_error(exc)
+            raise RelayError(f"unexpected answer from the relay: {problem}") from None
 
 
 class RequestModel(BaseModel):
@@ -130,7 +144,9 @@ class SendMessageRequest(RequestModel):
         max_length=MAX_RECIPIENTS,
         description="Deliver only to these participants; empty sends to everyone.",
     )
-    reply_to: int | None = Field(default=None, ge=1, description="Id of the message this answers.")
+    reply_to: int | None = Field(
+        default=None, ge=1, le=MAX_MESSAGE_ID, description="Id of the message this answers."
+    )
     attachments: list[AttachmentRef] = Field(
         default_factory=list, max_length=MAX_ATTACHMENTS, description="Uploaded files to attach."
     )
@@ -165,7 +181,9 @@ class MessagePage(RelayModel):
 class MarkReadRequest(RequestModel):
     """Move the caller's read position in a session forward."""
 
-    up_to_id: int = Field(ge=0, description="Every message up to this id counts as read.")
+    up_to_id: int = Field(
+        ge=0, le=MAX_MESSAGE_ID, description="Every message up to this id counts as read."
+    )
 
 
 class ReadPosition(RelayModel):

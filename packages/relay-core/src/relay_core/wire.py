@@ -77,6 +77,9 @@ MAX_PARTICIPANTS: Final = 256
 MAX_RECIPIENTS: Final = MAX_PARTICIPANTS
 MAX_ATTACHMENTS: Final = 32
 MAX_MIME_CHARS: Final = 255
+MAX_MESSAGE_ID: Final = 2**63 - 1
+"""Largest message id (a signed 64-bit SQLite INTEGER); ids, cursors and read positions above
+it are invalid input, not a database error."""
 DEFAULT_PAGE_SIZE: Final = 50
 MAX_PAGE_SIZE: Final = 500
 DEFAULT_WAIT_S: Final = 30.0

@@ -19,10 +19,18 @@ access_log = logging.getLogger("relay_server.access")
 MCP_PATH_PREFIX: Final = "/mcp"
 
 
+def _escaped(ch: str) -> str:
+    if ch in '"\\':
+        return "\\" + ch
+    return ch if ch.isprintable() else ascii(ch)[1:-1]  # \n, \x1b, \u2028, ...
+
+
 def _field(value: object) -> str:
+    """A logfmt value; quoted and escaped when needed, so a client's path, session name or tool
+    name can never break the line or forge another one."""
     text = "-" if value is None else str(value)
     if not text or any(ch in text for ch in ' "=') or not text.isprintable():
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return '"' + "".join(_escaped(ch) for ch in text) + '"'
     return text
 
 

@@ -1,7 +1,8 @@
 """Assembles config, storage, service and adapters into one ASGI app.
 
 Routing, outermost first: FastMCP's Host/Origin guard (DNS rebinding), the access log, the auth
-middleware, then ``/mcp`` (FastMCP) and everything else (the HTTP API).
+middleware, the per-client rate limit (when configured), then ``/mcp`` (FastMCP) and everything
+else (the HTTP API).
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from fastmcp import FastMCP
+from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, RequestBodyLimitMiddleware
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from relay_core.wire import MCP_PATH
@@ -26,11 +29,47 @@ from relay_server.blobstore import BlobStore
 from relay_server.config import ServerConfig
 from relay_server.db import open_database
 from relay_server.events import EventHub
-from relay_server.http_api import build_http_api
+from relay_server.http_api import EXCEPTION_HANDLERS, build_http_api
 from relay_server.http_blobs import blob_routes
 from relay_server.mcp_tools import build_mcp_server
 from relay_server.push import LivePush
+from relay_server.rate_limit import RateLimitMiddleware, TokenBuckets
 from relay_server.service import RelayLimits, RelayService
+
+MCP_ENVELOPE_BYTES: Final = 64 * 1024
+"""Room in an MCP request body for everything but an ``upload_file`` call's base64 content."""
+
+
+def mcp_body_limit_bytes(inline_file_bytes: int) -> int:
+    """The largest MCP request body: at least the SDK's own limit, and room for an
+    ``upload_file`` call carrying a file of ``inline_file_bytes`` as base64."""
+    base64_bytes = 4 * -(-inline_file_bytes // 3)
+    return max(DEFAULT_MAX_REQUEST_BODY_SIZE, base64_bytes + MCP_ENVELOPE_BYTES)
+
+
+def set_mcp_body_limit(app: Starlette, limit: int) -> None:
+    """Make the MCP SDK refuse bodies over ``limit`` (413) instead of its fixed 4 MiB.
+
+    FastMCP builds the SDK's session manager in its lifespan without a way to pass
+    ``max_request_body_size``, so this adjusts the SDK's body-limit middleware once the manager
+    exists; call it from the lifespan (with no manager, MCP is not served over HTTP and there
+    is nothing to set). Raises RuntimeError when FastMCP or the SDK changed shape, so an upgrade
+    that breaks this fails at start, not on the first large upload.
+    """
+    broken = RuntimeError("cannot find the MCP SDK's request body limit to set it")
+    route = next(
+        (r for r in app.router.routes if isinstance(r, Route) and r.path == MCP_PATH), None
+    )
+    if route is None:
+        raise broken
+    manager = getattr(route.endpoint, "session_manager", None)
+    if manager is None:
+        return
+    guard = getattr(manager, "asgi_app", None)
+    if not isinstance(guard, RequestBodyLimitMiddleware):
+        raise broken
+    guard.max_body_size = limit
+    manager.max_request_body_size = limit
 
 
 @dataclass
@@ -87,8 +126,19 @@ def build_relay(config: ServerConfig) -> Relay:
     @asynccontextmanager
     async def lifespan(_: FastMCP) -> AsyncIterator[dict[str, Any]]:
         hub.attach(asyncio.get_running_loop())
+        set_mcp_body_limit(app, mcp_body_limit_bytes(config.inline_file_bytes))
         yield {}
 
+    rate_limit = (
+        [
+            Middleware(
+                RateLimitMiddleware,
+                buckets=TokenBuckets(config.rate_limit_per_s, config.rate_limit_burst),
+            )
+        ]
+        if config.rate_limit_per_s > 0
+        else []
+    )
     push = LivePush(service, hub)
     mcp = build_mcp_server(service, version=__version__, lifespan=lifespan, push=push)
     app: Starlette = mcp.http_app(
@@ -101,11 +151,15 @@ def build_relay(config: ServerConfig) -> Relay:
                 on_caller=service.record_seen,
                 touch_due=service.touch_due,
             ),
+            *rate_limit,
         ],
         host_origin_protection=True,
         allowed_hosts=[config.host, *config.allowed_hosts],
     )
     app.router.routes.append(Mount("/", app=build_http_api(service, blob_routes(service))))
+    # Mount's pattern does not match a path with a newline in it (%0A), so such requests end in
+    # the outer app's router: its 404s must be JSON like every other error.
+    app.add_exception_handler(HTTPException, EXCEPTION_HANDLERS[HTTPException])
     return Relay(
         app=_McpTrailingSlash(app), service=service, hub=hub, mcp=mcp, push=push, config=config
     )

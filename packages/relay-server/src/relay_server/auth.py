@@ -9,7 +9,9 @@ Three modes (see docs/http-api.md):
 
 :class:`AuthMiddleware` runs in front of MCP, the HTTP API and blobs (FastMCP's own ``auth=``
 would guard only ``/mcp``), so a bad token gets the same 401 everywhere. It leaves the resolved
-client id in the ASGI scope under :data:`CALLER_SCOPE_KEY`, where adapters read it.
+client id in the ASGI scope under :data:`CALLER_SCOPE_KEY`, where adapters read it, and as the
+scope's ``user``, which the MCP SDK uses to bind a stateful MCP session to the client that opened
+it: another client presenting that ``Mcp-Session-Id`` gets 404, as if it did not exist.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from collections.abc import Callable
 from typing import Final
 
 import anyio
+from fastmcp.server.auth import AccessToken
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from relay_core import Forbidden, RelayError, Unauthorized, validate_client_id
@@ -116,13 +120,18 @@ class Authenticator:
         return validate_client_id(client_id)
 
 
-async def send_error(scope: Scope, send: Send, error: RelayError) -> None:
+async def send_error(
+    scope: Scope, send: Send, error: RelayError, headers: dict[str, str] | None = None
+) -> None:
     """Answer an HTTP request with a relay error as JSON (used before any route runs)."""
     body = json.dumps(error.to_payload()).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    fields = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
     if isinstance(error, Unauthorized):
-        headers.append((b"www-authenticate", b'Bearer realm="agent-relay"'))
-    await send({"type": "http.response.start", "status": error.http_status, "headers": headers})
+        fields.append((b"www-authenticate", b'Bearer realm="agent-relay"'))
+    fields += [
+        (name.encode("latin-1"), value.encode("latin-1")) for name, value in (headers or {}).items()
+    ]
+    await send({"type": "http.response.start", "status": error.http_status, "headers": fields})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -159,6 +168,9 @@ class AuthMiddleware:
             await send_error(scope, send, error)
             return
         scope[CALLER_SCOPE_KEY] = caller
+        # The raw token stays here: nothing downstream needs it, and what is not kept is not
+        # logged.
+        scope["user"] = AuthenticatedUser(AccessToken(token="", client_id=caller, scopes=[]))
         if self.on_caller is not None and (self.touch_due is None or self.touch_due(caller)):
             await anyio.to_thread.run_sync(self.on_caller, caller)
         await self.app(scope, receive, send)

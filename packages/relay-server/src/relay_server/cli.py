@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shutil
 import socket
 import sys
 import tomllib
@@ -20,7 +21,7 @@ import click
 
 from relay_core import RelayError, validate_client_id
 from relay_core.wire import DEFAULT_HOST, DEFAULT_PORT
-from relay_server import __version__
+from relay_server import __version__, systemd
 from relay_server.config import ServerConfig, default_data_dir, hash_token, is_loopback, load_config
 
 if TYPE_CHECKING:
@@ -97,6 +98,7 @@ def serve(
     import uvicorn
 
     from relay_server.app import build_relay
+    from relay_server.slow_clients import protocol_with_timeouts
 
     config = load(
         config_file,
@@ -118,6 +120,7 @@ def serve(
         f"(MCP at /mcp, auth {config.effective_auth_mode}, data in {config.data_dir})",
         err=True,
     )
+    # uvicorn's own limits, and the ones it lacks (see slow_clients.py and docs/security.md).
     uvicorn.run(
         relay.app,
         host=config.host,
@@ -125,9 +128,11 @@ def serve(
         log_level="warning",
         lifespan="on",
         access_log=False,
+        http=protocol_with_timeouts(config.request_head_timeout_s, config.request_body_idle_s),
+        ws="none",  # the relay speaks no WebSocket: an Upgrade is a plain request
         timeout_graceful_shutdown=5,
-        timeout_keep_alive=30,
-        h11_max_incomplete_event_size=64 * 1024,
+        timeout_keep_alive=30,  # idle keep-alive connections
+        h11_max_incomplete_event_size=64 * 1024,  # request line and headers
     )
 
 
@@ -391,3 +396,56 @@ def restore(
         f"new ones start after {database['last_message_id'] + skip_ids}) and {blobs['count']} "
         f"file(s), {_size(blobs['bytes'])}, into {report.path}",
     )
+
+
+def _this_executable() -> str:
+    """The absolute path this ``agent-relay-server`` was started from, for ExecStart."""
+    started_as = Path(sys.argv[0])
+    if started_as.name == "agent-relay-server":
+        return os.path.abspath(started_as)
+    return shutil.which("agent-relay-server") or systemd.DEFAULT_EXECUTABLE
+
+
+@main.command("systemd-unit")
+@click.option(
+    "--data-dir",
+    default=systemd.DEFAULT_DATA_DIR,
+    show_default=True,
+    help="The relay's data directory (under /var/lib it becomes the StateDirectory).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    help="The config file the service reads [default: DATA_DIR/config.toml, where init writes].",
+)
+@click.option(
+    "--executable",
+    help="Absolute path of agent-relay-server [default: this one].",
+)
+@click.option(
+    "--user",
+    default=systemd.DEFAULT_USER,
+    show_default=True,
+    help="System account the relay runs as.",
+)
+@click.option(
+    "--dynamic-user", is_flag=True, help="Run as a transient DynamicUser= account instead."
+)
+def systemd_unit(
+    data_dir: str,
+    config_file: str | None,
+    executable: str | None,
+    user: str,
+    dynamic_user: bool,
+) -> None:
+    """Print a hardened systemd unit that runs `serve` (install it as agent-relay.service)."""
+    try:
+        unit = systemd.render_unit(
+            executable=executable or _this_executable(),
+            data_dir=data_dir,
+            config=config_file or f"{data_dir.rstrip('/')}/{CONFIG_FILE_NAME}",
+            user=None if dynamic_user else user,
+        )
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    click.echo(unit, nl=False)

@@ -91,6 +91,14 @@ class ServerConfig(BaseModel):
     blob_grace_s: float = Field(default=24 * 3600, ge=0, description="Keep unattached uploads.")
     rate_limit_per_s: float = Field(default=0, ge=0, description="Requests/s per client; 0 = off.")
     rate_limit_burst: int = Field(default=50, ge=1, description="Requests allowed in a burst.")
+    request_head_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Close a connection whose request line and headers take longer than this.",
+    )
+    request_body_idle_s: float = Field(
+        default=30.0, gt=0, description="Close a connection whose request body stalls this long."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="debug, info (one access line per call), warning or error."
     )

@@ -3,7 +3,9 @@
 SQLite runs in WAL mode with ``synchronous=FULL`` (a send that returned is on disk, even after a
 power cut), foreign keys on and a busy timeout. Peewee keeps one connection per thread, which is
 what FastMCP's thread pool needs; every write transaction starts with ``BEGIN IMMEDIATE`` so a
-read that turns into a write never fails with "database is locked".
+read that turns into a write never fails with "database is locked". Within the relay process,
+write transactions also queue on one lock (:class:`RelayDatabase`) rather than on SQLite's busy
+handler, which sleeps in steps of up to 100 ms instead of waking when the lock frees.
 
 Migrations are plain functions named ``m001_...``; each runs in one transaction together with the
 row that records it, and looking at what is pending never writes.
@@ -46,101 +48,6 @@ PRAGMAS: Final = {
     "busy_timeout": 10_000,
     "cache_size": -64_000,
 }
-
-
-def _is_disk_full(exc: BaseException) -> bool:
-    """True when SQLite failed because the disk (or the file size limit) is full."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        for candidate in (seen, *seen.args):
-            if getattr(candidate, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
-                return True
-        seen = seen.__context__
-    return "database or disk is full" in str(exc)
-
-
-@contextlib.contextmanager
-def _disk_full_is_quota() -> Iterator[None]:
-    try:
-        yield
-    except OperationalError as exc:
-        if _is_disk_full(exc):
-            raise QuotaExceeded(
-                "the relay's disk is full: nothing was written; free some space on the relay host"
-            ) from exc
-        raise
-
-
-class RelaySqliteDatabase(SqliteDatabase):
-    """SQLite as the relay uses it: a full disk is ``quota_exceeded`` (507), not a crash.
-
-    When the disk fills, SQLite fails the statement or the COMMIT with SQLITE_FULL and rolls the
-    whole transaction back itself, so nothing of the write is kept; the caller gets the same
-    error the blob store gives for a full disk. Reads go on working.
-    """
-
-    def execute_sql(self, sql: str, params: Any = None) -> Any:
-        """Run one statement; QuotaExceeded when the disk is full."""
-        with _disk_full_is_quota():
-            return super().execute_sql(sql, params)
-
-    def commit(self) -> None:
-        """Commit; QuotaExceeded when the disk is full (SQLite has rolled back by then)."""
-        with _disk_full_is_quota():
-            super().commit()
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.write_lock = threading.RLock()
-        """Held by the outermost transaction of this process (see :meth:`atomic`)."""
-
-    def atomic(self, *args: Any, **kwargs: Any) -> Any:
-        """A transaction (a savepoint inside one); the outermost also holds ``write_lock``.
-
-        SQLite's busy handler polls, sleeping up to 100 ms between tries, so under load a writer
-        could lose the database lock again and again until ``busy_timeout`` ran out and it
-        failed with "database is locked" (the soak run saw it: 64 clients, p99 of 3 s, failures
-        after 10 s). The relay's writers queue on a lock instead and run one after the other,
-        each woken the moment the one before commits; SQLite lets only one write at a time
-        anyway, and readers (WAL) never wait for it.
-        """
-        return _Serialized(self, super().atomic(*args, **kwargs))
-
-    def rollback(self) -> None:
-        """Roll back, unless SQLite already did (after SQLITE_FULL), which would hide the cause."""
-        if not self.is_closed() and not self.connection().in_transaction:
-            return
-        super().rollback()
-
-
-class _Serialized:
-    """A peewee transaction context that holds the database's write lock when outermost."""
-
-    def __init__(self, db: RelaySqliteDatabase, transaction: Any) -> None:
-        self.db = db
-        self.transaction = transaction
-        self.locked = False
-
-    def __enter__(self) -> Any:
-        self.locked = self.db.transaction_depth() == 0
-        if self.locked:
-            self.db.write_lock.acquire()
-        try:
-            return self.transaction.__enter__()
-        except BaseException:
-            self._release()
-            raise
-
-    def __exit__(self, *exc_info: Any) -> Any:
-        try:
-            return self.transaction.__exit__(*exc_info)
-        finally:
-            self._release()
-
-    def _release(self) -> None:
-        if self.locked:
-            self.locked = False
-            self.db.write_lock.release()
 
 
 class BaseModel(Model):
@@ -341,10 +248,92 @@ def migrate(db: Database) -> list[str]:
     return done
 
 
+def _is_disk_full(exc: BaseException) -> bool:
+    """True when SQLite failed because the disk is full."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        for candidate in (seen, *seen.args):
+            if getattr(candidate, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                return True
+        seen = seen.__context__
+    return "database or disk is full" in str(exc)
+
+
+@contextlib.contextmanager
+def _disk_full_is_quota() -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as exc:
+        if _is_disk_full(exc):
+            raise QuotaExceeded(
+                "the relay's disk is full: nothing was written; free some space on the relay host"
+            ) from exc
+        raise
+
+
+class RelayDatabase(SqliteDatabase):
+    """SQLite whose write transactions, across this process's threads, take turns on a lock.
+
+    SQLite lets one writer in at a time; the others wait in its busy handler, which polls with
+    sleeps of 1, 2, 5, ... up to 100 ms. With a few threads sending at once that turned a 3 ms
+    commit into waits of hundreds of milliseconds (p99 of 8 concurrent senders: 350-750 ms in
+    bench/). A thread blocked on a ``threading.Lock`` wakes as soon as the lock is released.
+    Other processes (the admin commands) still meet the busy timeout.
+
+    The lock is taken by ``begin`` (the outermost ``atomic()``; nested ones are savepoints) and
+    released by the ``commit`` or ``rollback`` that ends that transaction.
+
+    A full disk is ``quota_exceeded`` (507), not a crash: SQLite fails the statement or the
+    COMMIT with SQLITE_FULL and rolls the whole transaction back itself, so nothing of the write
+    is kept; the caller gets the error the blob store gives for a full disk. Reads go on working.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._writer = threading.Lock()
+        self._holding = threading.local()
+
+    def begin(self, lock_type: str | None = None) -> None:
+        if getattr(self._holding, "lock", False):
+            super().begin(lock_type)
+            return
+        self._writer.acquire()
+        self._holding.lock = True
+        try:
+            super().begin(lock_type)
+        except BaseException:
+            self._release()
+            raise
+
+    def execute_sql(self, sql: str, params: Any = None) -> Any:
+        """Run one statement; QuotaExceeded when the disk is full."""
+        with _disk_full_is_quota():
+            return super().execute_sql(sql, params)
+
+    def commit(self) -> None:
+        with _disk_full_is_quota():
+            super().commit()  # on failure peewee rolls back, and that releases
+        self._release()
+
+    def rollback(self) -> None:
+        try:
+            # After SQLITE_FULL at COMMIT, SQLite has rolled back already: a ROLLBACK would
+            # fail with "no transaction is active" and hide why.
+            if self.is_closed() or self.connection().in_transaction:
+                super().rollback()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if getattr(self._holding, "lock", False):
+            self._holding.lock = False
+            self._writer.release()
+
+
 def open_database(path: Path) -> SqliteDatabase:
     """Open (creating if needed) the SQLite file, bind the models to it and migrate it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    db = RelaySqliteDatabase(str(path), pragmas=PRAGMAS, lock_type="IMMEDIATE")
+    db = RelayDatabase(str(path), pragmas=PRAGMAS, lock_type="IMMEDIATE")
     database.initialize(db)
     db.connect(reuse_if_open=True)
     migrate(db)

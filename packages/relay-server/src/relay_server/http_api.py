@@ -17,7 +17,7 @@ import anyio
 from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
@@ -33,6 +33,7 @@ from relay_core import (
     SendMessageRequest,
     TooLarge,
 )
+from relay_core.errors import shown
 from relay_core.wire import (
     API_PREFIX,
     DEFAULT_PAGE_SIZE,
@@ -74,16 +75,21 @@ async def read_body(request: Request, model: type[M]) -> M:
     if declared and declared.isdigit() and int(declared) > MAX_JSON_BODY_BYTES:
         raise TooLarge(f"request body is {declared} bytes; the limit is {MAX_JSON_BODY_BYTES}")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_JSON_BODY_BYTES:
-            raise TooLarge(f"request body is over the limit of {MAX_JSON_BODY_BYTES} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_JSON_BODY_BYTES:
+                raise TooLarge(f"request body is over the limit of {MAX_JSON_BODY_BYTES} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:  # the client left (or stalled and was cut off): no one to answer
+        raise InvalidInput(f"request body was cut off after {size} bytes") from None
     raw = b"".join(chunks)
     try:
         data = json.loads(raw) if raw.strip() else {}
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # bad JSON or UTF-8, or an integer past 4300 digits
         raise InvalidInput(f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidInput("request body is nested too deeply to be a relay request") from None
     return model.parse(data)
 
 
@@ -96,6 +102,15 @@ def query_optional_int(request: Request, name: str) -> int | None:
         return int(raw)
     except ValueError:
         raise InvalidInput(f"query parameter {name!r} must be an integer, got {raw!r}") from None
+
+
+def path_int(request: Request, name: str) -> int:
+    """An integer path parameter (Starlette's ``:int`` would fail with a 500 past 4300 digits)."""
+    raw = request.path_params[name]
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be an integer, got {shown(raw)}") from None
 
 
 def query_int(request: Request, name: str, default: int) -> int:
@@ -185,7 +200,7 @@ def build_http_api(service: RelayService, extra_routes: list[BaseRoute] | None =
         return json_response(await run(service.mark_read, caller_of(request), name, body.up_to_id))
 
     async def get_message(request: Request) -> Response:
-        message_id = request.path_params["message_id"]
+        message_id = path_int(request, "message_id")
         return json_response(await run(service.get_message, caller_of(request), message_id))
 
     async def wait(request: Request) -> Response:
@@ -216,7 +231,7 @@ def build_http_api(service: RelayService, extra_routes: list[BaseRoute] | None =
         Route(session + "/messages", read_messages, methods=["GET"]),
         Route(session + "/messages", send_message, methods=["POST"]),
         Route(session + "/read", mark_read, methods=["POST"]),
-        Route(API_PREFIX + "/messages/{message_id:int}", get_message, methods=["GET"]),
+        Route(API_PREFIX + "/messages/{message_id}", get_message, methods=["GET"]),
         Route(API_PREFIX + "/wait", wait, methods=["GET"]),
         Route(API_PREFIX + "/peers", list_peers, methods=["GET"]),
         *(extra_routes or []),
@@ -247,7 +262,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
+    log.exception("%s %r failed", request.method, request.url.path, exc_info=exc)
     body = {"error": {"code": "internal", "message": "unexpected error; the relay's log has it"}}
     return json_response(body, 500)
 

@@ -30,7 +30,7 @@ from relay_server.service import RelayService
 WRITE_BATCH_BYTES: Final = 1024 * 1024
 """Bytes gathered from the request body before one hand-off to a worker thread."""
 OCTET_STREAM: Final = "application/octet-stream"
-_RANGE_RE: Final = re.compile(r"bytes=(\d*)-(\d*)")
+_RANGE_RE: Final = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 
 
 class RangeNotSatisfiable(Exception):
@@ -39,6 +39,14 @@ class RangeNotSatisfiable(Exception):
     def __init__(self, size: int) -> None:
         super().__init__(f"range outside a file of {size} bytes")
         self.size = size
+
+
+def _position(digits: str) -> int:
+    """A byte position from a ``Range`` header; one past any file when absurdly long.
+
+    ``int()`` refuses more than 4300 digits, and no file has a 20-digit size.
+    """
+    return int(digits) if len(digits.lstrip("0")) <= 19 else 10**19
 
 
 def requested_range(range_header: str | None, size: int) -> tuple[int, int] | None:
@@ -54,16 +62,17 @@ def requested_range(range_header: str | None, size: int) -> tuple[int, int] | No
     if match is None or (not match[1] and not match[2]):
         return None
     if not match[1]:  # a suffix: the last K bytes
-        suffix = int(match[2])
+        suffix = _position(match[2])
         if suffix == 0 or size == 0:
             raise RangeNotSatisfiable(size)
         return max(0, size - suffix), size - 1
-    first = int(match[1])
-    if match[2] and int(match[2]) < first:
+    first = _position(match[1])
+    last = _position(match[2]) if match[2] else None
+    if last is not None and last < first:
         return None
     if first >= size:
         raise RangeNotSatisfiable(size)
-    return first, min(int(match[2]) if match[2] else size - 1, size - 1)
+    return first, size - 1 if last is None else min(last, size - 1)
 
 
 def _etag(sha256: str) -> str:

@@ -20,7 +20,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar, cast
 
 from fastmcp import FastMCP
-from fastmcp.exceptions import ToolError
+from fastmcp.exceptions import NotFoundError, ToolError
 from fastmcp.exceptions import ValidationError as ArgumentError
 from fastmcp.server.dependencies import get_http_request
 from fastmcp.server.middleware import Middleware, MiddlewareContext
@@ -43,7 +43,14 @@ from relay_core import (
     Unauthorized,
     WhoAmI,
 )
-from relay_core.errors import ERROR_CLASSES, INTERNAL, INVALID, describe_validation_error
+from relay_core.errors import (
+    ERROR_CLASSES,
+    INTERNAL,
+    INVALID,
+    NOT_FOUND,
+    describe_validation_error,
+    shown,
+)
 from relay_core.models import AttachmentRef
 from relay_core.toon import encode_messages, encode_table
 from relay_core.wire import (
@@ -181,7 +188,7 @@ def translated(function: F) -> F:
 
 
 class ToolCalls(Middleware):
-    """Logs every tool call, and words argument errors like every other ``invalid`` error."""
+    """Logs every tool call, and words argument errors and unknown tools like relay errors."""
 
     async def on_call_tool(
         self,
@@ -202,6 +209,11 @@ class ToolCalls(Middleware):
                 else str(error)
             )
             raise ToolError(f"{INVALID}: {detail}") from None
+        except NotFoundError:
+            outcome = NOT_FOUND
+            raise ToolError(
+                f"{NOT_FOUND}: the relay has no tool {shown(context.message.name)}"
+            ) from None
         except ToolError as error:
             code, _, rest = str(error).partition(": ")
             outcome = code if rest and code in ERROR_CODES else INTERNAL

@@ -63,12 +63,24 @@ def membership(session: store.Session, caller: str) -> store.Participant:
         (store.Participant.session == session.id) & (store.Participant.client == caller)
     )
     if membership is None:
-        raise Forbidden(
-            f"{caller!r} is not a participant of session {session.name!r}; "
-            "ask a participant to invite you",
-            details={"session": session.name},
-        )
+        raise _not_a_participant(session, caller)
     return membership
+
+
+def members_including(session: store.Session, caller: str) -> set[str]:
+    """Client ids of a session's participants, in one query; Forbidden unless ``caller`` is one."""
+    members = member_ids(session.id)
+    if caller not in members:
+        raise _not_a_participant(session, caller)
+    return members
+
+
+def _not_a_participant(session: store.Session, caller: str) -> Forbidden:
+    return Forbidden(
+        f"{caller!r} is not a participant of session {session.name!r}; "
+        "ask a participant to invite you",
+        details={"session": session.name},
+    )
 
 
 def member_ids(session_id: int) -> set[str]:
@@ -133,11 +145,12 @@ def counts(session_id: int, caller: str, last_read_id: int) -> tuple[int | None,
 
 def advance_read(session_id: int, caller: str, up_to_id: int) -> None:
     """Move a read position forward (never backward)."""
-    store.Participant.update(last_read_id=up_to_id).where(
-        (store.Participant.session == session_id)
-        & (store.Participant.client == caller)
-        & (store.Participant.last_read_id < up_to_id)
-    ).execute()
+    with store.database.atomic():  # a write: queue with the others (see db.RelayDatabase)
+        store.Participant.update(last_read_id=up_to_id).where(
+            (store.Participant.session == session_id)
+            & (store.Participant.client == caller)
+            & (store.Participant.last_read_id < up_to_id)
+        ).execute()
 
 
 def in_list(field: Field, values: Iterable[int]) -> Expression:

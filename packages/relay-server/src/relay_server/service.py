@@ -53,10 +53,12 @@ from relay_core import (
     validate_client_id,
     validate_digest,
 )
+from relay_core.errors import shown
 from relay_core.models import AuthMode
 from relay_core.wire import (
     DEFAULT_PAGE_SIZE,
     DEFAULT_WAIT_S,
+    MAX_MESSAGE_ID,
     MAX_PAGE_SIZE,
     MAX_TEXT_BYTES,
     MAX_WAIT_S,
@@ -93,10 +95,14 @@ def _timeout(timeout_s: float) -> float:
     return float(timeout_s)
 
 
+def _message_id(value: int, what: str) -> int:
+    if not 0 <= value <= MAX_MESSAGE_ID:
+        raise InvalidInput(f"{what} must be between 0 and {MAX_MESSAGE_ID}, got {shown(value)}")
+    return value
+
+
 def _after(after_id: int | None) -> int | None:
-    if after_id is not None and after_id < 0:
-        raise InvalidInput(f"after_id must be 0 or more, got {after_id}")
-    return after_id
+    return None if after_id is None else _message_id(after_id, "after_id")
 
 
 class RelayService:
@@ -375,8 +381,7 @@ class RelayService:
         stamp = now_ms()
         with self.db.atomic():
             session = queries.open_session_row(name)
-            queries.membership(session, caller)
-            members = queries.member_ids(session.id)
+            members = queries.members_including(session, caller)
             strangers = [c for c in request.to if c not in members]
             if strangers:
                 raise InvalidInput(
@@ -542,13 +547,12 @@ class RelayService:
         Raises:
             NotFound: no such message, or the caller may not read it.
         """
-        row = queries.visible_message(caller, message_id)
+        row = queries.visible_message(caller, _message_id(message_id, "message id"))
         return queries.to_messages([row])[0]
 
     def mark_read(self, caller: str, name: str, up_to_id: int) -> ReadPosition:
         """Move the caller's read position forward to ``up_to_id`` (never backward)."""
-        if up_to_id < 0:
-            raise InvalidInput(f"up_to_id must be 0 or more, got {up_to_id}")
+        _message_id(up_to_id, "up_to_id")
         session = queries.session_row(name)
         queries.membership(session, caller)
         with self.db.atomic():

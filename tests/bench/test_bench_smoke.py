@@ -1,0 +1,42 @@
+"""The bench runs end to end at its smallest scale, so its code cannot rot unnoticed.
+
+No timing is asserted: the machines are shared and noisy, and the figures are the bench's
+business. This only checks that the command runs, stops what it started and writes its table.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_bench_runs_two_figures_end_to_end_and_writes_its_results(tmp_path):
+    output = tmp_path / "latest.json"
+    command = [sys.executable, "-m", "bench", "--scale", "smoke", "--only", "http,latency"]
+    finished = subprocess.run(
+        [*command, "--output", str(output)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    results = json.loads(output.read_text())
+    assert results["scale"] == "smoke"
+    rows = {(row["figure"], row["case"]): row for row in results["rows"]}
+    assert set(rows) == {
+        ("2 HTTP send", "1 client"),
+        ("2 HTTP send", "8 clients"),
+        ("3 send-to-receive p50", "channel push"),
+        ("3 send-to-receive p50", "MCP long-poll"),
+        ("3 send-to-receive p50", "HTTP long-poll"),
+    }
+    for row in rows.values():
+        assert row["status"] in {"PASS", "MISS"}
+        assert row["value"] > 0
+        assert row["baseline"] > 0
+    assert "2 HTTP send" in finished.stdout  # the table was printed
