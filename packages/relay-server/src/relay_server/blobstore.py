@@ -43,6 +43,11 @@ from typing import BinaryIO, Final, NamedTuple, NoReturn, Self
 from relay_core.blobs import CHUNK_BYTES, StreamingHash, blob_relpath
 from relay_core.errors import InvalidInput, NotFound, QuotaExceeded, TooLarge
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no flock; leftovers are judged by age
+    fcntl = None  # type: ignore[assignment]
+
 log = logging.getLogger(__name__)
 
 TEMP_SUFFIX: Final = ".part"
@@ -108,6 +113,61 @@ def _fsync_dir(path: Path) -> None:
         pass  # some filesystems refuse fsync on a directory; the rename itself still happened
     finally:
         os.close(fd)
+
+
+def _create_locked_temp(fanout: Path, sha256: str) -> tuple[Path, BinaryIO]:
+    """Create a new temp file for ``sha256`` and hold an exclusive lock on it until it closes.
+
+    The lock tells other processes (``agent-relay-server check``) that an upload is writing the
+    file; the kernel drops it when the relay dies, so a crashed upload's file is unlocked. A
+    checker removes a leftover only while holding its lock, so if it claimed this file in the
+    instant between its creation and our lock, the file is gone once we hold the lock: start over.
+    """
+    while True:
+        temp = fanout / f".{sha256}.{secrets.token_hex(8)}{TEMP_SUFFIX}"
+        handle = temp.open("xb")
+        try:
+            if fcntl is not None:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            opened = os.fstat(handle.fileno())
+            named = temp.stat()
+            if (opened.st_dev, opened.st_ino) == (named.st_dev, named.st_ino):
+                return temp, handle
+        except FileNotFoundError:
+            pass
+        except BaseException:
+            handle.close()
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+            raise
+        handle.close()
+
+
+@contextlib.contextmanager
+def claim_leftover(path: Path) -> Iterator[bool]:
+    """Lock a temp file unless an upload (in any process) is writing it; yields True if claimed.
+
+    Removing the file inside the ``with`` block is safe while the relay runs (see
+    :func:`_create_locked_temp`). Where file locks are not available it yields True only for files
+    untouched for :data:`STALE_TEMP_S`.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        yield False
+        return
+    try:
+        if fcntl is None:
+            yield time.time() - os.fstat(fd).st_mtime > STALE_TEMP_S
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)  # also releases the lock
 
 
 def _disk_full(exc: OSError, digest: str) -> QuotaExceeded:
@@ -223,8 +283,7 @@ class BlobStore:
             target.parent.mkdir(exist_ok=True)
             if created_dir:
                 _fsync_dir(self.root)
-            temp = target.parent / f".{sha256}.{secrets.token_hex(8)}{TEMP_SUFFIX}"
-            handle = temp.open("xb")
+            temp, handle = _create_locked_temp(target.parent, sha256)
         except OSError as exc:
             self._release(reservation)
             if exc.errno in _DISK_FULL_ERRNOS:
@@ -512,8 +571,10 @@ class Upload(_ClosedOnExit):
         try:
             self._handle.flush()
             os.fsync(self._handle.fileno())
-            self._handle.close()
+            # Closing drops the temp file's lock, so close only once it has its final name:
+            # a checker must never see it unlocked and remove it before the rename.
             created = self.store._install(self, received)
+            self._handle.close()
         except OSError as exc:
             self._fail(exc)
         except BaseException:

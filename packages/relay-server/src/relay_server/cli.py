@@ -15,7 +15,7 @@ import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -23,6 +23,9 @@ from relay_core import RelayError, validate_client_id
 from relay_core.wire import DEFAULT_HOST, DEFAULT_PORT
 from relay_server import __version__, systemd
 from relay_server.config import ServerConfig, default_data_dir, hash_token, is_loopback, load_config
+
+if TYPE_CHECKING:
+    from relay_server.maintenance import BackupReport, CheckReport
 
 F = TypeVar("F", bound=Callable[..., Any])
 CONFIG_FILE_NAME = "config.toml"
@@ -298,6 +301,100 @@ def gc(config_file: Path | None, data_dir: Path | None, dry_run: bool, grace: fl
         f"{'would free' if dry_run else 'freed'} {_size(report.freed_bytes)}: "
         f"{len(report.blobs)} unreferenced file(s) older than {grace_s:g}s, "
         f"{len(report.temp_files)} leftover(s)"
+    )
+
+
+def _report(report: CheckReport | BackupReport, summary: str) -> None:
+    """Print a maintenance report: one line a problem, then the summary; exit 1 unless ok."""
+    for problem in report.problems:
+        click.echo(problem.line())
+    click.echo(summary)
+    if not report.ok:
+        raise click.exceptions.Exit(1)
+
+
+@main.command()
+@config_options
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Move bad files into <data-dir>/quarantine and remove leftover temp files.",
+)
+def check(config_file: Path | None, data_dir: Path | None, repair: bool) -> None:
+    """Verify the database and every file's digest; print each problem on one line.
+
+    Checks SQLite's integrity, foreign keys and migrations, hashes every stored file, and looks
+    for attachments whose file is missing and temp files of crashed uploads. Exit status 1 while
+    something is wrong. Safe while the relay runs; without --repair it changes nothing.
+    """
+    from relay_server.maintenance import check as check_data
+
+    config = load(config_file, data_dir=data_dir)
+    report = check_data(config, repair=repair)
+    left = sum(1 for problem in report.problems if not problem.repaired)
+    repaired = len(report.problems) - left
+    _report(
+        report,
+        f"checked the database ({report.messages} message(s), {report.attachments} "
+        f"attachment(s)) and {report.blobs} file(s), {_size(report.blob_bytes)}: "
+        + (f"{left} problem(s)" if left else "no problems")
+        + (f", {repaired} repaired" if repaired else "")
+        + (f", {report.uploads_in_flight} upload(s) in flight" if report.uploads_in_flight else ""),
+    )
+
+
+@main.command()
+@config_options
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path))
+def backup(config_file: Path | None, data_dir: Path | None, path: Path) -> None:
+    """Copy the database and every file into PATH, a new directory, while the relay runs.
+
+    The copy is one consistent moment of the database plus every file it references, each
+    verified, and a manifest.json. PATH is laid out like a data dir; bring it back with
+    `agent-relay-server restore PATH`. Exit status 1 when a file the database references could
+    not be copied.
+    """
+    from relay_server.maintenance import backup as backup_data
+
+    config = load(config_file, data_dir=data_dir)
+    report = backup_data(config, path)
+    database, blobs = report.manifest["database"], report.manifest["blobs"]
+    _report(
+        report,
+        f"backed up {database['messages']} message(s) (up to id {database['last_message_id']}) "
+        f"and {blobs['count']} file(s), {_size(blobs['bytes'])}, to {report.path}",
+    )
+
+
+@main.command()
+@config_options
+@click.argument("backup_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--skip-ids",
+    type=click.IntRange(min=0),
+    help="Start new message ids this far past the backup's last one [default: 1000000].",
+)
+def restore(
+    config_file: Path | None, data_dir: Path | None, backup_dir: Path, skip_ids: int | None
+) -> None:
+    """Copy a backup made by `backup` into a new (or empty) data dir, verifying every file.
+
+    New message ids start well past the backup's last one, so clients whose cursors point at
+    messages the lost relay took after the backup still see every new message. Then start the
+    relay on the data dir with `agent-relay-server serve`.
+    """
+    from relay_server.maintenance import RESTORE_SKIP_IDS
+    from relay_server.maintenance import restore as restore_data
+
+    config = load(config_file, data_dir=data_dir)
+    skip_ids = RESTORE_SKIP_IDS if skip_ids is None else skip_ids
+    report = restore_data(backup_dir, config, skip_ids=skip_ids)
+    database, blobs = report.manifest["database"], report.manifest["blobs"]
+    _report(
+        report,
+        f"restored {database['messages']} message(s) (up to id {database['last_message_id']}; "
+        f"new ones start after {database['last_message_id'] + skip_ids}) and {blobs['count']} "
+        f"file(s), {_size(blobs['bytes'])}, into {report.path}",
     )
 
 

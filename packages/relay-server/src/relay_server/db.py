@@ -13,8 +13,10 @@ row that records it, and looking at what is pending never writes.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -29,11 +31,12 @@ from peewee import (
     ForeignKeyField,
     IntegerField,
     Model,
+    OperationalError,
     SqliteDatabase,
     TextField,
 )
 
-from relay_core import now_ms
+from relay_core import QuotaExceeded, now_ms
 
 database = DatabaseProxy()
 """Bound to the open database by :func:`open_database`; one relay per process."""
@@ -245,6 +248,29 @@ def migrate(db: Database) -> list[str]:
     return done
 
 
+def _is_disk_full(exc: BaseException) -> bool:
+    """True when SQLite failed because the disk is full."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        for candidate in (seen, *seen.args):
+            if getattr(candidate, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                return True
+        seen = seen.__context__
+    return "database or disk is full" in str(exc)
+
+
+@contextlib.contextmanager
+def _disk_full_is_quota() -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as exc:
+        if _is_disk_full(exc):
+            raise QuotaExceeded(
+                "the relay's disk is full: nothing was written; free some space on the relay host"
+            ) from exc
+        raise
+
+
 class RelayDatabase(SqliteDatabase):
     """SQLite whose write transactions, across this process's threads, take turns on a lock.
 
@@ -256,6 +282,10 @@ class RelayDatabase(SqliteDatabase):
 
     The lock is taken by ``begin`` (the outermost ``atomic()``; nested ones are savepoints) and
     released by the ``commit`` or ``rollback`` that ends that transaction.
+
+    A full disk is ``quota_exceeded`` (507), not a crash: SQLite fails the statement or the
+    COMMIT with SQLITE_FULL and rolls the whole transaction back itself, so nothing of the write
+    is kept; the caller gets the error the blob store gives for a full disk. Reads go on working.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -275,13 +305,22 @@ class RelayDatabase(SqliteDatabase):
             self._release()
             raise
 
+    def execute_sql(self, sql: str, params: Any = None) -> Any:
+        """Run one statement; QuotaExceeded when the disk is full."""
+        with _disk_full_is_quota():
+            return super().execute_sql(sql, params)
+
     def commit(self) -> None:
-        super().commit()  # on failure peewee rolls back, and that releases
+        with _disk_full_is_quota():
+            super().commit()  # on failure peewee rolls back, and that releases
         self._release()
 
     def rollback(self) -> None:
         try:
-            super().rollback()
+            # After SQLITE_FULL at COMMIT, SQLite has rolled back already: a ROLLBACK would
+            # fail with "no transaction is active" and hide why.
+            if self.is_closed() or self.connection().in_transaction:
+                super().rollback()
         finally:
             self._release()
 

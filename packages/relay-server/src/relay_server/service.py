@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from relay_core import (
     NotFound,
     Participant,
     Peer,
+    QuotaExceeded,
     ReadPosition,
     SendMessageRequest,
     SentMessage,
@@ -65,6 +67,8 @@ from relay_server import db as store
 from relay_server import queries
 from relay_server.blobstore import BlobReader, BlobStore, GcReport, StoredBlob, Upload
 from relay_server.events import EventHub, Posted
+
+log = logging.getLogger(__name__)
 
 TOUCH_INTERVAL_S = 5.0
 """Record a client's ``last_seen`` at most this often (it is a write)."""
@@ -140,16 +144,22 @@ class RelayService:
             return True
 
     def record_seen(self, client_id: str) -> None:
-        """Record that ``client_id`` called now, creating the client on its first call."""
+        """Record that ``client_id`` called now, creating the client on its first call.
+
+        Bookkeeping only: on a full disk it is skipped (and logged), so reads keep working.
+        """
         stamp = now_ms()
-        with self.db.atomic():
-            queries.ensure_clients([client_id], stamp)
-            store.Client.update(last_seen_ms=stamp).where(
-                store.Client.client_id == client_id
-            ).execute()
-            store.Client.update(first_seen_ms=stamp).where(
-                (store.Client.client_id == client_id) & store.Client.first_seen_ms.is_null()
-            ).execute()
+        try:
+            with self.db.atomic():
+                queries.ensure_clients([client_id], stamp)
+                store.Client.update(last_seen_ms=stamp).where(
+                    store.Client.client_id == client_id
+                ).execute()
+                store.Client.update(first_seen_ms=stamp).where(
+                    (store.Client.client_id == client_id) & store.Client.first_seen_ms.is_null()
+                ).execute()
+        except QuotaExceeded as exc:
+            log.warning("last-seen time of %s not recorded: %s", client_id, exc)
 
     def register_client(self, client_id: str, token_hash: str | None) -> None:
         """Create a client (or replace its token); used by ``agent-relay-server add-client``."""
@@ -430,7 +440,8 @@ class RelayService:
         )
         page = queries.page(query, start, limit)
         if mark_read and page.messages:
-            queries.advance_read(session.id, caller, page.messages[-1].id)
+            with self.db.atomic():
+                queries.advance_read(session.id, caller, page.messages[-1].id)
         return page
 
     def poll(
@@ -544,7 +555,8 @@ class RelayService:
         _message_id(up_to_id, "up_to_id")
         session = queries.session_row(name)
         queries.membership(session, caller)
-        queries.advance_read(session.id, caller, up_to_id)
+        with self.db.atomic():
+            queries.advance_read(session.id, caller, up_to_id)
         membership = queries.membership(session, caller)
         _, unread = queries.counts(session.id, caller, membership.last_read_id)
         return ReadPosition(session=name, last_read_id=membership.last_read_id, unread=unread)
