@@ -24,13 +24,14 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 import requests
+
+from bench.processes import start_relay_process
 
 MiB = 1024 * 1024
 TARGET_GROWTH_BYTES = 64 * MiB
@@ -124,38 +125,6 @@ def baseline_mib_s(source: Path, scratch: Path) -> float:
     return source.stat().st_size / MiB / elapsed
 
 
-def start_relay(data_dir: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable,
-        "-m",
-        "relay_server",
-        "serve",
-        "--data-dir",
-        str(data_dir),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
-    env["RELAY_TOKEN"] = TOKEN
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"relay exited at start:\n{log_path.read_text()}")
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
-                return process
-        except requests.ConnectionError:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit("relay did not start within 30 s")
-
-
 def upload(url: str, headers: dict[str, str], path: Path) -> requests.Response:
     with path.open("rb") as body:  # requests streams a file object, with its Content-Length
         answer = requests.put(url, data=body, headers=headers, timeout=600)
@@ -187,7 +156,7 @@ def main() -> int:
         base = baseline_mib_s(source, work / "baseline.bin")
 
         port = free_port()
-        relay = start_relay(work / "data", port, work / "relay.log")
+        relay = start_relay_process(work / "data", port, work / "relay.log", TOKEN)
         try:
             url = f"http://127.0.0.1:{port}/blobs/{sha256}"
             headers = {"Authorization": f"Bearer {TOKEN}", "X-Client-Id": "bench"}

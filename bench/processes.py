@@ -224,3 +224,31 @@ class ServerPool:
     def _start(self, server: Server) -> Server:
         self._running.append(server)
         return server.start()
+
+
+def start_relay_process(
+    data_dir: Path, port: int, log_path: Path, token: str = TOKEN
+) -> subprocess.Popen[bytes]:
+    """Start a shared-token relay on 127.0.0.1:``port``; wait (30 s at most) for /healthz.
+
+    For benches that drive one relay by hand (soak, blob memory) rather than through
+    :class:`Server`. Raises SystemExit with the relay's log when it does not come up.
+    """
+    command = [
+        *(sys.executable, "-m", "relay_server", "serve"),
+        *("--data-dir", str(data_dir), "--host", LOOPBACK, "--port", str(port)),
+        *("--log-level", "warning"),
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
+    env["RELAY_TOKEN"] = token
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"relay exited at start:\n{log_path.read_text()}")
+        if _answers_health(port):
+            return process
+        time.sleep(0.05)
+    process.kill()
+    raise SystemExit("relay did not start within 30 s")

@@ -42,6 +42,7 @@ import requests
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 
+from bench.processes import start_relay_process
 from relay_core.toon import decode_messages
 
 TOKEN = "soak-token-0123456789abcdef"
@@ -77,30 +78,6 @@ def memory_kib(pid: int) -> dict[str, int]:
 def rss_kib(pid: int) -> int:
     """The process's resident set size (``VmRSS``) in KiB."""
     return memory_kib(pid)["VmRSS"]
-
-
-def start_soak_relay(data_dir: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
-    """Start a shared-token relay on 127.0.0.1:``port`` and wait (30 s at most) for /healthz."""
-    command = [
-        *(sys.executable, "-m", "relay_server", "serve"),
-        *("--data-dir", str(data_dir), "--host", "127.0.0.1", "--port", str(port)),
-        *("--log-level", "warning"),
-    ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
-    env["RELAY_TOKEN"] = TOKEN
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"relay exited at start:\n{log_path.read_text()}")
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
-                return process
-        except requests.ConnectionError:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit("relay did not start within 30 s")
 
 
 @dataclass
@@ -482,7 +459,7 @@ def main() -> int:
         work = Path(scratch)
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
-        relay = start_soak_relay(work / "data", port, work / "relay.log")
+        relay = start_relay_process(work / "data", port, work / "relay.log", TOKEN)
         try:
             clients = [f"soak-{n:03d}" for n in range(args.clients)]
             groups = setup_sessions(base_url, clients)
