@@ -12,9 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Final, NamedTuple
 
-from pydantic import AfterValidator
-
-from relay_core.errors import InvalidInput, shown
+from relay_core.errors import InvalidInput, pydantic_check, shown
 
 DIGEST_HEX_CHARS: Final = 64
 CHUNK_BYTES: Final = 1024 * 1024
@@ -30,14 +28,7 @@ def validate_digest(value: object) -> str:
     return value
 
 
-def _digest_for_pydantic(value: object) -> str:
-    try:
-        return validate_digest(value)
-    except InvalidInput as exc:
-        raise ValueError(exc.message) from None
-
-
-Digest = Annotated[str, AfterValidator(_digest_for_pydantic)]
+Digest = Annotated[str, pydantic_check(validate_digest)]
 
 
 def blob_relpath(digest: str) -> str:

@@ -20,9 +20,10 @@ same class with :func:`error_from_payload`. Messages are for people and may chan
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar, Final
 
-from pydantic import ValidationError
+from pydantic import AfterValidator, ValidationError
 
 INVALID: Final = "invalid"
 UNAUTHORIZED: Final = "unauthorized"
@@ -149,6 +150,21 @@ ERROR_CLASSES: Final[dict[str, type[RelayError]]] = {
         QuotaExceeded,
     )
 }
+
+
+def pydantic_check(check: Callable[[object], str]) -> AfterValidator:
+    """Adapt a validator that raises InvalidInput for a pydantic ``Annotated`` type.
+
+    pydantic turns only ValueError into a ValidationError; this re-raises the same message.
+    """
+
+    def run(value: object) -> str:
+        try:
+            return check(value)
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
+
+    return AfterValidator(run)
 
 
 def describe_validation_error(error: ValidationError) -> str:

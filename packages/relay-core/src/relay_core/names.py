@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
 from typing import Annotated, Final
 
-from pydantic import AfterValidator
-
-from relay_core.errors import InvalidInput, shown
+from relay_core.errors import InvalidInput, pydantic_check, shown
 
 NAME_MAX_CHARS: Final = 64
 FILENAME_MAX_CHARS: Final = 255
@@ -68,21 +65,9 @@ def validate_peer_name(value: object) -> str:
     return validate_name(value, "peer name")
 
 
-def _pydantic(check: Callable[[object], str]) -> AfterValidator:
-    """Adapt a validator for pydantic, which turns only ValueError into a ValidationError."""
-
-    def run(value: object) -> str:
-        try:
-            return check(value)
-        except InvalidInput as exc:
-            raise ValueError(exc.message) from None
-
-    return AfterValidator(run)
-
-
-ClientId = Annotated[str, _pydantic(validate_client_id)]
-SessionName = Annotated[str, _pydantic(validate_session_name)]
-PeerName = Annotated[str, _pydantic(validate_peer_name)]
+ClientId = Annotated[str, pydantic_check(validate_client_id)]
+SessionName = Annotated[str, pydantic_check(validate_session_name)]
+PeerName = Annotated[str, pydantic_check(validate_peer_name)]
 
 
 def safe_file_name(name: str, suffix: str = "") -> str:
@@ -127,4 +112,4 @@ def validate_filename(value: object) -> str:
     return value
 
 
-FileName = Annotated[str, _pydantic(validate_filename)]
+FileName = Annotated[str, pydantic_check(validate_filename)]
