@@ -1,8 +1,8 @@
 """Assembles config, storage, service and adapters into one ASGI app.
 
 Routing, outermost first: FastMCP's Host/Origin guard (DNS rebinding), the access log, the auth
-middleware, the per-client rate limit (when configured), then ``/mcp`` (FastMCP) and everything
-else (the HTTP API).
+middleware, the per-client rate limit (when configured), the MCP revision gate (under
+``mcp_revisions = "push"``), then ``/mcp`` (FastMCP) and everything else (the HTTP API).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from relay_server.db import open_database
 from relay_server.events import EventHub
 from relay_server.http_api import EXCEPTION_HANDLERS, build_http_api
 from relay_server.http_blobs import blob_routes
+from relay_server.mcp_revisions import HandshakeOnly
 from relay_server.mcp_tools import build_mcp_server
 from relay_server.push import LivePush
 from relay_server.rate_limit import RateLimitMiddleware, TokenBuckets
@@ -139,6 +140,8 @@ def build_relay(config: ServerConfig) -> Relay:
         if config.rate_limit_per_s > 0
         else []
     )
+    # Push rides the handshake era's GET stream; see mcp_revisions.py for why this gate exists.
+    revision_gate = [Middleware(HandshakeOnly)] if config.mcp_revisions == "push" else []
     push = LivePush(service, hub)
     mcp = build_mcp_server(service, version=__version__, lifespan=lifespan, push=push)
     app: Starlette = mcp.http_app(
@@ -152,6 +155,7 @@ def build_relay(config: ServerConfig) -> Relay:
                 touch_due=service.touch_due,
             ),
             *rate_limit,
+            *revision_gate,
         ],
         host_origin_protection=True,
         allowed_hosts=[config.host, *config.allowed_hosts],
