@@ -156,6 +156,14 @@ def relay(tmp_path_factory: pytest.TempPathFactory, _relays: list[RunningRelay])
     return _starter(tmp_path_factory, _relays)()
 
 
+@pytest.fixture(scope="module")
+def relay_of_all_revisions(
+    tmp_path_factory: pytest.TempPathFactory, _relays: list[RunningRelay]
+) -> RunningRelay:
+    """A shared-token relay that also serves MCP 2026-07-28 (``mcp_revisions = "all"``)."""
+    return _starter(tmp_path_factory, _relays)(mcp_revisions="all")
+
+
 @pytest.fixture
 def session_name(request: pytest.FixtureRequest) -> str:
     """A session name unique to this test."""

@@ -52,7 +52,8 @@ def live_client(relay, client_id, inbox=None):
     transport = StreamableHttpTransport(
         relay.mcp_url, headers={"X-Client-Id": client_id}, auth=relay.token
     )
-    return Client(transport, mode="legacy", extensions=[inbox] if inbox else None)
+    # auto, as Claude Code: it probes 2026-07-28, is refused, and falls back to the handshake
+    return Client(transport, mode="auto", extensions=[inbox] if inbox else None)
 
 
 def post(relay, sender, path, body):
@@ -138,25 +139,54 @@ async def test_a_senders_own_message_is_not_pushed_back(relay, session_name):
     assert [e.content for e in events] == ["theirs"]
 
 
-def test_a_raw_http_client_sees_the_notification_on_its_get_stream(relay, session_name):
-    """What Claude Code sees on the wire: the legacy handshake, then the standalone GET stream."""
+CLAUDE_CODE_INFO = {"name": "claude-code", "title": "Claude Code", "version": "2.1.330"}
+CLAUDE_CODE_CAPABILITIES = {"roots": {"listChanged": True}, "elicitation": {"form": {}, "url": {}}}
+"""What Claude Code 2.1.330 declares (captured 2026-12-02): nothing about channels; the server
+declares ``claude/channel``, the client only opts in with its channels flag."""
+
+
+def test_claude_codes_requests_end_on_a_get_stream_that_carries_the_notification(
+    relay, session_name
+):
+    """Claude Code's requests as it sends them: a 2026-07-28 probe, refused; the handshake at
+    2025-11-25; then the standalone GET stream, where the channel notification arrives."""
     post(relay, "alpha", "/api/v1/sessions", {"name": session_name, "participants": ["beta"]})
     headers = {**relay.headers("beta"), "Accept": "application/json, text/event-stream"}
+    probe = requests.post(
+        relay.mcp_url,
+        headers={**headers, "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "server/discover"},
+        json={
+            "jsonrpc": "2.0",
+            "id": "server-discover-probe-1",
+            "method": "server/discover",
+            "params": {
+                "_meta": {
+                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                    "io.modelcontextprotocol/clientInfo": CLAUDE_CODE_INFO,
+                    "io.modelcontextprotocol/clientCapabilities": CLAUDE_CODE_CAPABILITIES,
+                }
+            },
+        },
+        timeout=10,
+    )
+    assert probe.status_code == 400  # so Claude Code falls back to the handshake
     init = requests.post(
         relay.mcp_url,
         headers=headers,
         json={
             "jsonrpc": "2.0",
-            "id": 1,
+            "id": 0,
             "method": "initialize",
             "params": {
                 "protocolVersion": "2025-11-25",
-                "capabilities": {"experimental": {"claude/channel": {}}},
-                "clientInfo": {"name": "raw", "version": "1"},
+                "capabilities": CLAUDE_CODE_CAPABILITIES,
+                "clientInfo": CLAUDE_CODE_INFO,
             },
         },
         timeout=10,
     )
+    assert '"protocolVersion":"2025-11-25"' in init.text
+    assert '"claude/channel"' in init.text
     session = {
         **headers,
         "Mcp-Session-Id": init.headers["mcp-session-id"],
