@@ -8,8 +8,6 @@ a temp dir and talks only to relays the tests start on free loopback ports.
 """
 
 import json
-import re
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,6 @@ import pytest
 pytestmark = pytest.mark.node
 
 SERVER = "plugin:agent-relay:agent-relay"
-LOG_WAIT_S = 15.0
 
 
 def negotiated(debug_file: Path) -> dict[str, object]:
@@ -25,20 +22,6 @@ def negotiated(debug_file: Path) -> dict[str, object]:
     marker = f'MCP server "{SERVER}": Connection established with capabilities: '
     [line] = [line for line in debug_file.read_text().splitlines() if marker in line]
     return json.loads(line.split(marker, 1)[1])
-
-
-def access_line(relay, pattern: str) -> str | None:
-    """The relay's first access-log line matching ``pattern``, waiting a bounded time for it.
-
-    The GET stream's line is written when the stream closes, which the relay notices just
-    after Claude Code exits.
-    """
-    deadline = time.monotonic() + LOG_WAIT_S
-    while True:
-        found = re.search(f"^.*relay_server.access {pattern}.*$", relay.log(), re.MULTILINE)
-        if found or time.monotonic() > deadline:
-            return found.group(0) if found else None
-        time.sleep(0.1)
 
 
 def list_servers(claude, workdir: Path, tmp_path: Path) -> Path:
@@ -59,8 +42,8 @@ def test_claude_code_negotiates_the_handshake_era_and_opens_the_get_stream(
     assert capabilities["protocolEra"] == "legacy"
     assert capabilities["negotiatedProtocolVersion"] == "2025-11-25"
     # It asked for 2026-07-28 first and was refused, then held the stream push rides on.
-    assert access_line(relay, r'via=mcp client=era-probe op="POST /mcp" .*outcome=400')
-    assert access_line(relay, r'via=mcp client=era-probe op="GET /mcp" .*outcome=200')
+    assert relay.access_line(r'via=mcp client=era-probe op="POST /mcp" .*outcome=400')
+    assert relay.access_line(r'via=mcp client=era-probe op="GET /mcp" .*outcome=200')
 
 
 def test_with_all_revisions_claude_code_goes_modern_and_opens_no_stream(

@@ -13,6 +13,9 @@ from fastmcp.client.transports import StreamableHttpTransport
 from mcp import Client as SdkClient
 from mcp.client.streamable_http import streamable_http_client
 
+from relay_core import InvalidInput
+from relay_server.config import load_config
+
 pytestmark = pytest.mark.anyio
 
 HANDSHAKE = "2025-11-25"
@@ -56,6 +59,13 @@ def probe(relay, version=MODERN, **kwargs):
         **{"MCP-Protocol-Version": version, "Mcp-Method": "server/discover"},
         **kwargs,
     )
+
+
+def test_the_setting_defaults_to_push_and_names_itself_when_wrong():
+    assert load_config(environ={}).mcp_revisions == "push"
+    assert load_config(environ={"RELAY_MCP_REVISIONS": "all"}).mcp_revisions == "all"
+    with pytest.raises(InvalidInput, match="RELAY_MCP_REVISIONS has value 'modern'"):
+        load_config(environ={"RELAY_MCP_REVISIONS": "modern"})
 
 
 def test_the_discover_probe_is_refused_as_a_handshake_only_server_refuses_it(relay):
@@ -145,3 +155,35 @@ async def test_with_all_revisions_the_probe_is_answered_and_auto_clients_go_mode
     async with Client(transport, mode="auto") as client:
         assert client.protocol_version == MODERN
         assert await client.list_tools()
+
+
+def test_the_access_log_shows_a_sessions_event_stream_and_a_refused_probe(relay):
+    """What an operator (and tests/plugin/test_claude_code_era.py) reads to see who holds a
+    stream that can carry push."""
+    assert probe(relay, client_id="stream-watcher").status_code == 400
+    init = post(
+        relay,
+        {
+            "jsonrpc": "2.0",
+            "id": 0,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": HANDSHAKE,
+                "capabilities": CLAUDE_CODE_CAPABILITIES,
+                "clientInfo": CLAUDE_CODE_INFO,
+            },
+        },
+        client_id="stream-watcher",
+    )
+    session = {
+        **relay.headers("stream-watcher"),
+        "Mcp-Session-Id": init.headers["mcp-session-id"],
+        "MCP-Protocol-Version": HANDSHAKE,
+        "Accept": "text/event-stream",
+    }
+    with requests.get(relay.mcp_url, headers=session, stream=True, timeout=10) as stream:
+        assert stream.status_code == 200
+    assert relay.access_line(r'via=mcp client=stream-watcher op="POST /mcp" .*outcome=400')
+    assert relay.access_line(r'via=mcp client=stream-watcher op="GET /mcp" .*outcome=200')
+    # A successful POST (the handshake, a tool call) gets no line of its own here.
+    assert 'client=stream-watcher op="POST /mcp" session=- outcome=200' not in relay.log()

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from relay_core.wire import MCP_PATH
 from relay_server.auth import CALLER_SCOPE_KEY
 
 access_log = logging.getLogger("relay_server.access")
-
-MCP_PATH_PREFIX: Final = "/mcp"
 
 
 def _escaped(ch: str) -> str:
@@ -72,7 +70,7 @@ class AccessLogMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        mcp = scope["path"].startswith(MCP_PATH_PREFIX)
+        mcp = scope["path"] == MCP_PATH
         started = time.perf_counter()
         status = 500
 
