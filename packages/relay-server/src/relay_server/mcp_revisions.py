@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 from typing import Final
 
+from mcp.types import INVALID_REQUEST
 from mcp.types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -38,14 +39,16 @@ PUSH_REVISIONS: Final = tuple(HANDSHAKE_PROTOCOL_VERSIONS)
 """The revisions served under ``push``: those opened by ``initialize``, with a standalone stream."""
 
 PROTOCOL_VERSION_HEADER: Final = b"mcp-protocol-version"
-INVALID_REQUEST: Final = -32600
-"""JSON-RPC "Invalid Request": what a handshake-era server answers here, not a modern error."""
+SHOWN_VERSION_CHARS: Final = 40
+"""How much of an unserved version the refusal repeats back."""
 
 
 def unsupported_revision_body(requested: str) -> bytes:
-    """The JSON-RPC error a handshake-only server sends for a request at ``requested``."""
+    """The JSON-RPC error a handshake-only server sends for a request at ``requested``:
+    "Invalid Request" (-32600), which no client takes for a modern server's error."""
     message = (
-        f"Bad Request: unsupported protocol version {requested!r}; this relay serves "
+        f"Bad Request: unsupported protocol version {requested[:SHOWN_VERSION_CHARS]!r}; "
+        "this relay serves "
         f"{', '.join(PUSH_REVISIONS)} (start with initialize)"
     )
     error = {"jsonrpc": "2.0", "id": None, "error": {"code": INVALID_REQUEST, "message": message}}
