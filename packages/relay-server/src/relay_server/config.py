@@ -99,6 +99,16 @@ class ServerConfig(BaseModel):
     request_body_idle_s: float = Field(
         default=30.0, gt=0, description="Close a connection whose request body stalls this long."
     )
+    mcp_sessions_per_client: int = Field(
+        default=16,
+        ge=1,
+        description="MCP sessions one client may hold; one more closes its least recently used.",
+    )
+    mcp_session_idle_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="Close an MCP session with no request and no open stream for this long.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="debug, info (one access line per call), warning or error."
     )
