@@ -31,6 +31,7 @@ from mcp.server.session import ServerSession
 
 from relay_core import Message, RelayError
 from relay_core.wire import MAX_PAGE_SIZE
+from relay_server.channel_event import channel_params
 from relay_server.events import EventHub, Posted
 from relay_server.service import RelayService
 
@@ -44,21 +45,6 @@ _PUMP_STATE_KEY: Final = "relay.push"
 
 StreamCheck = Callable[[str | None], bool]
 """Whether the MCP session of that id has its GET stream open right now."""
-
-
-def channel_params(message: Message) -> dict[str, Any]:
-    """The ``notifications/claude/channel`` params for a message: content and string meta."""
-    lines = [message.text]
-    lines += [
-        f"[attachment: {a.filename} ({a.size} bytes, sha256 {a.sha256})]"
-        for a in message.attachments
-    ]
-    meta = {"session": message.session, "from": message.sender, "message_id": str(message.id)}
-    if message.reply_to is not None:
-        meta["reply_to"] = str(message.reply_to)
-    if message.to:
-        meta["to"] = " ".join(message.to)
-    return {"content": "\n".join(lines), "meta": meta}
 
 
 def connection_of(session: ServerSession) -> Connection | None:
