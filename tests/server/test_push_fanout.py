@@ -151,22 +151,25 @@ async def test_a_send_reads_nothing_for_push_however_many_sessions_its_recipient
         async with live_client(served, "b", inbox) as live:
             await live.call_tool("whoami", {})
 
-            async def send_five(first: int) -> tuple[int, int]:
-                polls, pushed = len(served.polls), served.relay.push.pushed
+            push = served.relay.push
+
+            async def send_five(first: int) -> tuple[int, int, int]:
+                before = len(served.polls), push.offered, push.pushed
                 for i in range(5):
                     await anyio.to_thread.run_sync(
                         post, served, "alpha", "/api/v1/sessions/team/messages", {"text": str(i)}
                     )
                 await inbox.wait_for(first + 5)
-                return len(served.polls) - polls, served.relay.push.pushed - pushed
+                after = len(served.polls), push.offered, push.pushed
+                return after[0] - before[0], after[1] - before[1], after[2] - before[2]
 
             without = await send_five(0)
             for client in ("b", "c"):
                 await anyio.to_thread.run_sync(leave_sessions_behind, served, client, LINGERING)
             with_lingering = await send_five(5)
-    # No store read and no thread hop for push, and one notification per live connection per
-    # message: the same with 0 and with 20 left-behind sessions per recipient.
-    assert without == with_lingering == (0, 5)
+    # No store read and no thread hop for push; a message reaches only the one connection that
+    # listens, and is sent there once: the same with 0 and 20 left-behind sessions a recipient.
+    assert without == with_lingering == (0, 5, 5)
 
 
 async def test_concurrent_sends_reach_a_live_connection_once_each_in_id_order(tmp_path):

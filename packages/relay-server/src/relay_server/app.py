@@ -143,7 +143,7 @@ def build_relay(config: ServerConfig) -> Relay:
         else []
     )
     sessions = McpSessions(config.mcp_sessions_per_client)
-    push = LivePush(service, hub, streams=sessions.has_live_stream)
+    push = LivePush(service, hub, streams=sessions)
     mcp = build_mcp_server(service, version=__version__, lifespan=lifespan, push=push)
     app: Starlette = mcp.http_app(
         path=MCP_PATH,

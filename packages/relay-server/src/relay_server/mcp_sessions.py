@@ -105,6 +105,7 @@ class McpSessions:
         self._records: dict[str, SessionRecord] = {}
         self._by_client: dict[str, dict[str, SessionRecord]] = {}
         self._manager: StreamableHTTPSessionManager | None = None
+        self._stream_watchers: list[Callable[[str, bool], None]] = []
         self.closed_over_cap = 0
         """How many sessions were closed to make room (for tests and status)."""
 
@@ -117,6 +118,10 @@ class McpSessions:
         if manager is not None:
             sdk_session_transports(manager)
         self._manager = manager
+
+    def watch_streams(self, callback: Callable[[str, bool], None]) -> None:
+        """Call ``callback(session_id, open)`` when a session's GET stream opens or closes."""
+        self._stream_watchers.append(callback)
 
     def has_live_stream(self, session_id: str | None) -> bool:
         """True when a GET stream of ``session_id`` is open right now."""
@@ -143,6 +148,9 @@ class McpSessions:
         record = self._records.pop(session_id, None)
         if record is None:
             return
+        if record.streams:
+            record.streams = 0
+            self._streams_changed(session_id, False)
         mine = self._by_client.get(record.client_id)
         if mine is not None:
             mine.pop(session_id, None)
@@ -152,14 +160,24 @@ class McpSessions:
     def started(self, record: SessionRecord, stream: bool) -> None:
         """A request of the session started (``stream``: a GET stream opened)."""
         record.in_flight += 1
-        record.streams += stream
         record.last_active = self._clock()
+        if stream:
+            record.streams += 1
+            if record.streams == 1 and record.session_id in self._records:
+                self._streams_changed(record.session_id, True)
 
     def finished(self, record: SessionRecord, stream: bool) -> None:
         """A request of the session ended."""
         record.in_flight -= 1
-        record.streams -= stream
         record.last_active = self._clock()
+        if stream and record.streams > 0:
+            record.streams -= 1
+            if record.streams == 0 and record.session_id in self._records:
+                self._streams_changed(record.session_id, False)
+
+    def _streams_changed(self, session_id: str, open_: bool) -> None:
+        for callback in self._stream_watchers:
+            callback(session_id, open_)
 
     def over_cap(self, client_id: str, keep: str) -> list[str]:
         """The sessions of ``client_id`` to close so it holds at most ``max_per_client``.

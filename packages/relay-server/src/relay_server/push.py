@@ -21,7 +21,7 @@ import asyncio
 import collections
 import logging
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import anyio
 from fastmcp.server.dependencies import fastmcp_request_ctx
@@ -43,9 +43,6 @@ MAX_QUEUED: Final = 1000
 """Messages one connection may have waiting; past that its pump catches up from the store."""
 _PUMP_STATE_KEY: Final = "relay.push"
 
-StreamCheck = Callable[[str | None], bool]
-"""Whether the MCP session of that id has its GET stream open right now."""
-
 
 def connection_of(session: ServerSession) -> Connection | None:
     """The Connection behind a request's ServerSession.
@@ -57,22 +54,40 @@ def connection_of(session: ServerSession) -> Connection | None:
     return connection if isinstance(connection, Connection) else None
 
 
+class StreamWatch(Protocol):
+    """Which MCP sessions have their GET stream open (see :class:`McpSessions`)."""
+
+    def has_live_stream(self, session_id: str | None) -> bool: ...
+
+    def watch_streams(self, callback: Callable[[str, bool], None]) -> None: ...
+
+
 class LivePush:
-    """Runs one pump per live MCP connection and stops it when the connection closes."""
+    """Runs one pump per live MCP connection and stops it when the connection closes.
+
+    With ``streams``, a pump receives events only while its session's GET stream is open; a
+    client none of whose connections listens has no hub listener at all, so what it left
+    behind costs a send nothing. Without ``streams`` every connection counts as listening.
+    """
 
     def __init__(
-        self, service: RelayService, hub: EventHub, streams: StreamCheck | None = None
+        self, service: RelayService, hub: EventHub, streams: StreamWatch | None = None
     ) -> None:
         self.service = service
         self.hub = hub
         self.streams = streams
         self.pumps = 0
+        self.offered = 0
+        """Events handed to pumps (for tests: work per send)."""
         self.pushed = 0
         """Notifications handed to connections (for tests and the bench)."""
         self.store_reads = 0
         """Database reads the pumps made (gaps and the first cursor), for tests."""
         self._feeds: dict[str, _ClientFeed] = {}
+        self._by_session: dict[str, _Pump] = {}
         self._floor: int | None = None
+        if streams is not None:
+            streams.watch_streams(self._stream_changed)
 
     def attach(self, caller: str, connection: Connection) -> None:
         """Start pushing to ``connection`` for ``caller`` (idempotent per connection)."""
@@ -83,6 +98,10 @@ class LivePush:
         if feed is None:
             feed = self._feeds[caller] = _ClientFeed(self, caller)
         feed.pumps.add(pump)
+        if connection.session_id is not None:
+            self._by_session[connection.session_id] = pump
+        if self.streams is None or self.streams.has_live_stream(connection.session_id):
+            feed.listen(pump)
         self.pumps += 1
         task = asyncio.get_running_loop().create_task(pump.run())
         connection.state[_PUMP_STATE_KEY] = pump
@@ -91,15 +110,23 @@ class LivePush:
     def _detach(self, feed: _ClientFeed, pump: _Pump, task: asyncio.Task[None]) -> None:
         task.cancel()
         self.pumps -= 1
+        feed.unlisten(pump)
         feed.pumps.discard(pump)
-        if not feed.pumps:
-            feed.close()
-            if self._feeds.get(feed.caller) is feed:
-                del self._feeds[feed.caller]
+        if self._by_session.get(pump.connection.session_id or "") is pump:
+            del self._by_session[pump.connection.session_id or ""]
+        if not feed.pumps and self._feeds.get(feed.caller) is feed:
+            del self._feeds[feed.caller]
 
-    def listening(self, connection: Connection) -> bool:
-        """True when ``connection``'s GET stream is open (always, without stream tracking)."""
-        return self.streams is None or self.streams(connection.session_id)
+    def _stream_changed(self, session_id: str, open_: bool) -> None:
+        pump = self._by_session.get(session_id)
+        feed = self._feeds.get(pump.caller) if pump is not None else None
+        if pump is None or feed is None:
+            return  # no pump yet: attach() asks when it comes
+        if open_:
+            pump.resume()
+            feed.listen(pump)
+        else:
+            feed.unlisten(pump)
 
     async def start_cursor(self) -> int:
         """The id a new pump starts after: the newest message the relay has stored.
@@ -127,20 +154,30 @@ class LivePush:
 
 
 class _ClientFeed:
-    """One event hub listener for all of one client's pumps."""
+    """One client's pumps, and its one event hub listener while any of them listens."""
 
     def __init__(self, push: LivePush, caller: str) -> None:
         self.caller = caller
         self.pumps: set[_Pump] = set()
+        self.listening: set[_Pump] = set()
         self._push = push
-        self.close = push.hub.subscribe([caller], self._posted)
+        self._unsubscribe: Callable[[], None] | None = None
+
+    def listen(self, pump: _Pump) -> None:
+        self.listening.add(pump)
+        if self._unsubscribe is None:
+            self._unsubscribe = self._push.hub.subscribe([self.caller], self._posted)
+
+    def unlisten(self, pump: _Pump) -> None:
+        self.listening.discard(pump)
+        if not self.listening and self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
 
     def _posted(self, event: Posted) -> None:
-        for pump in self.pumps:
-            if self._push.listening(pump.connection):
-                pump.offer(event)
-            else:
-                pump.skip(event)
+        for pump in self.listening:
+            self._push.offered += 1
+            pump.offer(event)
 
 
 class _Pump:
@@ -165,10 +202,10 @@ class _Pump:
             self.queue.append(event.message)
         self.woken.set()
 
-    def skip(self, event: Posted) -> None:
-        """Pass over an event nobody listens to (no GET stream): it is not sent later either."""
+    def resume(self) -> None:
+        """The GET stream is open again: what came while it was shut is not sent later."""
         if self.cursor is not None and not self.queue and not self.gap:
-            self.cursor = max(self.cursor, event.message_id)
+            self.cursor = max(self.cursor, self.push.hub.last_message_id)
 
     async def run(self) -> None:
         try:
