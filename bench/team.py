@@ -6,7 +6,7 @@ like that. Three pairs, each measured on one relay of its own, baseline and subj
 1. Eight MCP senders in one shared eight-member session, against the same senders each in a
    session of its own. Every sender's MCP session is also a recipient's connection.
 2. The same, after every member opened ``LINGERING`` more MCP sessions and left them without a
-   DELETE (a Claude Code that crashed or whose laptop slept); the baseline is unchanged.
+   DELETE (a Claude Code that crashed or whose laptop slept), then connected afresh.
 3. One MCP sender into a session whose eight recipients hold live push streams (the 2025-11-25
    handshake with the ``claude/channel`` capability and the standalone GET stream open, as Claude
    Code keeps it; every event is read), against the same sender into a session whose eight
@@ -40,33 +40,50 @@ CHANNEL_METHOD: Final = "notifications/claude/channel"
 ATTACH_TIMEOUT_S: Final = 10.0
 
 
+async def open_senders(relay: Server, members: list[str]) -> list[McpSession]:
+    """One MCP session per member (the member's own Claude Code)."""
+    return [await McpSession.open(relay.port, identity(member)) for member in members]
+
+
 async def shared_session_rows(scale: Scale, relay: Server) -> list[Row]:
-    """Pairs 1 and 2: a shared session against own sessions, then with lingering sessions."""
+    """Pairs 1 and 2: a shared session against own sessions, then with sessions left behind.
+
+    For pair 2 every member leaves ``LINGERING`` sessions behind and then connects afresh, as a
+    Claude Code restarted after a crash does. The relay keeps at most ``mcp_sessions_per_client``
+    (16 by default) per client, so with the default 15 of them stay open beside each sender.
+    """
     members = [f"team-{i}" for i in range(MEMBERS)]
     for member in members:
         await create_session(relay, member, f"{member}-own", ["team-own-reader"])
     await create_session(relay, members[0], "team-shared", members[1:])
-    senders = [await McpSession.open(relay.port, identity(member)) for member in members]
-    own = [mcp_send(s, f"{m}-own") for s, m in zip(senders, members, strict=True)]
-    shared = [mcp_send(s, "team-shared") for s in senders]
     rows = []
+    senders = await open_senders(relay, members)
     try:
+        own = [mcp_send(s, f"{m}-own") for s, m in zip(senders, members, strict=True)]
+        shared = [mcp_send(s, "team-shared") for s in senders]
         loads = await compare(scale, (relay, own), (relay, shared))
         rows.append(
             throughput_row(
                 FIGURE, "8 senders, one shared session", loads, "own sessions", SHARED_TARGET
             )
         )
-        for member in members:
-            for _ in range(LINGERING):
-                left = await McpSession.open(relay.port, identity(member))
-                await left.call("whoami", {})
-                await left.close()  # no DELETE: the relay keeps the session until it idles out
+    finally:
+        for sender in senders:
+            await sender.close()  # no DELETE: these stay behind too
+    for member in members:
+        for _ in range(LINGERING):
+            left = await McpSession.open(relay.port, identity(member))
+            await left.call("whoami", {})
+            await left.close()  # no DELETE: the relay keeps the session until it idles out
+    senders = await open_senders(relay, members)
+    try:
+        own = [mcp_send(s, f"{m}-own") for s, m in zip(senders, members, strict=True)]
+        shared = [mcp_send(s, "team-shared") for s in senders]
         loads = await compare(scale, (relay, own), (relay, shared))
         rows.append(
             throughput_row(
                 FIGURE,
-                f"8 senders, one shared session, {LINGERING} lingering sessions per member",
+                f"8 senders, one shared session, {LINGERING} sessions left behind per member",
                 loads,
                 "own sessions",
                 SHARED_TARGET,
