@@ -2,15 +2,17 @@
 
 Every MCP connection with a standalone stream (the handshake era's GET stream, which Claude Code
 opens) gets one pump, keyed by the *authenticated client*, never by MCP session id. One event
-hub listener per client hands each :class:`~relay_server.events.Posted` event to that client's
-pumps; the event carries the committed message and events arrive in commit (= id) order, so a
-pump sends it as it is: no database read and no thread hop per message. A pump reads the store
+hub listener per client hands each :class:`~relay_server.events.Posted` event to those of the
+client's pumps whose GET stream is open; the event carries the committed message and events
+arrive in commit (= id) order, so a pump sends it as it is: no database read and no thread hop
+per message. A pump reads the store
 (:meth:`RelayService.poll` from its cursor) only to fill a gap: an event without its message,
 or more queued than ``MAX_QUEUED`` because the client reads slowly. Either way each connection
 gets a message at most once, in id order.
 
 A connection whose GET stream is not open right now (a Claude Code that crashed or slept and
-left its session behind) is skipped at no cost: the SDK would drop the notification anyway.
+left its session behind) is not in its client's feed at all (``mcp_sessions.McpSessions`` says when
+streams open and close), so it costs a send nothing; the SDK would drop the notification anyway.
 Push is best-effort on top of the durable store: whatever a client missed, it reads with
 ``read_messages``.
 """
@@ -55,7 +57,7 @@ def connection_of(session: ServerSession) -> Connection | None:
 
 
 class StreamWatch(Protocol):
-    """Which MCP sessions have their GET stream open (see :class:`McpSessions`)."""
+    """Which MCP sessions have their GET stream open (see ``mcp_sessions.McpSessions``)."""
 
     def has_live_stream(self, session_id: str | None) -> bool: ...
 
