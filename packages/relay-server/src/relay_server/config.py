@@ -107,6 +107,16 @@ class ServerConfig(BaseModel):
         description="push: only MCP revisions with channel push (2025-11-25 and older); "
         "all: also 2026-07-28, on which clients get no push.",
     )
+    mcp_sessions_per_client: int = Field(
+        default=16,
+        ge=1,
+        description="MCP sessions one client may hold; one more closes its least recently used.",
+    )
+    mcp_session_idle_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="Close an MCP session with no request and no open stream for this long.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="debug, info (one access line per call), warning or error."
     )
