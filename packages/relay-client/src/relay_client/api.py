@@ -18,6 +18,7 @@ later call resumes with ``Range: bytes=N-``, and renamed into place only once it
 from __future__ import annotations
 
 import contextlib
+import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -70,6 +71,10 @@ DEFAULT_RETRIES: Final = 2
 """Extra attempts of an idempotent call after a connection error or a 503."""
 RETRY_BACKOFF_S: Final = 0.5
 MAX_RETRY_DELAY_S: Final = 10.0
+FOLLOW_FIRST_DELAY_S: Final = 0.5
+"""A follower's first pause after the relay went away; each further pause doubles..."""
+FOLLOW_MAX_DELAY_S: Final = 30.0
+"""...up to this, for as long as the follower runs."""
 TRANSFER_CHUNK_BYTES: Final = 1024 * 1024
 USER_AGENT: Final = f"agent-relay-client/{version('relay-client')}"
 SERVE_HINT: Final = "is `agent-relay-server serve` running?"
@@ -84,6 +89,42 @@ _IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "PUT"})
 
 class DigestMismatch(RelayError):
     """Downloaded bytes do not hash to the digest they were asked for by."""
+
+
+class RelayFailed(RelayError):
+    """The relay (or a proxy before it) answered 5xx without an error of ours: it failed, or
+    is going down."""
+
+
+def is_outage(error: RelayError) -> bool:
+    """True when ``error`` means the relay is not there for now (refused, timed out, 503, a
+    bare 5xx): worth waiting out, as followers do, rather than giving up."""
+    return isinstance(error, Unavailable | RelayFailed)
+
+
+class Backoff:
+    """Pauses between attempts to reach a relay that went away: doubling, capped, jittered.
+
+    The jitter (each pause is 80-100% of its nominal length) keeps many followers of one relay
+    from all knocking at the same instant when it comes back.
+    """
+
+    def __init__(
+        self, first_s: float = FOLLOW_FIRST_DELAY_S, max_s: float = FOLLOW_MAX_DELAY_S
+    ) -> None:
+        self.first_s = first_s
+        self.max_s = max_s
+        self._next = first_s
+
+    def next_delay(self) -> float:
+        """The next pause in seconds; each call doubles the one after, up to ``max_s``."""
+        delay = self._next
+        self._next = min(self._next * 2, self.max_s)
+        return delay * random.uniform(0.8, 1.0)
+
+    def reset(self) -> None:
+        """Start again from ``first_s`` (the relay answered)."""
+        self._next = self.first_s
 
 
 @dataclass(frozen=True)
@@ -542,7 +583,7 @@ class RelayClient:
         if cls is not None:
             return cls(f"the relay answered {what}")
         if status >= 500:
-            return RelayError(f"the relay failed with {what}: the details are in its log")
+            return RelayFailed(f"the relay failed with {what}: the details are in its log")
         return error
 
     def _json(self, response: requests.Response) -> Any:
