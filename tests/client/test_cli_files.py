@@ -390,3 +390,21 @@ def test_fetch_file_that_the_relay_does_not_have_is_not_found(
     )
     result = run("fetch-file", DIGEST)
     assert (result.exit_code, result.stderr) == (5, "Error: not_found: no such file\n")
+
+
+def test_fetch_file_off_a_terminal_prints_progress_lines_on_stderr(
+    configured, relay_http, run, tmp_path
+):
+    relay_http.get(BLOB, body=DATA, headers={"Content-Length": str(len(DATA))})
+    result = run("fetch-file", DIGEST, "-o", str(tmp_path / "copy.csv"))
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    assert lines[0] == "downloading copy.csv: 0 B of 17.6 KiB (0%)"
+    assert lines[-1].startswith("downloading copy.csv: done, 17.6 KiB in ")
+    assert result.stdout.startswith("Saved ")
+
+
+def test_transfers_with_json_print_no_progress(configured, relay_http, run, tmp_path):
+    relay_http.get(BLOB, body=DATA)
+    result = run("fetch-file", DIGEST, "-o", str(tmp_path / "copy.csv"), "--json")
+    assert result.stderr == ""
