@@ -26,7 +26,7 @@ def test_off_a_terminal_a_line_is_printed_every_ten_percent():
     ]
     assert lines[4].startswith("downloading big.iso: 40.0 MiB of 100.0 MiB (40%), ")
     assert lines[4].endswith(" MiB/s")
-    assert lines[-1] == "downloading big.iso: done, 100.0 MiB in 1 s, 99.0 MiB/s"
+    assert lines[-1] == "downloading big.iso: done, 100.0 MiB in 1 s, 100.0 MiB/s"
 
 
 def test_off_a_terminal_a_slow_transfer_prints_a_line_every_few_seconds():
