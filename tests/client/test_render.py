@@ -91,11 +91,12 @@ def test_a_body_cannot_draw_a_header_line():
 
 def test_on_a_terminal_long_lines_wrap_indented_so_no_row_starts_at_the_edge():
     # Padded so that, wrapped by an 80-column terminal, the fake header would start a row.
-    text = message_text(message(" " * 76 + FAKE_HEADER + "日" * 50), Names(), width=80)
+    body = " " * 76 + FAKE_HEADER + "\t" * 12 + FAKE_HEADER + "日" * 50
+    text = message_text(message(body), Names(), width=80)
     rows = text.splitlines()[1:]
     assert len(rows) > 1
     assert all(row.startswith(BODY_INDENT) for row in rows)
-    assert all(_columns(row) <= 80 for row in rows)
+    assert all(_columns(row) <= 80 and "\t" not in row for row in rows)
 
 
 def _columns(row: str) -> int:

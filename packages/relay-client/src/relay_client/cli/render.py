@@ -158,21 +158,20 @@ def _wrapped(line: str, width: int | None) -> list[str]:
     row: list[str] = []
     column = 0
     for ch in line:
-        if ch == "\t":
-            # Tab stops count from the left edge, where the indent starts.
-            stop = (len(BODY_INDENT) + column) // 8 * 8 + 8 - len(BODY_INDENT)
-            ch, size = " " * (stop - column), stop - column
-        else:
-            size = _columns(ch)
+        size = _tab_size(column) if ch == "\t" else _columns(ch)
         if column + size > room and row:
             rows.append("".join(row))
             row, column = [], 0
-            if ch.startswith(" ") and len(ch) > 1:
-                ch, size = " " * min(size, room), min(size, room)
-        row.append(ch)
+            size = _tab_size(column) if ch == "\t" else size
+        row.append(" " * size if ch == "\t" else ch)
         column += size
     rows.append("".join(row))
     return rows
+
+
+def _tab_size(column: int) -> int:
+    """Columns a tab takes at ``column`` of a body row (tab stops count from the left edge)."""
+    return 8 - (len(BODY_INDENT) + column) % 8
 
 
 def _columns(ch: str) -> int:
