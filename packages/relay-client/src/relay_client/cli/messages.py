@@ -119,7 +119,7 @@ def tail(
     after = since if since is not None else app.cursors.get(session)
     wait = wait_s if wait_s is not None else (wire.DEFAULT_WAIT_S if follow else None)
     printed: int | None = None
-    outage = _Outage(app) if follow else None
+    outage = _Outage() if follow else None
     try:
         while True:
             try:
@@ -157,8 +157,7 @@ def tail(
 class _Outage:
     """A follower's view of the relay going away: pauses, and one line on stderr each way."""
 
-    def __init__(self, app: App) -> None:
-        self.app = app
+    def __init__(self) -> None:
         self.backoff = Backoff()
         self.since: float | None = None
 
