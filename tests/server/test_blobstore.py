@@ -448,6 +448,29 @@ def test_gc_removes_exactly_the_unreferenced_expired_blobs_and_stale_temps(store
     assert active.commit() is True
 
 
+def test_gc_in_another_process_keeps_the_old_temp_file_of_an_upload_still_in_flight(store):
+    # `agent-relay-server gc` opens its own store: the relay's list of active uploads is not
+    # there, only the lock on the file says an upload is still writing it.
+    data = b"an upload stalled for hours"
+    stalled = store.begin(sha(data), len(data))
+    stalled.write(data[:9])
+    age(stalled.temp, 2 * STALE_TEMP_S)
+    crashed = leftover(store, b"crashed upload", STALE_TEMP_S + 60)
+    gc_command = BlobStore(store.root, max_blob_bytes=8 * MiB, quota_bytes=32 * MiB)
+
+    assert gc_command.gc(set(), grace_s=DAY, dry_run=True).temp_files == [
+        str(crashed.relative_to(store.root))
+    ]
+    report = gc_command.gc(set(), grace_s=DAY)
+
+    assert report.temp_files == [str(crashed.relative_to(store.root))]
+    assert not crashed.exists()
+    assert stalled.temp.exists()
+    stalled.write(data[9:])
+    assert stalled.commit() is True
+    assert store.read_bytes(sha(data)) == data
+
+
 def test_a_gc_dry_run_reports_the_same_and_removes_nothing(store):
     put_aged(store, b"old one", 2 * DAY)
     put_aged(store, b"old two", 2 * DAY)

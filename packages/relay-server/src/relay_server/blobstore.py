@@ -420,9 +420,10 @@ class BlobStore:
     ) -> GcReport:
         """Remove blobs nothing references whose last upload is older than ``grace_s``.
 
-        Also removes temp files of crashed uploads untouched for ``stale_temp_s`` and blobs
-        quarantined after failing verification. ``referenced`` is a set of digests or a predicate
-        (asked once per candidate, just before removal). ``now`` defaults to the clock. With
+        Also removes temp files of crashed uploads untouched for ``stale_temp_s`` (never one an
+        upload in any process still holds locked) and blobs quarantined after failing
+        verification. ``referenced`` is a set of digests or a predicate (asked once per
+        candidate, just before removal). ``now`` defaults to the clock. With
         ``dry_run`` nothing is removed and the report says what would be.
         """
         now = time.time() if now is None else now
@@ -438,12 +439,30 @@ class BlobStore:
         leftovers: list[str] = []
         leftover_bytes = 0
         for path, size in self._stale_leftovers(now - stale_temp_s):
+            if self._remove_leftover(path, dry_run):
+                leftovers.append(str(path.relative_to(self.root)))
+                leftover_bytes += size
+        return GcReport(blobs, leftovers, leftover_bytes, dry_run)
+
+    def _remove_leftover(self, path: Path, dry_run: bool) -> bool:
+        """Remove an old temp file unless an upload is writing it; True when it is (or would be)
+        removed.
+
+        Age alone says nothing about a live upload: one stalled for hours (a laptop asleep mid
+        transfer) keeps its file locked, and ``gc`` runs in its own process, where the relay's
+        list of active uploads is not visible. So the file is removed only under its lock, the
+        way ``check --repair`` does. A quarantined ``.corrupt`` copy has no writer.
+        """
+        if path.name.endswith(CORRUPT_SUFFIX):
             if not dry_run:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
-            leftovers.append(str(path.relative_to(self.root)))
-            leftover_bytes += size
-        return GcReport(blobs, leftovers, leftover_bytes, dry_run)
+            return True
+        with claim_leftover(path) as claimed:
+            if claimed and not dry_run:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            return claimed
 
     def _remove_if_expired(self, sha256: str, cutoff: float) -> StoredBlob | None:
         """Unlink a blob unless it was uploaded again since the scan (which bumps its mtime)."""
