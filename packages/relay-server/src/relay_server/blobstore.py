@@ -5,13 +5,14 @@ fan-out directory while hashing. :meth:`Upload.commit` fsyncs the file, checks s
 only then renames it into place (and fsyncs the directory), so nothing partial or wrong is ever
 visible under a blob's name. Every failure removes the temp file.
 
-Reading: :meth:`BlobStore.open_for_read` returns a :class:`BlobReader` whose chunks hash the
-*whole* blob as they are served and hold back the last chunk until the digest checks out. A
+Reading: :meth:`BlobStore.open_for_read` returns a :class:`BlobReader`. Serving a whole blob
+hashes it as the chunks go out and holds back the last chunk until the digest checks out. A
 corrupt blob therefore never reaches a reader complete: the stream ends with an error instead (the
 HTTP adapter aborts the connection, so the client sees a short body), and the bad file is moved out
 of the way so the next upload of the same bytes repairs the store. Serving costs one read and one
 hash of the file, which a 1 GiB GET pays anyway for the read; there is no second pass before the
-first byte.
+first byte. Serving a range reads only the range and trusts the check made when the blob was
+written (and by ``agent-relay-server check``), so a range costs what it serves.
 
 Accounting: the count and bytes of stored blobs are scanned once when the store opens and kept up
 to date on every commit and removal, so :meth:`BlobStore.usage` is free. The quota counts stored
@@ -353,8 +354,8 @@ class BlobStore:
         """Open a stored blob to serve bytes ``start`` to ``end`` (inclusive; default: the end).
 
         NotFound when absent, InvalidInput for a range that does not fit the blob (``start`` may
-        equal the size only for an empty blob). The reader verifies the whole blob while it is
-        read; see :class:`BlobReader`.
+        equal the size only for an empty blob). A reader of the whole blob verifies it while it
+        is read, a reader of part of it reads only that part; see :class:`BlobReader`.
         """
         path = self.path_of(sha256)
         try:
@@ -631,13 +632,18 @@ class Upload(_ClosedOnExit):
 
 
 class BlobReader(_ClosedOnExit):
-    """Chunks of one blob's byte range, verified against its digest on the way.
+    """Chunks of one blob's byte range; the whole blob is verified against its digest on the way.
 
-    The whole blob is hashed: bytes before the range are read and hashed first (a resumed
-    download pays one read of what it already has), bytes after it are hashed after the range's
-    last chunk is read. That last chunk is yielded only once the digest matched; on a mismatch
-    the blob is moved out of the store and NotFound is raised instead, so no reader ever gets a
-    complete copy of corrupt bytes.
+    A read of the whole blob hashes it as it goes and yields the last chunk only once the digest
+    matched; on a mismatch the blob is moved out of the store and NotFound is raised instead, so
+    no reader ever gets a complete copy of corrupt bytes. That costs one hash of what is served.
+
+    A read of part of a blob (a ``Range`` request) reads only that part and does not verify:
+    hashing the rest would make a 1-byte range cost a read of the whole file, which anyone
+    allowed to read the file could repeat in parallel to starve the relay's disk. The bytes were
+    verified when they were written, ``agent-relay-server check`` verifies them again, and the
+    relay's own client hashes a download resumed with a range as a whole before keeping it (on
+    a mismatch it drops what it has, and its next attempt fetches the whole file, verified here).
     """
 
     def __init__(
@@ -669,8 +675,17 @@ class BlobReader(_ClosedOnExit):
         """How many bytes the reader yields."""
         return self.last - self.start + 1
 
+    @property
+    def whole(self) -> bool:
+        """True when the reader serves the whole blob (and therefore verifies it)."""
+        return self.start == 0 and self.last == self.size - 1
+
     def __iter__(self) -> Iterator[bytes]:
-        """Yield the range in chunks of at most 1 MiB, the last one only after verification."""
+        """Yield the range in chunks of at most 1 MiB; for the whole blob, the last one only
+        after verification."""
+        if not self.whole:
+            yield from self._read_range()
+            return
         try:
             digest, held = StreamingHash(), None
             for chunk, serve in self._read_all():
@@ -702,6 +717,20 @@ class BlobReader(_ClosedOnExit):
                     return
                 position += len(chunk)
                 yield chunk, serve
+
+    def _read_range(self) -> Iterator[bytes]:
+        """The served range and nothing else, unverified (see the class docstring)."""
+        try:
+            self._handle.seek(self.start)
+            left = self.length
+            while left > 0:
+                chunk = self._handle.read(min(self._chunk_bytes, left))
+                if not chunk:
+                    return  # the file shrank since it was opened: the client sees a short body
+                left -= len(chunk)
+                yield chunk
+        finally:
+            self.close()
 
     def close(self) -> None:
         """Release the file (idempotent)."""
