@@ -311,6 +311,41 @@ def test_an_upload_over_the_quota_is_507_and_stores_nothing(small_relay):
     assert store_files(small_relay) == before
 
 
+def test_uploads_dripping_a_byte_at_a_time_cannot_make_another_clients_upload_fail(
+    small_relay,
+):
+    # Three uploads declaring 1 MiB each used to reserve the whole 3 MiB quota before a byte
+    # arrived; dripping a byte every 20 s (under the idle cut) kept everyone else at 507.
+    drips = [
+        raw_put(small_relay, f"mallory-{n}", sha(bytes([n]) * MiB), MiB, body=b"\0")
+        for n in range(3)
+    ]
+    try:
+        wait_until(lambda: len(temp_files(small_relay)) == 3)  # all three uploads have begun
+        data = os.urandom(MiB)
+        assert put(small_relay, "alice", data).status_code == 201
+        assert api(small_relay, "alice", "GET", f"/blobs/{sha(data)}").content == data
+    finally:
+        for conn in drips:
+            conn.close()
+    wait_until(lambda: temp_files(small_relay) == set())
+
+
+def test_one_client_cannot_hold_more_than_twice_the_largest_file_in_uploads(small_relay):
+    held = [raw_put(small_relay, "mallory", sha(bytes([n]) * MiB), MiB) for n in range(2)]
+    try:
+        wait_until(lambda: len(temp_files(small_relay)) == 2)
+        conn = raw_put(small_relay, "mallory", sha(b"third"), 5)
+        status, body = answer_of(conn)
+        conn.close()
+        assert status == 429
+        assert b'"rate_limited"' in body
+        assert put(small_relay, "alice", b"alice is not mallory").status_code == 201
+    finally:
+        for conn in held:
+            conn.close()
+
+
 def test_status_reports_the_file_limits_and_counts(small_relay):
     data = os.urandom(1234)
     put(small_relay, "alpha", data)

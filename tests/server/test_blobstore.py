@@ -212,10 +212,61 @@ def test_uploads_in_flight_count_against_the_quota_until_they_end(tmp_path):
     store = BlobStore(tmp_path, max_blob_bytes=100, quota_bytes=150)
     first, second = b"a" * 100, b"b" * 60
     in_flight = store.begin(sha(first), len(first))
+    in_flight.write(first)
     with pytest.raises(errors.QuotaExceeded):
         store.begin(sha(second), len(second))
     in_flight.abort()
+    assert store.reserved_bytes() == 0
     assert store.put_bytes(sha(second), second) is True
+
+
+def test_a_dripping_upload_holds_only_the_bytes_it_sent_not_what_it_declared(tmp_path):
+    # Declared sizes used to be reserved up front: two uploads declaring the whole quota and
+    # sending a byte now and then kept every other upload out with 507 for as long as they ran.
+    store = BlobStore(tmp_path, max_blob_bytes=100, quota_bytes=150)
+    drips = [store.begin(sha(bytes([n]) * 100), 100, owner=f"mallory-{n}") for n in range(2)]
+    for drip in drips:
+        drip.write(b"\0")
+    assert store.reserved_bytes() == 2
+    other = b"b" * 100
+    assert store.put_bytes(sha(other), other) is True
+    for drip in drips:
+        drip.abort()
+    assert store.reserved_bytes() == 0
+    assert store.usage() == Usage(1, 100)
+
+
+def test_the_quota_holds_while_bytes_arrive(tmp_path):
+    store = BlobStore(tmp_path, max_blob_bytes=100, quota_bytes=150)
+    first, second = b"a" * 100, b"b" * 100
+    fast = store.begin(sha(first), 100)
+    slow = store.begin(sha(second), 100)  # both fit on their own when they start
+    fast.write(first)
+    slow.write(second[:50])
+    with pytest.raises(errors.QuotaExceeded):
+        slow.write(second[50:51])
+    assert not slow.temp.exists()
+    assert fast.commit() is True
+    assert store.usage() == Usage(1, 100)
+    assert store.reserved_bytes() == 0
+    assert files_in(tmp_path) == [f"{sha(first)[:2]}/{sha(first)}"]
+
+
+def test_one_client_cannot_declare_more_than_its_cap_in_uploads_in_flight(tmp_path):
+    store = BlobStore(
+        tmp_path, max_blob_bytes=100, quota_bytes=10_000, max_in_flight_per_client_bytes=150
+    )
+    held = store.begin(sha(b"one"), 100, owner="mallory")
+    with pytest.raises(errors.RateLimited) as caught:
+        store.begin(sha(b"two"), 100, owner="mallory")
+    assert caught.value.code == errors.RATE_LIMITED
+    assert store.in_flight_for("mallory") == 100
+    alice = store.begin(sha(b"three"), 100, owner="alice")
+    assert store.in_flight_for("alice") == 100
+    held.abort()
+    alice.abort()
+    assert store.in_flight_for("mallory") == store.in_flight_for("alice") == 0
+    assert store.put_bytes(sha(b"x" * 100), b"x" * 100) is True
 
 
 def test_bytes_already_stored_need_no_room_in_a_full_store(tmp_path):

@@ -109,7 +109,12 @@ def build_service(config: ServerConfig, hub: EventHub | None = None) -> RelaySer
             blob_quota_bytes=config.blob_quota_bytes,
             inline_file_bytes=config.inline_file_bytes,
         ),
-        blobs=BlobStore(config.blobs_dir, config.max_blob_bytes, config.blob_quota_bytes),
+        blobs=BlobStore(
+            config.blobs_dir,
+            config.max_blob_bytes,
+            config.blob_quota_bytes,
+            max_in_flight_per_client_bytes=config.upload_in_flight_cap_bytes,
+        ),
     )
 
 

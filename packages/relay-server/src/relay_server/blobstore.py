@@ -16,7 +16,12 @@ written (and by ``agent-relay-server check``), so a range costs what it serves.
 
 Accounting: the count and bytes of stored blobs are scanned once when the store opens and kept up
 to date on every commit and removal, so :meth:`BlobStore.usage` is free. The quota counts stored
-bytes plus the declared sizes of uploads in flight, so concurrent uploads cannot overshoot it.
+bytes plus the bytes uploads in flight have actually received, so concurrent uploads cannot
+overshoot it, and an upload is refused up front when its declared size does not fit. Declared
+sizes are not held against the quota: an upload that declares 4 GiB and then sends a byte every
+few seconds would otherwise lock every other client out of the store for as long as it dripped.
+What one client may have in flight (the sum of its uploads' declared sizes) has its own cap,
+``max_in_flight_per_client_bytes``.
 
 The methods are synchronous and thread-safe. Async callers run the slow ones (``commit``, which
 fsyncs; reading chunks) in a worker thread.
@@ -42,7 +47,7 @@ from types import TracebackType
 from typing import BinaryIO, Final, NamedTuple, NoReturn, Self
 
 from relay_core.blobs import CHUNK_BYTES, StreamingHash, blob_relpath
-from relay_core.errors import InvalidInput, NotFound, QuotaExceeded, TooLarge
+from relay_core.errors import InvalidInput, NotFound, QuotaExceeded, RateLimited, TooLarge
 
 try:
     import fcntl
@@ -182,15 +187,29 @@ def _disk_full(exc: OSError, digest: str) -> QuotaExceeded:
 class BlobStore:
     """Content-addressed files below ``root`` with a per-file size limit and a total quota."""
 
-    def __init__(self, root: Path, max_blob_bytes: int, quota_bytes: int) -> None:
-        """Open (creating if needed) the store at ``root`` and count what it holds."""
+    def __init__(
+        self,
+        root: Path,
+        max_blob_bytes: int,
+        quota_bytes: int,
+        max_in_flight_per_client_bytes: int | None = None,
+    ) -> None:
+        """Open (creating if needed) the store at ``root`` and count what it holds.
+
+        ``max_in_flight_per_client_bytes`` caps the declared sizes of one client's uploads in
+        flight (None: no cap).
+        """
         if max_blob_bytes < 0 or quota_bytes < 0:
             raise ValueError("max_blob_bytes and quota_bytes must not be negative")
+        if max_in_flight_per_client_bytes is not None and max_in_flight_per_client_bytes < 0:
+            raise ValueError("max_in_flight_per_client_bytes must not be negative")
         self.root = Path(root)
         self.max_blob_bytes = max_blob_bytes
         self.quota_bytes = quota_bytes
+        self.max_in_flight_per_client_bytes = max_in_flight_per_client_bytes
         self._lock = threading.Lock()
-        self._reserved = 0
+        self._received = 0
+        self._declared_by: dict[str, int] = {}
         self._active_temps: set[Path] = set()
         self.root.mkdir(parents=True, exist_ok=True)
         self._usage = Usage(0, 0)
@@ -227,9 +246,14 @@ class BlobStore:
             return self._usage
 
     def reserved_bytes(self) -> int:
-        """Bytes promised to uploads in flight."""
+        """Bytes uploads in flight have received so far (what they hold of the quota)."""
         with self._lock:
-            return self._reserved
+            return self._received
+
+    def in_flight_for(self, owner: str) -> int:
+        """The declared sizes of ``owner``'s uploads in flight, summed."""
+        with self._lock:
+            return self._declared_by.get(owner, 0)
 
     def iter_blobs(self) -> Iterator[StoredBlob]:
         """Every stored blob, read from disk (fan-out directories in order)."""
@@ -261,12 +285,15 @@ class BlobStore:
 
     # --- writing ---------------------------------------------------------------------------
 
-    def begin(self, sha256: str, declared_size: int) -> Upload:
-        """Start storing ``declared_size`` bytes that should hash to ``sha256``.
+    def begin(self, sha256: str, declared_size: int, owner: str = "") -> Upload:
+        """Start storing ``declared_size`` bytes that should hash to ``sha256`` for ``owner``.
 
         Checks happen before a byte is read: InvalidInput for a malformed digest or a negative
-        size, TooLarge over ``max_blob_bytes``, QuotaExceeded when the store plus the uploads in
-        flight would go over ``quota_bytes`` (a blob already stored needs no room).
+        size, TooLarge over ``max_blob_bytes``, RateLimited when ``owner``'s uploads in flight
+        would declare more than ``max_in_flight_per_client_bytes``, QuotaExceeded when the
+        declared size does not fit beside the stored bytes and those uploads in flight have
+        received (a blob already stored needs no room). While bytes arrive, the quota is checked
+        again (see :meth:`Upload.write`).
         """
         target = self.path_of(sha256)
         if not isinstance(declared_size, int) or declared_size < 0:
@@ -276,9 +303,9 @@ class BlobStore:
                 f"blob of {declared_size} bytes is over the limit of {self.max_blob_bytes} bytes"
             )
         with self._lock:
-            reservation = 0 if target.is_file() else declared_size
-            self._check_room(reservation, sha256)
-            self._reserved += reservation
+            counted = not target.is_file()
+            self._check_room(declared_size if counted else 0, sha256)
+            self._claim_in_flight(owner, declared_size, sha256)
         try:
             created_dir = not target.parent.is_dir()
             target.parent.mkdir(exist_ok=True)
@@ -286,13 +313,30 @@ class BlobStore:
                 _fsync_dir(self.root)
             temp, handle = _create_locked_temp(target.parent, sha256)
         except OSError as exc:
-            self._release(reservation)
+            self._release(owner, declared_size, 0)
             if exc.errno in _DISK_FULL_ERRNOS:
                 raise _disk_full(exc, sha256) from exc
             raise
         with self._lock:
             self._active_temps.add(temp)
-        return Upload(self, sha256, declared_size, reservation, temp, handle)
+        return Upload(self, sha256, declared_size, owner, counted, temp, handle)
+
+    def _claim_in_flight(self, owner: str, declared_size: int, sha256: str) -> None:
+        """Count ``declared_size`` towards ``owner``'s cap, or RateLimited; lock held."""
+        cap = self.max_in_flight_per_client_bytes
+        already = self._declared_by.get(owner, 0)
+        if cap is not None and already + declared_size > cap:
+            raise RateLimited(
+                f"blob {sha256} ({declared_size} bytes) would take your uploads in flight past "
+                f"{cap} bytes ({already} already declared): finish or cancel one first"
+            )
+        self._declared_by[owner] = already + declared_size
+
+    def _grow(self, size: int, sha256: str) -> None:
+        """Count ``size`` more received bytes against the quota, or QuotaExceeded."""
+        with self._lock:
+            self._check_room(size, sha256)
+            self._received += size
 
     def put_bytes(self, sha256: str, data: bytes) -> bool:
         """Store ``data`` under ``sha256`` in one call; True when the bytes were new."""
@@ -300,25 +344,32 @@ class BlobStore:
             upload.write(data)
             return upload.commit()
 
-    def _check_room(self, needed: int, sha256: str, own_reservation: int = 0) -> None:
+    def _check_room(self, needed: int, sha256: str, own_received: int = 0) -> None:
         """QuotaExceeded unless ``needed`` more bytes fit; call with the lock held.
 
         Before refusing, the store is counted again: ``agent-relay-server gc`` runs in its own
         process, and the space it freed shows up here without a restart.
         """
-        committed = self._usage.bytes + self._reserved - own_reservation
+        committed = self._usage.bytes + self._received - own_received
         if committed + needed > self.quota_bytes:
             self._usage = self._scan()
-            committed = self._usage.bytes + self._reserved - own_reservation
+            committed = self._usage.bytes + self._received - own_received
         if committed + needed > self.quota_bytes:
             raise QuotaExceeded(
                 f"blob {sha256} ({needed} bytes) would take the store over its quota: "
-                f"{committed} of {self.quota_bytes} bytes are in use or promised to uploads"
+                f"{committed} of {self.quota_bytes} bytes are stored or being uploaded"
             )
 
-    def _release(self, reservation: int, temp: Path | None = None) -> None:
+    def _release(
+        self, owner: str, declared_size: int, received: int, temp: Path | None = None
+    ) -> None:
         with self._lock:
-            self._reserved -= reservation
+            self._received -= received
+            left = self._declared_by.get(owner, 0) - declared_size
+            if left > 0:
+                self._declared_by[owner] = left
+            else:
+                self._declared_by.pop(owner, None)
             if temp is not None:
                 self._active_temps.discard(temp)
 
@@ -335,11 +386,14 @@ class BlobStore:
                 # served). Restart the grace period so gc keeps a blob someone just sent again.
                 os.utime(target)
                 upload.temp.unlink()
+                self._received -= upload.handed_over()
                 return False
             self._check_room(
-                size - (existing.st_size if existing else 0), upload.sha256, upload.reservation
+                size - (existing.st_size if existing else 0), upload.sha256, upload.held
             )
             os.replace(upload.temp, target)
+            # From here the bytes count as stored, not as received: same lock, no double count.
+            self._received -= upload.handed_over()
             count, total = self._usage
             if existing is None:
                 self._usage = Usage(count + 1, total + size)
@@ -530,7 +584,8 @@ class Upload(_ClosedOnExit):
         store: BlobStore,
         sha256: str,
         declared_size: int,
-        reservation: int,
+        owner: str,
+        counted: bool,
         temp: Path,
         handle: BinaryIO,
     ) -> None:
@@ -538,10 +593,13 @@ class Upload(_ClosedOnExit):
         self.store = store
         self.sha256 = sha256
         self.declared_size = declared_size
-        self.reservation = reservation
+        self.owner = owner
+        self.counted = counted
+        """False when the blob was already stored at the start: its bytes need no room."""
         self.temp = temp
         self._handle = handle
         self._hash = StreamingHash()
+        self._held = 0
         self._done = False
 
     @property
@@ -549,8 +607,20 @@ class Upload(_ClosedOnExit):
         """Bytes written so far."""
         return self._hash.size
 
+    @property
+    def held(self) -> int:
+        """Bytes of the quota this upload holds: what it received, unless it needs no room."""
+        return self._held
+
+    def handed_over(self) -> int:
+        """Stop holding received bytes (they are stored now); how many it held."""
+        held, self._held = self._held, 0
+        return held
+
     def write(self, chunk: bytes | bytearray | memoryview) -> None:
-        """Append a chunk; TooLarge past the size limit, InvalidInput past the declared size."""
+        """Append a chunk; TooLarge past the size limit, InvalidInput past the declared size,
+        QuotaExceeded when the store has no room left for it (uploads that started together may
+        not all fit)."""
         self._check_open()
         size = self._hash.size + len(chunk)
         if size > self.store.max_blob_bytes:
@@ -563,6 +633,13 @@ class Upload(_ClosedOnExit):
             raise InvalidInput(
                 f"blob {self.sha256} sent more than the {self.declared_size} bytes declared"
             )
+        if self.counted:
+            try:
+                self.store._grow(len(chunk), self.sha256)
+            except QuotaExceeded:
+                self.abort()
+                raise
+            self._held += len(chunk)
         try:
             self._handle.write(chunk)
         except OSError as exc:
@@ -601,7 +678,7 @@ class Upload(_ClosedOnExit):
             self.abort()
             raise
         self._done = True
-        self.store._release(self.reservation, self.temp)
+        self.store._release(self.owner, self.declared_size, self.held, self.temp)
         return created
 
     def abort(self) -> None:
@@ -613,7 +690,7 @@ class Upload(_ClosedOnExit):
             self._handle.close()
         with contextlib.suppress(FileNotFoundError):
             self.temp.unlink()
-        self.store._release(self.reservation, self.temp)
+        self.store._release(self.owner, self.declared_size, self.held, self.temp)
 
     def _check_open(self) -> None:
         if self._done:

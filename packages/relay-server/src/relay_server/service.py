@@ -569,9 +569,10 @@ class RelayService:
         Raises:
             InvalidInput: a malformed digest or size.
             TooLarge: over ``max_blob_bytes``.
+            RateLimited: the caller's uploads in flight would declare more than its cap.
             QuotaExceeded: the store would go over ``blob_quota_bytes``.
         """
-        return self._blob_store().begin(sha256, declared_size)
+        return self._blob_store().begin(sha256, declared_size, owner=caller)
 
     def finish_upload(self, caller: str, upload: Upload) -> BlobInfo:
         """Commit an upload (fsync, size and digest check) and record the caller as uploader.
