@@ -1,8 +1,8 @@
 """Assembles config, storage, service and adapters into one ASGI app.
 
 Routing, outermost first: FastMCP's Host/Origin guard (DNS rebinding), the access log, the auth
-middleware, the per-client rate limit (when configured), then ``/mcp`` (FastMCP) and everything
-else (the HTTP API).
+middleware, the per-client rate limit (when configured), the bound on large MCP bodies in flight,
+then ``/mcp`` (FastMCP) and everything else (the HTTP API).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from relay_server.db import open_database
 from relay_server.events import EventHub
 from relay_server.http_api import EXCEPTION_HANDLERS, build_http_api
 from relay_server.http_blobs import blob_routes
+from relay_server.inline_budget import InlineBudget, InlineBudgetMiddleware
 from relay_server.mcp_tools import build_mcp_server
 from relay_server.push import LivePush
 from relay_server.rate_limit import RateLimitMiddleware, TokenBuckets
@@ -157,6 +158,14 @@ def build_relay(config: ServerConfig) -> Relay:
                 touch_due=service.touch_due,
             ),
             *rate_limit,
+            Middleware(
+                InlineBudgetMiddleware,
+                budget=InlineBudget(
+                    config.inline_bytes_in_flight,
+                    mcp_body_limit_bytes(config.inline_file_bytes),
+                    config.inline_upload_wait_s,
+                ),
+            ),
         ],
         host_origin_protection=True,
         allowed_hosts=[config.host, *config.allowed_hosts],

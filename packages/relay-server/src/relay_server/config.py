@@ -95,6 +95,18 @@ class ServerConfig(BaseModel):
     inline_file_bytes: int = Field(
         default=DEFAULT_INLINE_FILE_BYTES, gt=0, description="Largest file MCP tools move inline."
     )
+    inline_bytes_in_flight: int = Field(
+        default=64 * 1024 * 1024,
+        gt=0,
+        description=(
+            "Bytes of large MCP request bodies (inline uploads) handled at once, half per client."
+        ),
+    )
+    inline_upload_wait_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a large MCP request waits for room before it gets 503 unavailable.",
+    )
     blob_grace_s: float = Field(default=24 * 3600, ge=0, description="Keep unattached uploads.")
     rate_limit_per_s: float = Field(default=0, ge=0, description="Requests/s per client; 0 = off.")
     rate_limit_burst: int = Field(default=50, ge=1, description="Requests allowed in a burst.")
