@@ -78,6 +78,16 @@ def test_uploading_known_bytes_again_stores_nothing_new(store):
     assert files_in(store.root) == [f"{sha(data)[:2]}/{sha(data)}"]
 
 
+def test_bytes_in_memory_are_stored_under_their_own_digest(store):
+    data = os.urandom(3 * CHUNK_BYTES + 5)
+    assert store.add_bytes(data, owner="alpha") == (sha(data), True)
+    assert store.add_bytes(data, owner="alpha") == (sha(data), False)
+    assert store.read_bytes(sha(data)) == data
+    assert store.usage() == Usage(1, len(data))
+    assert (store.reserved_bytes(), store.in_flight_for("alpha")) == (0, 0)
+    assert files_in(store.root) == [f"{sha(data)[:2]}/{sha(data)}"]
+
+
 def test_an_empty_file_is_a_blob_too(store):
     assert store.put_bytes(sha(b""), b"") is True
     assert store.read_bytes(sha(b"")) == b""

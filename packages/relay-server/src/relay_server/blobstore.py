@@ -344,6 +344,17 @@ class BlobStore:
             upload.write(data)
             return upload.commit()
 
+    def add_bytes(self, data: bytes, owner: str = "") -> tuple[str, bool]:
+        """Store bytes held in memory under their own digest, hashing them once.
+
+        Returns the digest and whether the bytes were new. Raises like :meth:`begin`.
+        """
+        hashed = StreamingHash()
+        hashed.update(data)
+        with self.begin(hashed.hexdigest(), len(data), owner) as upload:
+            upload._adopt(data, hashed)
+            return hashed.hexdigest(), upload.commit()
+
     def _check_room(self, needed: int, sha256: str, own_received: int = 0) -> None:
         """QuotaExceeded unless ``needed`` more bytes fit; call with the lock held.
 
@@ -621,6 +632,17 @@ class Upload(_ClosedOnExit):
         """Append a chunk; TooLarge past the size limit, InvalidInput past the declared size,
         QuotaExceeded when the store has no room left for it (uploads that started together may
         not all fit)."""
+        self._append(chunk)
+        self._hash.update(chunk)
+
+    def _adopt(self, data: bytes, hashed: StreamingHash) -> None:
+        """Write ``data`` whole and take ``hashed``, computed over these very bytes, as its hash
+        (for :meth:`BlobStore.add_bytes`, which named the blob by that hash)."""
+        self._append(data)
+        self._hash = hashed
+
+    def _append(self, chunk: bytes | bytearray | memoryview) -> None:
+        """Check the limits and write ``chunk`` to the temp file (the caller hashes it)."""
         self._check_open()
         size = self._hash.size + len(chunk)
         if size > self.store.max_blob_bytes:
@@ -644,7 +666,6 @@ class Upload(_ClosedOnExit):
             self._handle.write(chunk)
         except OSError as exc:
             self._fail(exc)
-        self._hash.update(chunk)
 
     def commit(self) -> bool:
         """Check size and digest, then make the blob visible; True when its bytes were new.
