@@ -1,8 +1,9 @@
 """Assembles config, storage, service and adapters into one ASGI app.
 
 Routing, outermost first: FastMCP's Host/Origin guard (DNS rebinding), the access log, the auth
-middleware, the per-client rate limit (when configured), the MCP revision gate (under
-``mcp_revisions = "push"``), then ``/mcp`` (FastMCP) and everything else (the HTTP API).
+middleware, the per-client rate limit (when configured), the bound on large MCP bodies in flight,
+the MCP revision gate (under ``mcp_revisions = "push"``), then ``/mcp`` (FastMCP) and everything
+else (the HTTP API).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from relay_server.db import open_database
 from relay_server.events import EventHub
 from relay_server.http_api import EXCEPTION_HANDLERS, build_http_api
 from relay_server.http_blobs import blob_routes
+from relay_server.inline_budget import InlineBudget, InlineBudgetMiddleware
 from relay_server.mcp_revisions import HandshakeOnly
 from relay_server.mcp_sessions import McpSessionMiddleware, McpSessions, session_manager_of
 from relay_server.mcp_tools import build_mcp_server
@@ -112,7 +114,12 @@ def build_service(config: ServerConfig, hub: EventHub | None = None) -> RelaySer
             blob_quota_bytes=config.blob_quota_bytes,
             inline_file_bytes=config.inline_file_bytes,
         ),
-        blobs=BlobStore(config.blobs_dir, config.max_blob_bytes, config.blob_quota_bytes),
+        blobs=BlobStore(
+            config.blobs_dir,
+            config.max_blob_bytes,
+            config.blob_quota_bytes,
+            max_in_flight_per_client_bytes=config.upload_in_flight_cap_bytes,
+        ),
     )
 
 
@@ -159,6 +166,14 @@ def build_relay(config: ServerConfig) -> Relay:
                 touch_due=service.touch_due,
             ),
             *rate_limit,
+            Middleware(
+                InlineBudgetMiddleware,
+                budget=InlineBudget(
+                    config.inline_bytes_in_flight,
+                    mcp_body_limit_bytes(config.inline_file_bytes),
+                    config.inline_upload_wait_s,
+                ),
+            ),
             *revision_gate,
             Middleware(McpSessionMiddleware, sessions=sessions),
         ],

@@ -13,7 +13,6 @@ reader always finds the row.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import threading
 import time
@@ -581,9 +580,10 @@ class RelayService:
         Raises:
             InvalidInput: a malformed digest or size.
             TooLarge: over ``max_blob_bytes``.
+            RateLimited: the caller's uploads in flight would declare more than its cap.
             QuotaExceeded: the store would go over ``blob_quota_bytes``.
         """
-        return self._blob_store().begin(sha256, declared_size)
+        return self._blob_store().begin(sha256, declared_size, owner=caller)
 
     def finish_upload(self, caller: str, upload: Upload) -> BlobInfo:
         """Commit an upload (fsync, size and digest check) and record the caller as uploader.
@@ -605,10 +605,11 @@ class RelayService:
             TooLarge: over ``inline_file_bytes`` (upload with ``PUT /blobs/{sha256}`` instead).
         """
         self._check_inline(len(data))
-        sha256 = hashlib.sha256(data).hexdigest()
-        with self.begin_upload(caller, sha256, len(data)) as upload:
-            upload.write(data)
-            return self.finish_upload(caller, upload)
+        # One hash names the blob; the bytes are in memory, so the store need not hash them
+        # again to check that name.
+        sha256, created = self._blob_store().add_bytes(data, owner=caller)
+        self._record_upload(caller, sha256)
+        return BlobInfo(sha256=sha256, size=len(data), created=created)
 
     def blob_info(self, caller: str, sha256: str) -> StoredBlob:
         """Size and upload time of a file the caller may download.
