@@ -165,3 +165,14 @@ def test_config_show_masks_the_token(configured, data_paths, run):
     shown = json.loads(run("config", "show", "--json").stdout)
     assert shown["token"] == "s3cr****"
     assert shown["config_file"] == str(data_paths.config)
+
+
+def test_onboard_with_the_mcp_endpoint_saves_and_checks_the_relay_below_it(
+    data_paths, relay_http, payloads, run
+):
+    checked_relay(relay_http, payloads)
+    result = run("onboard", "--relay-url", f"{RELAY}/mcp/", "--client-id", "alice-laptop")
+    assert result.exit_code == 0, result.output
+    assert ClientConfig.load(data_paths.config).relay_url == RELAY
+    assert relay_http.calls[0].request.url == f"{RELAY}/healthz"
+    assert f"Using relay URL {RELAY}" in result.stderr

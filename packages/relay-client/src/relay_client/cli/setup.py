@@ -100,6 +100,12 @@ def onboard(
             value_proc=_checked_by(validate_token),
         )
     config = ClientConfig(relay_url=url, client_id=me, token=secret)
+    if config.relay_url != url.strip().rstrip("/"):
+        click.echo(
+            f"Using relay URL {config.relay_url}: the relay's base URL, without {wire.MCP_PATH} "
+            "(its MCP endpoint, which `agent-relay connect` adds).",
+            err=True,
+        )
     roster = Roster.load(app.paths.peers)
     peers = [parse_peer(value) for value in add_peers]
     while interactive:
