@@ -158,3 +158,14 @@ def test_doctor_notices_a_token_known_as_another_client(
     relay_answers(relay_http, payloads, whoami=payloads.whoami("bob-ws"))
     result = run("doctor")
     assert "WARN  token        the relay knows you as bob-ws" in result.stdout
+
+
+def test_doctor_says_which_host_name_the_relay_must_allow(data_paths, relay_http, no_claude, run):
+    run("onboard", "--relay-url", "http://10.0.0.5:7878", "--client-id", "me", "--no-check")
+    relay_http.get("http://10.0.0.5:7878/healthz", status=421, body="Misdirected Request")
+    result = run("doctor")
+    assert result.exit_code == 1
+    assert "FAIL  relay        http://10.0.0.5:7878 refused the host name '10.0.0.5'" in (
+        result.stdout
+    )
+    assert "fix: the relay's operator must add '10.0.0.5' to allowed_hosts" in result.stdout

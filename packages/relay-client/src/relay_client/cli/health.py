@@ -9,6 +9,7 @@ from typing import Final, Literal
 import click
 
 from relay_client import claude
+from relay_client.api import MisdirectedHost
 from relay_client.cli.app import App, echo_json, json_option, pass_app
 from relay_client.cli.render import format_ago, format_bytes, format_duration
 from relay_client.config import ClientConfig, NotConfigured
@@ -134,6 +135,10 @@ def _relay_checks(app: App, config: ClientConfig) -> list[Check]:
     client = app.client
     try:
         health = client.health()
+    except MisdirectedHost as exc:
+        host = exc.details.get("host", "")
+        detail = f"{config.relay_url} refused the host name {host!r} (HTTP 421 Misdirected Request)"
+        return [Check("relay", "fail", detail, MisdirectedHost.fix(host))]
     except RelayError as exc:
         fix = (
             "start the relay (`agent-relay-server serve`) or correct the URL with "
