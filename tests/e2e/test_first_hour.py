@@ -16,9 +16,11 @@ def test_a_host_name_outside_allowed_hosts_is_explained_not_internal(relay):
     # about) gets its DNS-rebinding guard's 421.
     session = requests.Session()
     session.headers["Host"] = f"relay.lan:{relay.port}"
-    with RelayClient(relay.url, "alice", relay.token, session=session) as client:
-        with pytest.raises(MisdirectedHost) as caught:
-            client.health()
+    with (
+        RelayClient(relay.url, "alice", relay.token, session=session) as client,
+        pytest.raises(MisdirectedHost) as caught,
+    ):
+        client.health()
     assert caught.value.code == "forbidden"
     assert "allowed_hosts" in caught.value.message
     assert "unexpected answer" not in caught.value.message
