@@ -176,3 +176,20 @@ def test_onboard_with_the_mcp_endpoint_saves_and_checks_the_relay_below_it(
     assert ClientConfig.load(data_paths.config).relay_url == RELAY
     assert relay_http.calls[0].request.url == f"{RELAY}/healthz"
     assert f"Using relay URL {RELAY}" in result.stderr
+
+
+def test_onboard_tells_a_plugin_user_there_is_nothing_to_connect(
+    data_paths, relay_http, payloads, fake_claude, run
+):
+    checked_relay(relay_http, payloads)
+    fake_claude.install_plugin(f"{RELAY}/mcp", "alice-laptop")
+    result = run("onboard", "--relay-url", RELAY, "--client-id", "alice-laptop")
+    assert result.exit_code == 0, result.output
+    assert "through the agent-relay plugin (plugin:agent-relay:agent-relay)" in result.stdout
+    assert "Next: `agent-relay connect`" not in result.stdout
+    assert ["mcp", "add"] not in [call[:2] for call in fake_claude.calls]
+
+
+def test_onboard_without_the_plugin_says_to_connect(data_paths, fake_claude, run):
+    result = run("onboard", "--relay-url", RELAY, "--client-id", "alice-laptop", "--no-check")
+    assert result.stdout.splitlines()[-1].startswith("Next: `agent-relay connect` registers")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import skilldocs
 
 pytestmark = pytest.mark.node
 
@@ -76,3 +77,25 @@ def test_the_plugin_identifies_as_its_configured_client_id(claude, install, rela
     peers = requests.get(f"{relay.url}/api/v1/peers", headers=relay.headers("observer"), timeout=5)
     assert peers.ok, peers.text
     assert "plugin-probe" in peers.text
+
+
+def test_the_command_line_recognises_the_plugins_registration(
+    claude, install, relay, tmp_path, monkeypatch
+):
+    from relay_client import claude as claude_code
+
+    workdir = install(relay.url, "alice", relay.token)
+    wrapper = tmp_path / "claude"
+    exports = " ".join(f"{name}='{claude.env[name]}'" for name in ("HOME", "npm_config_cache"))
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f"export {exports} DISABLE_AUTOUPDATER=1 DISABLE_TELEMETRY=1 "
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1\n"
+        f'exec npx -y @anthropic-ai/claude-code@{skilldocs.CLAUDE_CODE_VERSION} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("AGENT_RELAY_CLAUDE", str(wrapper))
+    monkeypatch.chdir(workdir)
+    found = claude_code.registration()
+    assert found.connected is None
+    assert found.plugin == claude_code.Entry(claude_code.PLUGIN_SERVER_NAME, relay.mcp_url, "alice")

@@ -4,7 +4,8 @@
 --scope user`` (after ``claude mcp remove`` when an older registration is in the way, since
 ``mcp add`` refuses a name that exists), or prints the same settings as the JSON that
 ``claude --mcp-config`` and ``.mcp.json`` files take. ``agent-relay doctor`` asks
-``claude mcp get agent-relay`` whether the registration is there and points at the right URL.
+``claude mcp get`` whether the relay is registered, by ``connect`` (``agent-relay``) or by the
+installed plugin (``plugin:agent-relay:agent-relay``), and at the right URL.
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ CLAUDE_COMMAND_ENV: Final = "AGENT_RELAY_CLAUDE"
 """Names the ``claude`` executable when it is not on PATH as ``claude``."""
 SCOPES: Final = ("user", "project", "local")
 COMMAND_TIMEOUT_S: Final = 60.0
+PLUGIN_NAME: Final = "agent-relay"
+PLUGIN_SERVER_NAME: Final = f"plugin:{PLUGIN_NAME}:{SERVER_NAME}"
+"""How Claude Code names the MCP server of the installed agent-relay plugin."""
 _URL_LINE_RE: Final = re.compile(r"^\s*URL:\s*(\S+)\s*$", re.MULTILINE)
+_CLIENT_ID_LINE_RE: Final = re.compile(
+    rf"^\s*{wire.CLIENT_ID_HEADER}:\s*(\S+)\s*$", re.MULTILINE | re.IGNORECASE
+)
 
 
 def mcp_url(config: ClientConfig) -> str:
@@ -69,26 +76,60 @@ def find_claude() -> str | None:
 
 
 @dataclass(frozen=True)
+class Entry:
+    """One MCP server entry as ``claude mcp get NAME`` shows it."""
+
+    name: str
+    url: str | None
+    """The URL Claude Code has for the relay, when it shows one."""
+    client_id: str | None
+    """The ``X-Client-Id`` header it sends, when it shows one."""
+
+
+@dataclass(frozen=True)
 class Registration:
-    """What ``claude mcp get agent-relay`` says."""
+    """How Claude Code reaches the relay: through ``agent-relay connect``, the plugin, or both."""
 
     claude: str | None
     """The claude executable, or None when it was not found."""
-    registered: bool
-    url: str | None
-    """The URL Claude Code has for the relay, when it shows one."""
+    connected: Entry | None = None
+    """The entry ``agent-relay connect`` made (``agent-relay``)."""
+    plugin: Entry | None = None
+    """The entry of the installed and enabled agent-relay plugin
+    (``plugin:agent-relay:agent-relay``)."""
+
+    @property
+    def registered(self) -> bool:
+        """Whether Claude Code reaches the relay at all."""
+        return self.connected is not None or self.plugin is not None
+
+    @property
+    def url(self) -> str | None:
+        """The URL Claude Code uses (the plugin's when both are there)."""
+        entry = self.plugin or self.connected
+        return entry.url if entry else None
 
 
 def registration() -> Registration:
-    """Ask Claude Code whether the relay is registered (``claude mcp get agent-relay``)."""
+    """Ask Claude Code how it reaches the relay (``claude mcp get`` for both entry names).
+
+    Claude Code lists a plugin's MCP server as ``plugin:<plugin>:<server>``, not under the
+    server's own name, so a plugin user's ``claude mcp get agent-relay`` fails although the
+    relay is there.
+    """
     claude = find_claude()
     if claude is None:
-        return Registration(None, registered=False, url=None)
-    result = _run(claude, ["mcp", "get", SERVER_NAME])
+        return Registration(None)
+    return Registration(claude, _entry(claude, SERVER_NAME), _entry(claude, PLUGIN_SERVER_NAME))
+
+
+def _entry(claude: str, name: str) -> Entry | None:
+    result = _run(claude, ["mcp", "get", name])
     if result.returncode != 0:
-        return Registration(claude, registered=False, url=None)
-    match = _URL_LINE_RE.search(result.stdout)
-    return Registration(claude, registered=True, url=match.group(1) if match else None)
+        return None
+    url = _URL_LINE_RE.search(result.stdout)
+    client_id = _CLIENT_ID_LINE_RE.search(result.stdout)
+    return Entry(name, url.group(1) if url else None, client_id.group(1) if client_id else None)
 
 
 def register(config: ClientConfig, scope: str = "user") -> str:

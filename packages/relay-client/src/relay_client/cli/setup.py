@@ -15,7 +15,7 @@ from relay_client.api import RelayClient
 from relay_client.cli.app import App, echo_json, json_option, pass_app
 from relay_client.config import ClientConfig, normalise_relay_url, validate_token
 from relay_client.roster import Roster
-from relay_core import InvalidInput, validate_client_id, wire
+from relay_core import InvalidInput, RelayError, validate_client_id, wire
 
 DEFAULT_RELAY_URL: Final = f"http://{wire.DEFAULT_HOST}:{wire.DEFAULT_PORT}"
 
@@ -128,7 +128,30 @@ def onboard(
         click.echo(f"Saved {len(peers)} peer(s) to {app.paths.peers}")
     if not no_check:
         _check_relay(config)
-    click.echo("Next: `agent-relay connect` registers the relay with Claude Code.")
+    click.echo(_next_step())
+
+
+def _next_step() -> str:
+    """What is left after onboarding: registering the relay with Claude Code, unless the
+    plugin (or an earlier ``connect``) already did."""
+    try:
+        found = claude.registration()
+    except RelayError:
+        found = claude.Registration(None)
+    if found.plugin is not None:
+        return (
+            f"Claude Code already reaches the relay through the agent-relay plugin "
+            f"({claude.PLUGIN_SERVER_NAME}): there is nothing to connect."
+        )
+    if found.connected is not None:
+        return (
+            "Claude Code already has the relay (`agent-relay connect` registered it); run "
+            "`agent-relay connect` again only if the URL, client id or token changed."
+        )
+    return (
+        "Next: `agent-relay connect` registers the relay with Claude Code "
+        "(not needed with the agent-relay plugin, which registers it itself)."
+    )
 
 
 def _check_relay(config: ClientConfig) -> None:
