@@ -193,3 +193,16 @@ def test_onboard_tells_a_plugin_user_there_is_nothing_to_connect(
 def test_onboard_without_the_plugin_says_to_connect(data_paths, fake_claude, run):
     result = run("onboard", "--relay-url", RELAY, "--client-id", "alice-laptop", "--no-check")
     assert result.stdout.splitlines()[-1].startswith("Next: `agent-relay connect` registers")
+
+
+def test_connect_in_the_project_scope_hands_over_a_token_reference_not_the_token(
+    configured, fake_claude, run
+):
+    result = run("connect", "--scope", "project")
+    assert result.exit_code == 0, result.output
+    args = fake_claude.registered["args"]
+    assert "Authorization: Bearer ${AGENT_RELAY_TOKEN}" in args
+    assert not any(configured.token in arg for arg in args)
+    assert "Warning: the project scope writes the project's .mcp.json" in result.stderr
+    assert "AGENT_RELAY_TOKEN" in result.stderr
+    assert configured.token not in result.output

@@ -25,6 +25,11 @@ SERVER_NAME: Final = "agent-relay"
 CLAUDE_COMMAND_ENV: Final = "AGENT_RELAY_CLAUDE"
 """Names the ``claude`` executable when it is not on PATH as ``claude``."""
 SCOPES: Final = ("user", "project", "local")
+SHARED_SCOPES: Final = frozenset({"project"})
+"""Scopes whose config file is meant to be shared (``.mcp.json``, usually committed)."""
+TOKEN_ENV: Final = "AGENT_RELAY_TOKEN"
+TOKEN_REFERENCE: Final = "${" + TOKEN_ENV + "}"
+"""What a shared config holds instead of the token; Claude Code expands it from its environment."""
 COMMAND_TIMEOUT_S: Final = 60.0
 PLUGIN_NAME: Final = "agent-relay"
 PLUGIN_SERVER_NAME: Final = f"plugin:{PLUGIN_NAME}:{SERVER_NAME}"
@@ -40,11 +45,16 @@ def mcp_url(config: ClientConfig) -> str:
     return config.relay_url + wire.MCP_PATH
 
 
-def mcp_headers(config: ClientConfig) -> dict[str, str]:
-    """The headers Claude Code must send: the bearer token (if any) and our client id."""
+def mcp_headers(config: ClientConfig, *, token_from_env: bool = False) -> dict[str, str]:
+    """The headers Claude Code must send: the bearer token (if any) and our client id.
+
+    With ``token_from_env`` the token is the reference ``${AGENT_RELAY_TOKEN}``, which Claude
+    Code expands from its environment when it reads the config, instead of the token itself.
+    """
     headers = {}
     if config.token:
-        headers[wire.AUTHORIZATION_HEADER] = wire.BEARER_PREFIX + config.token
+        token = TOKEN_REFERENCE if token_from_env else config.token
+        headers[wire.AUTHORIZATION_HEADER] = wire.BEARER_PREFIX + token
     headers[wire.CLIENT_ID_HEADER] = config.client_id
     return headers
 
@@ -63,9 +73,14 @@ def mcp_config(config: ClientConfig) -> dict[str, Any]:
 
 
 def mcp_add_arguments(config: ClientConfig, scope: str = "user") -> list[str]:
-    """The arguments of ``claude mcp add`` that register the relay."""
+    """The arguments of ``claude mcp add`` that register the relay.
+
+    In the project scope the config lands in the project's ``.mcp.json``, which is usually
+    committed: it gets a reference to the token (:data:`TOKEN_REFERENCE`), never the token.
+    """
     arguments = ["mcp", "add", "--transport", "http", SERVER_NAME, mcp_url(config)]
-    for name, value in mcp_headers(config).items():
+    headers = mcp_headers(config, token_from_env=scope in SHARED_SCOPES)
+    for name, value in headers.items():
         arguments += ["--header", f"{name}: {value}"]
     return [*arguments, "--scope", scope]
 

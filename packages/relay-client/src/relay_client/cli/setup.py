@@ -189,6 +189,15 @@ def connect(app: App, print_only: bool, scope: str) -> None:
         f"Registered {claude.SERVER_NAME} ({claude.mcp_url(app.config)}) with Claude Code "
         f"in the {scope} scope; restart running Claude Code sessions to pick it up."
     )
+    if scope in claude.SHARED_SCOPES and app.config.token:
+        click.echo(
+            f"Warning: the {scope} scope writes the project's .mcp.json, which is usually "
+            f"committed, so it holds {claude.TOKEN_REFERENCE} instead of the token. Claude Code "
+            f"fills it in from its environment: start it with {claude.TOKEN_ENV} set to your "
+            f"token (the one in {app.paths.config}), or the relay refuses it. The file names "
+            f"your client id ({app.config.client_id}); each machine should use its own.",
+            err=True,
+        )
 
 
 @click.group("config")
