@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 import requests
+from click.testing import CliRunner, Result
 
 pytest.importorskip("relay_server.app", reason="the relay server is not installed")
 
 from relay_client import RelayClient
 from relay_client.api import MisdirectedHost
+from relay_client.cli import cli
 
 
 def test_a_host_name_outside_allowed_hosts_is_explained_not_internal(relay):
@@ -24,3 +26,33 @@ def test_a_host_name_outside_allowed_hosts_is_explained_not_internal(relay):
     assert caught.value.code == "forbidden"
     assert "allowed_hosts" in caught.value.message
     assert "unexpected answer" not in caught.value.message
+
+
+@pytest.fixture
+def agent(relay, tmp_path, monkeypatch):
+    """The ``agent-relay`` command of a machine onboarded to the shared relay as alice."""
+    monkeypatch.setenv("CLAUDE_USER_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("AGENT_RELAY_CLAUDE", str(tmp_path / "no-claude"))
+
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+    onboarded = run(
+        "onboard", "--relay-url", relay.url, "--client-id", "alice", "--token", relay.token
+    )
+    assert onboarded.exit_code == 0, onboarded.output
+    return run
+
+
+def test_a_participant_that_never_connected_is_named_in_a_warning(agent, relay, session_name):
+    seen = requests.get(f"{relay.url}/api/v1/whoami", headers=relay.headers("bob"), timeout=5)
+    assert seen.ok, seen.text
+    created = agent("session", "create", session_name, "--with", "bob", "--with", "bobb")
+    assert created.exit_code == 0, created.output
+    assert "Warning: bobb has never connected to the relay" in created.stderr
+    assert "bob," not in created.stderr
+    invited = agent("session", "invite", session_name, "carol-typo")
+    assert "Warning: carol-typo has never connected" in invited.stderr
+    quiet = agent("session", "invite", session_name, "bob")
+    assert quiet.exit_code == 0, quiet.output
+    assert "Warning" not in quiet.stderr
