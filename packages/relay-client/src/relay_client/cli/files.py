@@ -35,7 +35,10 @@ def send_file(
     reply_to: int | None,
     as_json: bool,
 ) -> None:
-    """Upload PATH (unless the relay already has its bytes) and send it to SESSION."""
+    """Upload PATH (unless the relay already has its bytes) and send it to SESSION.
+
+    With --json, prints the sent message (its attachment has the file's sha256 and size).
+    """
     filename = validate_filename(path.name)
     to = app.resolve(recipients)
     app.client.get_session(session)  # fail before a long upload, not after it
@@ -51,14 +54,7 @@ def send_file(
         session, text, to=to, reply_to=reply_to, attachments=[attachment]
     )
     if as_json:
-        echo_json(
-            {
-                "message": sent,
-                "sha256": upload.sha256,
-                "size": upload.size,
-                "uploaded": upload.uploaded,
-            }
-        )
+        echo_json(app.client.get_message(sent.id))  # the sent message, as `send --json` prints it
         return
     how = "uploaded" if upload.uploaded else "the relay already had it"
     click.echo(

@@ -133,9 +133,13 @@ def _warn_never_connected(app: App, detail: SessionDetail, added: list[str]) -> 
 
 @session.command("leave")
 @click.argument("name")
+@json_option
 @pass_app
-def session_leave(app: App, name: str) -> None:
+def session_leave(app: App, name: str, as_json: bool) -> None:
     """Leave session NAME; your cursor for it is removed."""
     app.client.leave(name)
     app.cursors.remove(name)
-    click.echo(f"Left session {name}.")
+    if as_json:
+        echo_json({"session": name, "left": True})
+    else:
+        click.echo(f"Left session {name}.")

@@ -15,7 +15,7 @@ from relay_client.api import RelayClient
 from relay_client.cli.app import App, echo_json, json_option, pass_app
 from relay_client.config import ClientConfig, normalise_relay_url, validate_token
 from relay_client.roster import Roster
-from relay_core import InvalidInput, RelayError, validate_client_id, wire
+from relay_core import Health, InvalidInput, RelayError, WhoAmI, validate_client_id, wire
 
 DEFAULT_RELAY_URL: Final = f"http://{wire.DEFAULT_HOST}:{wire.DEFAULT_PORT}"
 
@@ -68,6 +68,7 @@ def _checked_by(check: Callable[[str], object]) -> Callable[[str], str]:
 )
 @click.option("--no-check", is_flag=True, help="Do not contact the relay afterwards.")
 @click.option("--no-input", is_flag=True, help="Never prompt: keep or default what is not given.")
+@json_option
 @pass_app
 def onboard(
     app: App,
@@ -77,14 +78,17 @@ def onboard(
     add_peers: tuple[str, ...],
     no_check: bool,
     no_input: bool,
+    as_json: bool,
 ) -> None:
     """Set this machine up: relay URL, client id, token and peers; then check the relay.
 
     Without options it asks for each value (Enter keeps the current one). With options it asks
-    nothing: what is not given keeps its current value, or its default on a first run.
+    nothing: what is not given keeps its current value, or its default on a first run
+    (so does --json).
     """
     existing = ClientConfig.load_optional(app.paths.config)
-    interactive = not no_input and not any((relay_url, client_id, token is not None, add_peers))
+    given = (relay_url, client_id, token is not None, add_peers)
+    interactive = not no_input and not as_json and not any(given)
     url = relay_url or (existing.relay_url if existing else DEFAULT_RELAY_URL)
     me = client_id or (existing.client_id if existing else default_client_id())
     secret = token if token is not None else (existing.token if existing else "")
@@ -123,12 +127,29 @@ def onboard(
     config.save(app.paths.config)
     if peers or not app.paths.peers.exists():
         roster.save()
-    click.echo(f"Saved {app.paths.config}")
+    say = _quiet if as_json else click.echo
+    say(f"Saved {app.paths.config}")
     if peers:
-        click.echo(f"Saved {len(peers)} peer(s) to {app.paths.peers}")
-    if not no_check:
-        _check_relay(config)
-    click.echo(_next_step())
+        say(f"Saved {len(peers)} peer(s) to {app.paths.peers}")
+    checked = None if no_check else _check_relay(config, say)
+    next_step = _next_step()
+    if as_json:
+        echo_json(
+            {
+                **config.shown(),
+                "config_file": str(app.paths.config),
+                "peers_added": [{"name": name, "client_id": id_} for name, id_ in peers],
+                "relay": checked[0] if checked else None,
+                "whoami": checked[1] if checked else None,
+                "next": next_step,
+            }
+        )
+    else:
+        click.echo(next_step)
+
+
+def _quiet(_: str) -> None:
+    """Says nothing: under --json, stdout holds only the JSON document."""
 
 
 def _next_step() -> str:
@@ -154,19 +175,20 @@ def _next_step() -> str:
     )
 
 
-def _check_relay(config: ClientConfig) -> None:
+def _check_relay(config: ClientConfig, say: Callable[[str], None]) -> tuple[Health, WhoAmI]:
     """Prove the relay answers and accepts the token; raises the RelayError if not."""
     with RelayClient.from_config(config) as client:
         health = client.health()
-        click.echo(f"Relay {config.relay_url} answers (version {health.version}).")
+        say(f"Relay {config.relay_url} answers (version {health.version}).")
         who = client.whoami()
-    click.echo(f"Token accepted: you are {who.client_id} (auth mode {who.auth_mode}).")
+    say(f"Token accepted: you are {who.client_id} (auth mode {who.auth_mode}).")
     if who.client_id != config.client_id:
         click.echo(
             f"Warning: the relay knows this token as {who.client_id!r}, not "
             f"{config.client_id!r}: run `agent-relay onboard --client-id {who.client_id}`",
             err=True,
         )
+    return health, who
 
 
 @click.command()
@@ -178,17 +200,26 @@ def _check_relay(config: ClientConfig) -> None:
     show_default=True,
     help="Claude Code settings scope to register in.",
 )
+@json_option
 @pass_app
-def connect(app: App, print_only: bool, scope: str) -> None:
-    """Register the relay with Claude Code (`claude mcp add`), or print its MCP config."""
+def connect(app: App, print_only: bool, scope: str, as_json: bool) -> None:
+    """Register the relay with Claude Code (`claude mcp add`), or print its MCP config.
+
+    --print prints the JSON MCP config (with the token) whether or not --json is given.
+    """
     if print_only:
         echo_json(claude.mcp_config(app.config))
         return
     claude.register(app.config, scope)
-    click.echo(
-        f"Registered {claude.SERVER_NAME} ({claude.mcp_url(app.config)}) with Claude Code "
-        f"in the {scope} scope; restart running Claude Code sessions to pick it up."
-    )
+    if as_json:
+        echo_json(
+            {"registered": claude.SERVER_NAME, "url": claude.mcp_url(app.config), "scope": scope}
+        )
+    else:
+        click.echo(
+            f"Registered {claude.SERVER_NAME} ({claude.mcp_url(app.config)}) with Claude Code "
+            f"in the {scope} scope; restart running Claude Code sessions to pick it up."
+        )
     if scope in claude.SHARED_SCOPES and app.config.token:
         click.echo(
             f"Warning: the {scope} scope writes the project's .mcp.json, which is usually "
@@ -206,10 +237,14 @@ def config_group() -> None:
 
 
 @config_group.command("path")
+@json_option
 @pass_app
-def config_path(app: App) -> None:
+def config_path(app: App, as_json: bool) -> None:
     """Print the data root (config.toml, peers.toml and cursors/ live there)."""
-    click.echo(str(app.paths.root))
+    if as_json:
+        echo_json({"data_root": str(app.paths.root)})
+    else:
+        click.echo(str(app.paths.root))
 
 
 @config_group.command("show")
