@@ -225,11 +225,8 @@ def _claude_check(config: ClientConfig | None) -> Check:
 
 def _entry_check(entry: claude.Entry, config: ClientConfig | None, *, plugin: bool) -> Check:
     """Does Claude Code's entry for the relay match config.toml?"""
-    how = (
-        f"the agent-relay plugin ({entry.name})"
-        if plugin
-        else f"`agent-relay connect` ({entry.name})"
-    )
+    source = "the agent-relay plugin" if plugin else "agent-relay connect"
+    how = f"{source} ({entry.name})"
     expected = claude.mcp_url(config) if config else None
     if expected and entry.url and entry.url != expected:
         fix = (
