@@ -61,7 +61,7 @@ def test_send_file_does_not_upload_what_the_relay_has(
     sent = payloads.message(21, sender="alice-laptop", attachments=[attachment])
     relay_http.get(f"{RELAY}/api/v1/messages/21", json=sent)
     result = run("send-file", "build-42", str(report), "--to", "bob", "--json")
-    assert json.loads(result.stdout) == sent
+    assert json.loads(result.stdout) == {"message": sent, "uploaded": False}
     assert "PUT" not in [c.request.method for c in relay_http.calls]
 
 

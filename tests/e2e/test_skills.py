@@ -225,8 +225,8 @@ def test_every_agent_relay_command_of_a_skill_runs_against_a_real_relay(name, re
         shared = json.loads(
             bob.agent_relay("send-file", session_name, "report.txt", "--json").stdout
         )
-        values["MESSAGE_ID"] = str(shared["id"])
-        values["SHA256"] = shared["attachments"][0]["sha256"]
+        values["MESSAGE_ID"] = str(shared["message"]["id"])
+        values["SHA256"] = shared["message"]["attachments"][0]["sha256"]
 
     blocks = [block for block in skill.code_blocks if runs_agent_relay(block)]
     assert blocks

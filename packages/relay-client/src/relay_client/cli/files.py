@@ -37,7 +37,8 @@ def send_file(
 ) -> None:
     """Upload PATH (unless the relay already has its bytes) and send it to SESSION.
 
-    With --json, prints the sent message (its attachment has the file's sha256 and size).
+    With --json, prints {"message": the sent message, "uploaded": false when the relay already
+    had the bytes}; the message's attachment has the file's sha256 and size.
     """
     filename = validate_filename(path.name)
     to = app.resolve(recipients)
@@ -54,7 +55,8 @@ def send_file(
         session, text, to=to, reply_to=reply_to, attachments=[attachment]
     )
     if as_json:
-        echo_json(app.client.get_message(sent.id))  # the sent message, as `send --json` prints it
+        # The sent message as `tail --json` prints it, and whether its bytes had to travel.
+        echo_json({"message": app.client.get_message(sent.id), "uploaded": upload.uploaded})
         return
     how = "uploaded" if upload.uploaded else "the relay already had it"
     click.echo(
