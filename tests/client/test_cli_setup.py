@@ -206,3 +206,27 @@ def test_connect_in_the_project_scope_hands_over_a_token_reference_not_the_token
     assert "Warning: the project scope writes the project's .mcp.json" in result.stderr
     assert "AGENT_RELAY_TOKEN" in result.stderr
     assert configured.token not in result.output
+
+
+def test_onboard_json_is_one_object_with_the_token_masked_and_asks_nothing(
+    data_paths, relay_http, payloads, run
+):
+    checked_relay(relay_http, payloads)
+    result = run(
+        "onboard", "--json", "--relay-url", RELAY, "--client-id", "alice-laptop",
+        "--token", "tok-1234567890", "--add-peer", "bob=bob-ws",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["token"] == "tok-****"
+    assert "tok-1234567890" not in result.output
+    assert answer["whoami"]["client_id"] == "alice-laptop"
+    assert answer["relay"]["version"] == "0.1.0"
+    assert answer["peers_added"] == [{"name": "bob", "client_id": "bob-ws"}]
+    assert answer["next"].startswith("Next: `agent-relay connect`")
+
+
+def test_onboard_json_without_values_does_not_prompt(data_paths, run):
+    result = run("onboard", "--json", "--no-check")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["relay_url"] == "http://127.0.0.1:7878"
