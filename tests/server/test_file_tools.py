@@ -93,6 +93,10 @@ async def test_a_file_over_the_inline_limit_is_too_large_both_ways(start_relay):
         ({"filename": "x.txt", "content_base64": "not base64!"}, "invalid"),
         ({"filename": "../x.txt", "content_base64": "aGk="}, "invalid"),
         ({"filename": "dir/x.txt", "content_base64": "aGk="}, "invalid"),
+        ({"filename": "D:evil.bat", "content_base64": "aGk="}, "invalid"),
+        ({"filename": "a.txt:stream", "content_base64": "aGk="}, "invalid"),
+        ({"filename": "nul.txt", "content_base64": "aGk="}, "invalid"),
+        ({"filename": "\u00e9" * 128, "content_base64": "aGk="}, "invalid"),  # 256 bytes
     ],
 )
 async def test_bad_uploads_are_invalid(relay, arguments, code):

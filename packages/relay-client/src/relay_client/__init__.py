@@ -9,11 +9,11 @@ from relay_client.api import (
     MisdirectedHost,
     RelayClient,
     UploadResult,
-    partial_path,
 )
 from relay_client.config import ClientConfig, NotConfigured
 from relay_client.cursors import Cursors
 from relay_client.files import StateFileError
+from relay_client.partial import partial_path
 from relay_client.paths import DataPaths, data_root
 from relay_client.roster import Roster, RosterPeer
 

@@ -1,8 +1,8 @@
 """Assembles config, storage, service and adapters into one ASGI app.
 
 Routing, outermost first: FastMCP's Host/Origin guard (DNS rebinding), the access log, the auth
-middleware, the per-client rate limit (when configured), then ``/mcp`` (FastMCP) and everything
-else (the HTTP API).
+middleware, the per-client rate limit (when configured), the MCP revision gate (under
+``mcp_revisions = "push"``), then ``/mcp`` (FastMCP) and everything else (the HTTP API).
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from relay_server.db import open_database
 from relay_server.events import EventHub
 from relay_server.http_api import EXCEPTION_HANDLERS, build_http_api
 from relay_server.http_blobs import blob_routes
+from relay_server.mcp_revisions import HandshakeOnly
+from relay_server.mcp_sessions import McpSessionMiddleware, McpSessions, session_manager_of
 from relay_server.mcp_tools import build_mcp_server
 from relay_server.push import LivePush
 from relay_server.rate_limit import RateLimitMiddleware, TokenBuckets
@@ -82,6 +84,7 @@ class Relay:
     mcp: FastMCP
     push: LivePush
     config: ServerConfig
+    sessions: McpSessions
 
 
 class _McpTrailingSlash:
@@ -127,6 +130,7 @@ def build_relay(config: ServerConfig) -> Relay:
     async def lifespan(_: FastMCP) -> AsyncIterator[dict[str, Any]]:
         hub.attach(asyncio.get_running_loop())
         set_mcp_body_limit(app, mcp_body_limit_bytes(config.inline_file_bytes))
+        sessions.bind(session_manager_of(app))
         yield {}
 
     rate_limit = (
@@ -139,7 +143,10 @@ def build_relay(config: ServerConfig) -> Relay:
         if config.rate_limit_per_s > 0
         else []
     )
-    push = LivePush(service, hub)
+    # Push rides the handshake era's GET stream; see mcp_revisions.py for why this gate exists.
+    revision_gate = [Middleware(HandshakeOnly)] if config.mcp_revisions == "push" else []
+    sessions = McpSessions(config.mcp_sessions_per_client)
+    push = LivePush(service, hub, streams=sessions)
     mcp = build_mcp_server(service, version=__version__, lifespan=lifespan, push=push)
     app: Starlette = mcp.http_app(
         path=MCP_PATH,
@@ -152,14 +159,23 @@ def build_relay(config: ServerConfig) -> Relay:
                 touch_due=service.touch_due,
             ),
             *rate_limit,
+            *revision_gate,
+            Middleware(McpSessionMiddleware, sessions=sessions),
         ],
         host_origin_protection=True,
         allowed_hosts=[config.host, *config.allowed_hosts],
+        session_idle_timeout=config.mcp_session_idle_s,
     )
     app.router.routes.append(Mount("/", app=build_http_api(service, blob_routes(service))))
     # Mount's pattern does not match a path with a newline in it (%0A), so such requests end in
     # the outer app's router: its 404s must be JSON like every other error.
     app.add_exception_handler(HTTPException, EXCEPTION_HANDLERS[HTTPException])
     return Relay(
-        app=_McpTrailingSlash(app), service=service, hub=hub, mcp=mcp, push=push, config=config
+        app=_McpTrailingSlash(app),
+        service=service,
+        hub=hub,
+        mcp=mcp,
+        push=push,
+        config=config,
+        sessions=sessions,
     )

@@ -32,6 +32,9 @@ DATABASE_FILE: Final = "relay.sqlite3"
 BLOBS_DIR: Final = "blobs"
 
 AuthMode = Literal["open", "shared", "per-client"]
+McpRevisions = Literal["push", "all"]
+"""``push``: only the handshake-era MCP revisions, which carry channel push (Claude Code falls
+back to them); ``all``: every revision the MCP SDK speaks, 2026-07-28 included (no push there)."""
 
 
 def default_data_dir() -> Path:
@@ -98,6 +101,21 @@ class ServerConfig(BaseModel):
     )
     request_body_idle_s: float = Field(
         default=30.0, gt=0, description="Close a connection whose request body stalls this long."
+    )
+    mcp_revisions: McpRevisions = Field(
+        default="push",
+        description="push: only MCP revisions with channel push (2025-11-25 and older); "
+        "all: also 2026-07-28, on which clients get no push.",
+    )
+    mcp_sessions_per_client: int = Field(
+        default=16,
+        ge=1,
+        description="MCP sessions one client may hold; one more closes its least recently used.",
+    )
+    mcp_session_idle_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="Close an MCP session with no request and no open stream for this long.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="debug, info (one access line per call), warning or error."

@@ -25,6 +25,7 @@ import anyio
 from peewee import Database, fn
 
 from relay_core import (
+    Attachment,
     BlobInfo,
     Conflict,
     CreateSessionRequest,
@@ -379,7 +380,8 @@ class RelayService:
             InvalidInput: a recipient is not a participant, or an attachment is not uploaded.
         """
         stamp = now_ms()
-        with self.db.atomic():
+        # The event leaves after the commit, in commit order, carrying the message itself.
+        with self.hub.after_commit() as publish, self.db.atomic():
             session = queries.open_session_row(name)
             members = queries.members_including(session, caller)
             strangers = [c for c in request.to if c not in members]
@@ -406,15 +408,25 @@ class RelayService:
                 store.Attachment.insert_many(
                     [{"message": row.id, "position": i, **a} for i, a in enumerate(attachments)]
                 ).execute()
-        readers = set(request.to) if request.to else members
-        self.hub.publish(
-            Posted(
-                message_id=row.id,
-                session=name,
-                sender=caller,
-                recipients=frozenset(readers - {caller}),
+            readers = set(request.to) if request.to else members
+            publish(
+                Posted(
+                    message_id=row.id,
+                    session=name,
+                    sender=caller,
+                    recipients=frozenset(readers - {caller}),
+                    message=Message(
+                        id=row.id,
+                        session=name,
+                        sender=caller,
+                        to=sorted(request.to),
+                        reply_to=request.reply_to,
+                        text=request.text,
+                        attachments=[Attachment(**a) for a in attachments],
+                        created_at=from_ms(stamp),
+                    ),
+                )
             )
-        )
         return SentMessage(id=row.id, session=name, created_at=from_ms(stamp))
 
     def read_messages(
