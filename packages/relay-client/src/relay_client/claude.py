@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -135,7 +136,11 @@ def registration() -> Registration:
     claude = find_claude()
     if claude is None:
         return Registration(None)
-    return Registration(claude, _entry(claude, SERVER_NAME), _entry(claude, PLUGIN_SERVER_NAME))
+    # Each `claude mcp get` connects to the server it shows (seconds): ask both at once.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        connected = pool.submit(_entry, claude, SERVER_NAME)
+        plugin = pool.submit(_entry, claude, PLUGIN_SERVER_NAME)
+        return Registration(claude, connected.result(), plugin.result())
 
 
 def _entry(claude: str, name: str) -> Entry | None:
