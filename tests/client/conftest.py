@@ -49,7 +49,8 @@ def no_retry_pause(monkeypatch):
 def data_paths(tmp_path, monkeypatch) -> DataPaths:
     """An empty data root, the one every client object and command uses in this test."""
     monkeypatch.setenv("CLAUDE_USER_DATA", str(tmp_path / "claude-data"))
-    monkeypatch.delenv("AGENT_RELAY_CLAUDE", raising=False)
+    # No Claude Code unless a test asks for the fake one: never the machine's own `claude`.
+    monkeypatch.setenv("AGENT_RELAY_CLAUDE", str(tmp_path / "no-such-claude"))
     return DataPaths(tmp_path / "claude-data" / "agent-relay")
 
 
@@ -194,13 +195,18 @@ log = pathlib.Path(__file__).with_name("calls.log")
 with log.open("a") as handle:
     handle.write(json.dumps(sys.argv[1:]) + "\\n")
 args = sys.argv[1:]
+plugin = pathlib.Path(__file__).with_name("plugin.json")
 if args[:2] == ["mcp", "get"]:
-    if not state.exists():
-        print('No MCP server named "agent-relay".', file=sys.stderr)
+    name = args[2]
+    entry = {{"agent-relay": state, "plugin:agent-relay:agent-relay": plugin}}.get(name)
+    if entry is None or not entry.exists():
+        print(f'No MCP server named "{{name}}". Run `claude mcp add` to add one.', file=sys.stderr)
         sys.exit(1)
-    url = json.loads(state.read_text())["url"]
-    print("agent-relay:\\n  Scope: User config\\n  Status: ✔ Connected\\n  Type: http")
-    print(f"  URL: {{url}}\\n  Headers:\\n    X-Client-Id: x")
+    found = json.loads(entry.read_text())
+    scope = "Dynamic config (from command line)" if entry == plugin else "User config"
+    print(f"{{name}}:\\n  Scope: {{scope}}\\n  Status: ✔ Connected\\n  Type: http")
+    print(f"  URL: {{found['url']}}\\n  Headers:\\n    Authorization: [REDACTED]")
+    print(f"    X-Client-Id: {{found.get('client_id', 'x')}}")
 elif args[:2] == ["mcp", "remove"]:
     if not state.exists():
         print('No MCP server named "agent-relay"', file=sys.stderr)
@@ -230,6 +236,11 @@ class FakeClaude:
     def calls(self) -> list[list[str]]:
         log = self.path.with_name("calls.log")
         return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+    def install_plugin(self, url: str, client_id: str) -> None:
+        """As if the agent-relay plugin were installed and enabled with these options."""
+        state = {"url": url, "client_id": client_id}
+        self.path.with_name("plugin.json").write_text(json.dumps(state))
 
     @property
     def registered(self) -> dict[str, Any] | None:

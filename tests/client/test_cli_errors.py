@@ -150,3 +150,24 @@ def test_a_reader_that_goes_away_is_not_an_error_message():
     result = CliRunner().invoke(group, ["spew"])
     assert result.exit_code == 1
     assert "Error" not in result.output
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"body": "Misdirected Request"},
+        {"json": {"error": {"code": "forbidden", "message": "host 'relay.lan' is not allowed"}}},
+    ],
+    ids=["plain-text", "json"],
+)
+def test_a_host_name_the_relay_does_not_answer_to_says_what_to_add_to_allowed_hosts(
+    data_paths, relay_http, run, body
+):
+    run("onboard", "--relay-url", "http://relay.lan:7878", "--client-id", "me", "--no-check")
+    relay_http.get("http://relay.lan:7878/api/v1/sessions/build-42", status=421, **body)
+    result = run("session", "show", "build-42")
+    assert result.exit_code == EXIT_CODES["forbidden"]
+    assert result.stderr.startswith("Error: forbidden: the relay at http://relay.lan:7878 refused")
+    assert "add 'relay.lan' to allowed_hosts" in result.stderr
+    assert "RELAY_ALLOWED_HOSTS" in result.stderr
+    assert "None" not in result.stderr

@@ -58,9 +58,11 @@ def test_send_file_does_not_upload_what_the_relay_has(
     relay_http.get(f"{RELAY}/api/v1/sessions/build-42", json=payloads.session())
     relay_http.head(BLOB, headers={"Content-Length": str(len(DATA))})
     expect_message(relay_http, payloads, "report.csv (17.6 KiB)", to=["bob-ws"])
+    attachment = {"sha256": DIGEST, "filename": "report.csv", "size": len(DATA), "mime": "text/csv"}
+    sent = payloads.message(21, sender="alice-laptop", attachments=[attachment])
+    relay_http.get(f"{RELAY}/api/v1/messages/21", json=sent)
     result = run("send-file", "build-42", str(report), "--to", "bob", "--json")
-    data = json.loads(result.stdout)
-    assert (data["uploaded"], data["sha256"], data["message"]["id"]) == (False, DIGEST, 21)
+    assert json.loads(result.stdout) == {"message": sent, "uploaded": False}
     assert "PUT" not in [c.request.method for c in relay_http.calls]
 
 

@@ -140,9 +140,7 @@ def test_doctor_notices_a_registration_for_another_url(
     run("onboard", "--relay-url", "http://127.0.0.2:7878", "--no-check")
     relay_http.get("http://127.0.0.2:7878/healthz", body=requests.ConnectionError("refused"))
     result = run("doctor")
-    assert f"registered with {RELAY}/mcp, but config.toml says http://127.0.0.2:7878/mcp" in (
-        result.stdout
-    )
+    assert f"uses {RELAY}/mcp, but config.toml says http://127.0.0.2:7878/mcp" in result.stdout
 
 
 def test_doctor_says_when_claude_code_is_not_installed(
@@ -158,3 +156,46 @@ def test_doctor_notices_a_token_known_as_another_client(
     relay_answers(relay_http, payloads, whoami=payloads.whoami("bob-ws"))
     result = run("doctor")
     assert "WARN  token        the relay knows you as bob-ws" in result.stdout
+
+
+def test_doctor_says_which_host_name_the_relay_must_allow(data_paths, relay_http, no_claude, run):
+    run("onboard", "--relay-url", "http://10.0.0.5:7878", "--client-id", "me", "--no-check")
+    relay_http.get("http://10.0.0.5:7878/healthz", status=421, body="Misdirected Request")
+    result = run("doctor")
+    assert result.exit_code == 1
+    assert "FAIL  relay        http://10.0.0.5:7878 refused the host name '10.0.0.5'" in (
+        result.stdout
+    )
+    assert "fix: the relay's operator must add '10.0.0.5' to allowed_hosts" in result.stdout
+
+
+def test_doctor_accepts_the_plugins_registration_without_asking_to_connect(
+    configured, relay_http, payloads, fake_claude, run
+):
+    relay_answers(relay_http, payloads)
+    fake_claude.install_plugin(f"{RELAY}/mcp", configured.client_id)
+    result = run("doctor")
+    assert result.exit_code == 0, result.output
+    assert "OK    claude code  registered by the agent-relay plugin" in result.stdout
+    assert "agent-relay connect" not in result.stdout
+
+
+def test_doctor_warns_when_the_relay_is_registered_twice(
+    configured, relay_http, payloads, fake_claude, run
+):
+    relay_answers(relay_http, payloads)
+    fake_claude.install_plugin(f"{RELAY}/mcp", configured.client_id)
+    run("connect")
+    result = run("doctor")
+    assert "WARN  claude code  registered twice" in result.stdout
+    assert "fix: keep the plugin's: `claude mcp remove agent-relay`" in result.stdout
+
+
+def test_doctor_warns_when_the_plugin_and_the_command_line_are_two_clients(
+    configured, relay_http, payloads, fake_claude, run
+):
+    relay_answers(relay_http, payloads)
+    fake_claude.install_plugin(f"{RELAY}/mcp", "alice-agent")
+    result = run("doctor")
+    assert "WARN  claude code  the plugin identifies as alice-agent" in result.stdout
+    assert "fix: `agent-relay onboard --client-id alice-agent`" in result.stdout

@@ -39,11 +39,14 @@ def test_send_reads_stdin_and_resolves_recipients(configured, relay_http, payloa
             )
         ],
     )
+    sent = payloads.message(13, sender="alice-laptop", text="line 1\nline 2", to=["bob-ws"])
+    relay_http.get(f"{RELAY}/api/v1/messages/13", json=sent)
     result = run(
         "send", "build-42", "-", "--to", "bob", "--reply-to", "12", "--json",
         input="line 1\nline 2\n",
     )  # fmt: skip
-    assert json.loads(result.stdout)["id"] == 13
+    # The sent message itself, the same object `tail --json` prints for it.
+    assert json.loads(result.stdout) == sent
 
 
 def test_send_never_moves_the_cursor(configured, relay_http, payloads, data_paths, run):

@@ -165,3 +165,68 @@ def test_config_show_masks_the_token(configured, data_paths, run):
     shown = json.loads(run("config", "show", "--json").stdout)
     assert shown["token"] == "s3cr****"
     assert shown["config_file"] == str(data_paths.config)
+
+
+def test_onboard_with_the_mcp_endpoint_saves_and_checks_the_relay_below_it(
+    data_paths, relay_http, payloads, run
+):
+    checked_relay(relay_http, payloads)
+    result = run("onboard", "--relay-url", f"{RELAY}/mcp/", "--client-id", "alice-laptop")
+    assert result.exit_code == 0, result.output
+    assert ClientConfig.load(data_paths.config).relay_url == RELAY
+    assert relay_http.calls[0].request.url == f"{RELAY}/healthz"
+    assert f"Using relay URL {RELAY}" in result.stderr
+
+
+def test_onboard_tells_a_plugin_user_there_is_nothing_to_connect(
+    data_paths, relay_http, payloads, fake_claude, run
+):
+    checked_relay(relay_http, payloads)
+    fake_claude.install_plugin(f"{RELAY}/mcp", "alice-laptop")
+    result = run("onboard", "--relay-url", RELAY, "--client-id", "alice-laptop")
+    assert result.exit_code == 0, result.output
+    assert "through the agent-relay plugin (plugin:agent-relay:agent-relay)" in result.stdout
+    assert "Next: `agent-relay connect`" not in result.stdout
+    assert ["mcp", "add"] not in [call[:2] for call in fake_claude.calls]
+
+
+def test_onboard_without_the_plugin_says_to_connect(data_paths, fake_claude, run):
+    result = run("onboard", "--relay-url", RELAY, "--client-id", "alice-laptop", "--no-check")
+    assert result.stdout.splitlines()[-1].startswith("Next: `agent-relay connect` registers")
+
+
+def test_connect_in_the_project_scope_hands_over_a_token_reference_not_the_token(
+    configured, fake_claude, run
+):
+    result = run("connect", "--scope", "project")
+    assert result.exit_code == 0, result.output
+    args = fake_claude.registered["args"]
+    assert "Authorization: Bearer ${AGENT_RELAY_TOKEN}" in args
+    assert not any(configured.token in arg for arg in args)
+    assert "Warning: the project scope writes the project's .mcp.json" in result.stderr
+    assert "AGENT_RELAY_TOKEN" in result.stderr
+    assert configured.token not in result.output
+
+
+def test_onboard_json_is_one_object_with_the_token_masked_and_asks_nothing(
+    data_paths, relay_http, payloads, run
+):
+    checked_relay(relay_http, payloads)
+    result = run(
+        "onboard", "--json", "--relay-url", RELAY, "--client-id", "alice-laptop",
+        "--token", "tok-1234567890", "--add-peer", "bob=bob-ws",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["token"] == "tok-****"
+    assert "tok-1234567890" not in result.output
+    assert answer["whoami"]["client_id"] == "alice-laptop"
+    assert answer["relay"]["version"] == "0.1.0"
+    assert answer["peers_added"] == [{"name": "bob", "client_id": "bob-ws"}]
+    assert answer["next"].startswith("Next: `agent-relay connect`")
+
+
+def test_onboard_json_without_values_does_not_prompt(data_paths, run):
+    result = run("onboard", "--json", "--no-check")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["relay_url"] == "http://127.0.0.1:7878"

@@ -114,3 +114,18 @@ def test_the_default_client_id_is_always_valid(user, host):
     from relay_client.cli.setup import default_client_id
 
     assert validate_client_id(default_client_id(user, host))
+
+
+@pytest.mark.parametrize(
+    ("given", "base"),
+    [
+        ("http://relay.lan:7878/mcp", "http://relay.lan:7878"),
+        ("http://relay.lan:7878/mcp/", "http://relay.lan:7878"),
+        ("https://relay.example/agents/mcp", "https://relay.example/agents"),
+        ("http://mcp:7878", "http://mcp:7878"),
+        ("http://relay.lan:7878/mcpx", "http://relay.lan:7878/mcpx"),
+    ],
+)
+def test_a_relay_url_ending_in_the_mcp_endpoint_means_the_relay_below_it(given, base):
+    assert normalise_relay_url(given) == base
+    assert ClientConfig(given, "alice-laptop").relay_url == base

@@ -40,3 +40,21 @@ def test_nothing_is_created_just_by_asking_where(monkeypatch, tmp_path):
     monkeypatch.setenv("CLAUDE_USER_DATA", str(tmp_path / "claude"))
     DataPaths.default()
     assert not (tmp_path / "claude").exists()
+
+
+def test_claude_plugin_data_does_not_move_the_data_root(monkeypatch, tmp_path):
+    # The agent (inside Claude Code, where the plugin's folder may be set) and a person at a
+    # terminal (where it never is) must find the same config, roster and cursors.
+    monkeypatch.delenv("CLAUDE_USER_DATA", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    person = data_root()
+    monkeypatch.setenv("CLAUDE_PLUGIN_DATA", str(tmp_path / "plugins" / "data" / "agent-relay"))
+    assert data_root() == person == tmp_path / "xdg" / "claude-plugins" / "agent-relay"
+
+
+def test_no_skill_points_the_command_line_at_another_data_root():
+    skills = Path(__file__).resolve().parents[2] / "skills"
+    for skill in skills.glob("*/SKILL.md"):
+        text = skill.read_text(encoding="utf-8")
+        assert "CLAUDE_PLUGIN_DATA" not in text, skill
+        assert "CLAUDE_USER_DATA=" not in text, skill

@@ -226,7 +226,7 @@ def test_every_agent_relay_command_of_a_skill_runs_against_a_real_relay(name, re
             bob.agent_relay("send-file", session_name, "report.txt", "--json").stdout
         )
         values["MESSAGE_ID"] = str(shared["message"]["id"])
-        values["SHA256"] = shared["sha256"]
+        values["SHA256"] = shared["message"]["attachments"][0]["sha256"]
 
     blocks = [block for block in skill.code_blocks if runs_agent_relay(block)]
     assert blocks
@@ -269,12 +269,20 @@ def test_the_relay_host_commands_of_setup_relay_server_run_and_the_unit_starts_t
 ):
     state = tmp_path / "var-lib-agent-relay"
     state.mkdir()
+    # This environment's server runs with the test machine's Python, which systemd-unit refuses
+    # when it lives under /root or /home (test_systemd_unit checks that); a shell wrapper stands
+    # in for the skill's install, whose Python uv keeps in /opt.
+    server = tmp_path / "bin" / "agent-relay-server"
+    server.parent.mkdir()
+    server.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m relay_server "$@"\n')
+    server.chmod(0o755)
+    path = {**os.environ, "PATH": f"{server.parent}{os.pathsep}{os.environ['PATH']}"}
     outputs = {}
     for command in skilldocs.skill_commands(SKILLS["setup-relay-server"], "agent-relay-server"):
         argv = [arg.replace("/var/lib/agent-relay", str(state)) for arg in command.argv]
         argv = [arg.replace("CLIENT_ID", "carol-e2e") for arg in argv]
         result = subprocess.run(
-            [BIN / "agent-relay-server", *argv], capture_output=True, text=True, check=False
+            [server, *argv], capture_output=True, text=True, check=False, env=path
         )
         assert result.returncode == 0, f"{command}\n{result.stderr}"
         outputs[argv[0]] = result.stdout

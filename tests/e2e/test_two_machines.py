@@ -226,7 +226,8 @@ def test_a_50_mib_file_goes_from_one_machine_to_the_other(
     sent = json.loads(
         alpha.ok("send-file", session_name, str(big_file), "--note", "the payload", "--json").stdout
     )
-    assert (sent["sha256"], sent["size"], sent["uploaded"]) == (digest, 50 * MIB, True)
+    [attached] = sent["message"]["attachments"]
+    assert (attached["sha256"], attached["size"], sent["uploaded"]) == (digest, 50 * MIB, True)
 
     tail = beta.ok("tail", session_name, "--json")
     message = json.loads(tail.stdout.splitlines()[-1])

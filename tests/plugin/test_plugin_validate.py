@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import struct
 
 import pytest
 import skilldocs
@@ -37,3 +38,47 @@ def test_the_strict_validator_fails_a_broken_plugin_manifest(claude, tmp_path):
     result = claude("plugin", "validate", "--strict", str(copy))
     assert result.returncode == 1
     assert "author" in result.stdout
+
+
+def test_the_plugin_is_ready_for_the_directory_profile_strictly(claude):
+    result = claude(
+        "plugin", "validate", "--profile", "directory", "--strict", "--json", str(skilldocs.ROOT)
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["success"] is True
+    assert report["directory"]["findings"] == []
+    assert report["directory"]["failure"] is None
+
+
+def test_the_directory_profile_fails_without_the_icon(claude, tmp_path):
+    copy = tmp_path / "plugin"
+    for name in MANIFESTS:
+        source = skilldocs.ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, copy / name)
+        else:
+            shutil.copy(source, copy / name)
+    (copy / ".claude-plugin" / "icon.png").unlink()
+    result = claude("plugin", "validate", "--profile", "directory", "--strict", "--json", str(copy))
+    assert result.returncode == 1
+    codes = [f["code"] for f in json.loads(result.stdout)["directory"]["findings"]]
+    assert codes == ["ICON_MISSING"]
+
+
+def test_the_icon_is_a_square_png_the_directory_takes():
+    data = (skilldocs.ROOT / ".claude-plugin" / "icon.png").read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert data[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", data[16:24])
+    assert width == height
+    assert 512 <= width <= 2048
+    assert len(data) < 2 * 1024 * 1024
+
+
+def test_the_privacy_link_is_https_and_points_at_the_privacy_section():
+    manifest = json.loads((skilldocs.ROOT / ".claude-plugin" / "plugin.json").read_text())
+    url = manifest["privacyPolicyUrl"]
+    assert url.startswith("https://")
+    assert url.endswith("/docs/plugin.md#privacy")
+    assert "\n## Privacy\n" in skilldocs.USER_DOCS.read_text()

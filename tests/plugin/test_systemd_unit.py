@@ -5,10 +5,14 @@ import shutil
 import subprocess
 
 import pytest
+import skilldocs
 from click.testing import CliRunner
 
 from relay_server.cli import main
-from relay_server.systemd import render_unit
+from relay_server.systemd import MANAGED_PYTHON_INSTALL, interpreter_of, render_unit
+
+INSTALLED = "/usr/local/bin/agent-relay-server"
+"""Where the skill installs the server (not on this machine, so its interpreter is not checked)."""
 
 
 def service_section(unit: str) -> dict[str, list[str]]:
@@ -120,7 +124,9 @@ def test_the_command_prints_the_unit_for_the_installed_server_and_its_data_dir()
 
 
 def test_the_command_reads_the_config_that_init_writes_into_the_data_dir():
-    result = CliRunner().invoke(main, ["systemd-unit", "--data-dir", "/srv/relay/"])
+    result = CliRunner().invoke(
+        main, ["systemd-unit", "--data-dir", "/srv/relay/", "--executable", INSTALLED]
+    )
     [exec_start] = service_section(result.output)["ExecStart"]
     assert exec_start.endswith("serve --data-dir /srv/relay/ --config /srv/relay/config.toml")
 
@@ -133,7 +139,7 @@ def test_the_command_defaults_to_the_agent_relay_server_it_runs_as(monkeypatch):
 
 
 def test_the_command_can_use_a_dynamic_user():
-    result = CliRunner().invoke(main, ["systemd-unit", "--dynamic-user"])
+    result = CliRunner().invoke(main, ["systemd-unit", "--dynamic-user", "--executable", INSTALLED])
     assert service_section(result.output)["DynamicUser"] == ["yes"]
 
 
@@ -144,3 +150,67 @@ def test_an_executable_in_a_home_directory_is_a_usage_error_not_a_traceback():
     assert result.exit_code == 2
     assert "ProtectHome" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def script(path, first_lines: str):
+    path.write_text(first_lines + "import sys\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_an_interpreter_under_a_home_directory_is_refused_with_the_reinstall_command():
+    with pytest.raises(ValueError, match="UV_PYTHON_PREFERENCE=only-managed"):
+        render_unit(
+            executable="/usr/local/bin/agent-relay-server",
+            interpreter="/root/.pyenv/versions/3.11.7/bin/python3.11",
+        )
+
+
+def test_the_interpreter_is_found_through_the_environments_python_link(tmp_path):
+    real = tmp_path / "python-3.12" / "bin" / "python3.12"
+    real.parent.mkdir(parents=True)
+    real.write_text("")
+    env_python = tmp_path / "tools" / "relay-server" / "bin" / "python"
+    env_python.parent.mkdir(parents=True)
+    env_python.symlink_to(real)
+    executable = script(env_python.with_name("agent-relay-server"), f"#!{env_python}\n")
+    assert interpreter_of(executable) == str(real)
+
+
+def test_a_long_path_trampoline_names_its_interpreter_on_the_second_line(tmp_path):
+    python = tmp_path / "py thon" / "python3"
+    python.parent.mkdir()
+    python.write_text("")
+    executable = script(
+        tmp_path / "server", f"#!/bin/sh\n'''exec' '{python}' \"$0\" \"$@\"\n' '''\n"
+    )
+    assert interpreter_of(executable) == str(python)
+
+
+def test_a_file_that_is_not_a_script_has_no_interpreter(tmp_path):
+    binary = tmp_path / "server"
+    binary.write_bytes(b"\x7fELF\x02\x01\x01")
+    assert interpreter_of(str(binary)) is None
+    assert interpreter_of(str(tmp_path / "missing")) is None
+
+
+def test_the_command_refuses_a_server_installed_with_a_python_under_root(tmp_path):
+    executable = script(
+        tmp_path / "agent-relay-server", "#!/root/.pyenv/versions/3.11.7/bin/python3.11\n"
+    )
+    result = CliRunner().invoke(main, ["systemd-unit", "--executable", executable])
+    assert result.exit_code == 2
+    assert "/root/.pyenv/versions/3.11.7/bin/python3.11" in result.output
+    assert "UV_PYTHON_PREFERENCE=only-managed" in result.output
+
+
+def test_the_command_accepts_a_server_whose_python_the_service_can_run(tmp_path):
+    executable = script(tmp_path / "agent-relay-server", "#!/usr/bin/python3\n")
+    result = CliRunner().invoke(main, ["systemd-unit", "--executable", executable])
+    assert result.exit_code == 0, result.output
+
+
+def test_the_reinstall_command_in_the_refusal_is_the_skills_install_line():
+    skill = (skilldocs.SKILLS_DIR / "setup-relay-server" / "SKILL.md").read_text()
+    assert MANAGED_PYTHON_INSTALL.removeprefix("sudo ") in skill
+    assert "UV_PYTHON_PREFERENCE=only-managed" in MANAGED_PYTHON_INSTALL

@@ -3,7 +3,13 @@ API as :class:`RelayClient`. The ``agent-relay`` command line (:mod:`relay_clien
 on these; skills and other tools may import them too.
 """
 
-from relay_client.api import DigestMismatch, Download, RelayClient, UploadResult
+from relay_client.api import (
+    DigestMismatch,
+    Download,
+    MisdirectedHost,
+    RelayClient,
+    UploadResult,
+)
 from relay_client.config import ClientConfig, NotConfigured
 from relay_client.cursors import Cursors
 from relay_client.files import StateFileError
@@ -19,6 +25,7 @@ __all__ = [
     "DataPaths",
     "DigestMismatch",
     "Download",
+    "MisdirectedHost",
     "NotConfigured",
     "RelayClient",
     "Roster",

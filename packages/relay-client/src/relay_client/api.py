@@ -37,6 +37,7 @@ from relay_core import (
     BlobInfo,
     Conflict,
     CreateSessionRequest,
+    Forbidden,
     Hashed,
     Health,
     InviteRequest,
@@ -78,6 +79,8 @@ FOLLOW_MAX_DELAY_S: Final = 30.0
 TRANSFER_CHUNK_BYTES: Final = 1024 * 1024
 USER_AGENT: Final = f"agent-relay-client/{version('relay-client')}"
 SERVE_HINT: Final = "is `agent-relay-server serve` running?"
+MISDIRECTED_STATUS: Final = 421
+"""The relay's answer to a Host header outside its allowed_hosts."""
 
 ProgressCallback = Callable[[int, int | None], None]
 """Called as bytes move: (bytes done so far, total bytes or None when unknown)."""
@@ -89,6 +92,20 @@ _IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "PUT"})
 
 class DigestMismatch(RelayError):
     """Downloaded bytes do not hash to the digest they were asked for by."""
+
+
+class MisdirectedHost(Forbidden):
+    """The relay refused the host name of our URL (HTTP 421): its DNS-rebinding guard lets in
+    only the names in its ``allowed_hosts``, which only its operator can change."""
+
+    @staticmethod
+    def fix(host: str) -> str:
+        """What to do about it, for people."""
+        return (
+            f"the relay's operator must add {host!r} to allowed_hosts in its config file (or to "
+            "RELAY_ALLOWED_HOSTS) and restart it; or use a relay_url with a name it already "
+            "accepts (`agent-relay onboard --relay-url URL`)"
+        )
 
 
 class RelayFailed(RelayError):
@@ -576,7 +593,9 @@ class RelayClient:
         except ValueError:
             payload = None
         error = error_from_payload(payload, http_status=status)
-        if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+        if status == MISDIRECTED_STATUS:
+            return self._misdirected(error if _is_error_payload(payload) else None)
+        if _is_error_payload(payload):
             return error
         what = f"HTTP {status} {response.reason or ''}".rstrip()
         cls = _CLASS_BY_STATUS.get(status)
@@ -585,6 +604,18 @@ class RelayClient:
         if status >= 500:
             return RelayFailed(f"the relay failed with {what}: the details are in its log")
         return error
+
+    def _misdirected(self, said: RelayError | None) -> MisdirectedHost:
+        """A 421: the relay does not answer to the host name in our URL."""
+        host = urlsplit(self.base_url).hostname or ""
+        message = (
+            f"the relay at {self.base_url} refused the host name {host!r} (HTTP 421 Misdirected "
+            "Request), as it answers only to the names in its allowed_hosts: "
+            + MisdirectedHost.fix(host)
+        )
+        if said is not None and said.message not in message:
+            message += f". The relay says: {said.message}"
+        return MisdirectedHost(message, details={"host": host})
 
     def _json(self, response: requests.Response) -> Any:
         try:
@@ -630,6 +661,11 @@ class _ProgressReader:
 
     def close(self) -> None:
         self._handle.close()
+
+
+def _is_error_payload(payload: Any) -> bool:
+    """Whether an answer's body is the relay's own ``{"error": {...}}``."""
+    return isinstance(payload, dict) and isinstance(payload.get("error"), dict)
 
 
 def _params(**values: float | int | None) -> dict[str, str]:

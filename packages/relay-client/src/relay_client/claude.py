@@ -4,7 +4,8 @@
 --scope user`` (after ``claude mcp remove`` when an older registration is in the way, since
 ``mcp add`` refuses a name that exists), or prints the same settings as the JSON that
 ``claude --mcp-config`` and ``.mcp.json`` files take. ``agent-relay doctor`` asks
-``claude mcp get agent-relay`` whether the registration is there and points at the right URL.
+``claude mcp get`` whether the relay is registered, by ``connect`` (``agent-relay``) or by the
+installed plugin (``plugin:agent-relay:agent-relay``), and at the right URL.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -24,8 +26,19 @@ SERVER_NAME: Final = "agent-relay"
 CLAUDE_COMMAND_ENV: Final = "AGENT_RELAY_CLAUDE"
 """Names the ``claude`` executable when it is not on PATH as ``claude``."""
 SCOPES: Final = ("user", "project", "local")
+SHARED_SCOPES: Final = frozenset({"project"})
+"""Scopes whose config file is meant to be shared (``.mcp.json``, usually committed)."""
+TOKEN_ENV: Final = "AGENT_RELAY_TOKEN"
+TOKEN_REFERENCE: Final = "${" + TOKEN_ENV + "}"
+"""What a shared config holds instead of the token; Claude Code expands it from its environment."""
 COMMAND_TIMEOUT_S: Final = 60.0
+PLUGIN_NAME: Final = "agent-relay"
+PLUGIN_SERVER_NAME: Final = f"plugin:{PLUGIN_NAME}:{SERVER_NAME}"
+"""How Claude Code names the MCP server of the installed agent-relay plugin."""
 _URL_LINE_RE: Final = re.compile(r"^\s*URL:\s*(\S+)\s*$", re.MULTILINE)
+_CLIENT_ID_LINE_RE: Final = re.compile(
+    rf"^\s*{wire.CLIENT_ID_HEADER}:\s*(\S+)\s*$", re.MULTILINE | re.IGNORECASE
+)
 
 
 def mcp_url(config: ClientConfig) -> str:
@@ -33,11 +46,16 @@ def mcp_url(config: ClientConfig) -> str:
     return config.relay_url + wire.MCP_PATH
 
 
-def mcp_headers(config: ClientConfig) -> dict[str, str]:
-    """The headers Claude Code must send: the bearer token (if any) and our client id."""
+def mcp_headers(config: ClientConfig, *, token_from_env: bool = False) -> dict[str, str]:
+    """The headers Claude Code must send: the bearer token (if any) and our client id.
+
+    With ``token_from_env`` the token is the reference ``${AGENT_RELAY_TOKEN}``, which Claude
+    Code expands from its environment when it reads the config, instead of the token itself.
+    """
     headers = {}
     if config.token:
-        headers[wire.AUTHORIZATION_HEADER] = wire.BEARER_PREFIX + config.token
+        token = TOKEN_REFERENCE if token_from_env else config.token
+        headers[wire.AUTHORIZATION_HEADER] = wire.BEARER_PREFIX + token
     headers[wire.CLIENT_ID_HEADER] = config.client_id
     return headers
 
@@ -56,9 +74,14 @@ def mcp_config(config: ClientConfig) -> dict[str, Any]:
 
 
 def mcp_add_arguments(config: ClientConfig, scope: str = "user") -> list[str]:
-    """The arguments of ``claude mcp add`` that register the relay."""
+    """The arguments of ``claude mcp add`` that register the relay.
+
+    In the project scope the config lands in the project's ``.mcp.json``, which is usually
+    committed: it gets a reference to the token (:data:`TOKEN_REFERENCE`), never the token.
+    """
     arguments = ["mcp", "add", "--transport", "http", SERVER_NAME, mcp_url(config)]
-    for name, value in mcp_headers(config).items():
+    headers = mcp_headers(config, token_from_env=scope in SHARED_SCOPES)
+    for name, value in headers.items():
         arguments += ["--header", f"{name}: {value}"]
     return [*arguments, "--scope", scope]
 
@@ -69,26 +92,64 @@ def find_claude() -> str | None:
 
 
 @dataclass(frozen=True)
+class Entry:
+    """One MCP server entry as ``claude mcp get NAME`` shows it."""
+
+    name: str
+    url: str | None
+    """The URL Claude Code has for the relay, when it shows one."""
+    client_id: str | None
+    """The ``X-Client-Id`` header it sends, when it shows one."""
+
+
+@dataclass(frozen=True)
 class Registration:
-    """What ``claude mcp get agent-relay`` says."""
+    """How Claude Code reaches the relay: through ``agent-relay connect``, the plugin, or both."""
 
     claude: str | None
     """The claude executable, or None when it was not found."""
-    registered: bool
-    url: str | None
-    """The URL Claude Code has for the relay, when it shows one."""
+    connected: Entry | None = None
+    """The entry ``agent-relay connect`` made (``agent-relay``)."""
+    plugin: Entry | None = None
+    """The entry of the installed and enabled agent-relay plugin
+    (``plugin:agent-relay:agent-relay``)."""
+
+    @property
+    def registered(self) -> bool:
+        """Whether Claude Code reaches the relay at all."""
+        return self.connected is not None or self.plugin is not None
+
+    @property
+    def url(self) -> str | None:
+        """The URL Claude Code uses (the plugin's when both are there)."""
+        entry = self.plugin or self.connected
+        return entry.url if entry else None
 
 
 def registration() -> Registration:
-    """Ask Claude Code whether the relay is registered (``claude mcp get agent-relay``)."""
+    """Ask Claude Code how it reaches the relay (``claude mcp get`` for both entry names).
+
+    Claude Code lists a plugin's MCP server as ``plugin:<plugin>:<server>``, not under the
+    server's own name, so a plugin user's ``claude mcp get agent-relay`` fails although the
+    relay is there.
+    """
     claude = find_claude()
     if claude is None:
-        return Registration(None, registered=False, url=None)
-    result = _run(claude, ["mcp", "get", SERVER_NAME])
+        return Registration(None)
+    # Each `claude mcp get` connects to the server it shows (seconds): ask both at once.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        connected = pool.submit(_entry, claude, SERVER_NAME)
+        plugin = pool.submit(_entry, claude, PLUGIN_SERVER_NAME)
+        return Registration(claude, connected.result(), plugin.result())
+
+
+def _entry(claude: str, name: str) -> Entry | None:
+    result = _run(claude, ["mcp", "get", name])
     if result.returncode != 0:
-        return Registration(claude, registered=False, url=None)
-    match = _URL_LINE_RE.search(result.stdout)
-    return Registration(claude, registered=True, url=match.group(1) if match else None)
+        return None
+    url = _URL_LINE_RE.search(result.stdout)
+    client_id = _CLIENT_ID_LINE_RE.search(result.stdout)
+    return Entry(name, url.group(1) if url else None, client_id.group(1) if client_id else None)
 
 
 def register(config: ClientConfig, scope: str = "user") -> str:

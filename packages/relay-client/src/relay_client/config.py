@@ -28,7 +28,7 @@ from relay_client.files import (
     read_text,
     write_atomic,
 )
-from relay_core import InvalidInput, NotFound, validate_client_id
+from relay_core import InvalidInput, NotFound, validate_client_id, wire
 
 KEYS: Final = ("relay_url", "client_id", "token")
 REQUIRED_KEYS: Final = ("relay_url", "client_id")
@@ -51,12 +51,17 @@ def normalise_relay_url(value: object) -> str:
     """The relay's base URL without a trailing slash, or raise :class:`InvalidInput`.
 
     Accepts ``http://host:port`` and ``https://host[:port]/prefix``; refuses anything else,
-    including URLs with a query, a fragment or credentials.
+    including URLs with a query, a fragment or credentials. A URL ending in ``/mcp`` (the MCP
+    endpoint, what an MCP config shows) means the relay below it: the ``/mcp`` is dropped, since
+    the relay's other routes (``/healthz``, ``/api/v1``) are beside it, not under it.
     """
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput("relay URL must be a non-empty string such as http://relay.lan:7878")
     url = value.strip().rstrip("/")
     parts = urlsplit(url)
+    if parts.path.endswith(wire.MCP_PATH):
+        url = url.removesuffix(wire.MCP_PATH).rstrip("/")
+        parts = urlsplit(url)
     problem = None
     if parts.scheme not in {"http", "https"}:
         problem = "it must start with http:// or https://"

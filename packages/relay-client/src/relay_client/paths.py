@@ -4,6 +4,10 @@ The data root is ``$CLAUDE_USER_DATA/agent-relay`` when Claude Code (or a test) 
 variable, else ``${XDG_DATA_HOME:-~/.local/share}/claude-plugins/agent-relay``. The XDG rule is
 applied on every platform (through platformdirs' Unix rules) so the same path works for people,
 skills and plugins alike; nothing is ever written inside the installed package.
+
+``CLAUDE_PLUGIN_DATA`` (Claude Code's per-plugin folder) is ignored on purpose: Claude Code sets it
+for the plugin's hooks and servers, not for a person's shell, so following it would split one
+machine's config and cursors in two (docs/client.md, "Files").
 """
 
 from __future__ import annotations

@@ -443,9 +443,11 @@ def systemd_unit(
     dynamic_user: bool,
 ) -> None:
     """Print a hardened systemd unit that runs `serve` (install it as agent-relay.service)."""
+    program = executable or _this_executable()
     try:
         unit = systemd.render_unit(
-            executable=executable or _this_executable(),
+            executable=program,
+            interpreter=systemd.interpreter_of(program),
             data_dir=data_dir,
             config=config_file or f"{data_dir.rstrip('/')}/{CONFIG_FILE_NAME}",
             user=None if dynamic_user else user,

@@ -71,9 +71,26 @@ class CommandError(click.ClickException):
 
 
 class RelayGroup(click.Group):
-    """The root group: translates errors from any command below it, in one place."""
+    """The root group: translates errors from any command below it, in one place.
+
+    Under ``--json`` an error is also one JSON document on stdout,
+    ``{"error": {"code": ..., "message": ...}}``, with the same exit code (docs/client.md).
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        # Kept for errors that happen before the command's own --json is parsed (a bad option).
+        ctx.meta[_RAW_ARGS] = list(args)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return self._invoke(ctx)
+        except click.ClickException as exc:
+            if _json_wanted(ctx):
+                echo_json(error_document(exc), compact=True)
+            raise
+
+    def _invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except RelayError as exc:
@@ -85,11 +102,37 @@ class RelayGroup(click.Group):
             raise click.ClickException(visible(f"{where}{exc.strerror or exc}")) from None
 
 
+_RAW_ARGS: Final = "agent_relay.raw_args"
+_JSON_FLAG: Final = "--json"
+
+
+def _json_wanted(ctx: click.Context) -> bool:
+    app = ctx.find_object(App)
+    if app is not None and app.as_json:
+        return True
+    raw: list[str] = ctx.meta.get(_RAW_ARGS, [])
+    return _JSON_FLAG in raw[: raw.index("--")] if "--" in raw else _JSON_FLAG in raw
+
+
+def error_document(exc: click.ClickException) -> dict[str, Any]:
+    """The JSON form of a failed command: ``{"error": {"code", "message"}}``."""
+    if isinstance(exc, CommandError):
+        code = exc.error.code
+        return {"error": {"code": code, "message": exc.format_message().removeprefix(f"{code}: ")}}
+    if isinstance(exc, click.UsageError):
+        code = INVALID
+    else:
+        code = next((c for c, number in EXIT_CODES.items() if number == exc.exit_code), INTERNAL)
+    return {"error": {"code": code, "message": exc.format_message()}}
+
+
 class App:
     """This machine's config, roster, cursors and relay client, each built on first use."""
 
     def __init__(self, paths: DataPaths | None = None) -> None:
         self.paths = paths or DataPaths.default()
+        self.as_json = False
+        """Set by ``--json``: the command prints JSON, and so does an error."""
 
     @cached_property
     def config(self) -> ClientConfig:
@@ -131,10 +174,25 @@ pass_app = click.make_pass_decorator(App)
 
 
 def json_option(function: F) -> F:
-    """The shared ``--json`` flag: print JSON for scripts instead of text for people."""
+    """The shared ``--json`` flag: print JSON for scripts instead of text for people.
+
+    Every command takes it (a test walks the command tree); the rule it follows is in
+    docs/client.md.
+    """
     return click.option(
-        "--json", "as_json", is_flag=True, help="Print JSON for scripts instead of text."
+        _JSON_FLAG,
+        "as_json",
+        is_flag=True,
+        callback=_remember_json,
+        help="Print JSON for scripts instead of text (errors too).",
     )(function)
+
+
+def _remember_json(ctx: click.Context, _: click.Parameter, value: bool) -> bool:
+    app = ctx.find_object(App)
+    if app is not None and value:
+        app.as_json = True
+    return value
 
 
 def jsonable(value: Any) -> Any:

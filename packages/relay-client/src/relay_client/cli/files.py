@@ -36,7 +36,11 @@ def send_file(
     reply_to: int | None,
     as_json: bool,
 ) -> None:
-    """Upload PATH (unless the relay already has its bytes) and send it to SESSION."""
+    """Upload PATH (unless the relay already has its bytes) and send it to SESSION.
+
+    With --json, prints {"message": the sent message, "uploaded": false when the relay already
+    had the bytes}; the message's attachment has the file's sha256 and size.
+    """
     filename = safe_filename(path.name)
     if filename != path.name:
         click.echo(
@@ -58,14 +62,8 @@ def send_file(
         session, text, to=to, reply_to=reply_to, attachments=[attachment]
     )
     if as_json:
-        echo_json(
-            {
-                "message": sent,
-                "sha256": upload.sha256,
-                "size": upload.size,
-                "uploaded": upload.uploaded,
-            }
-        )
+        # The sent message as `tail --json` prints it, and whether its bytes had to travel.
+        echo_json({"message": app.client.get_message(sent.id), "uploaded": upload.uploaded})
         return
     how = "uploaded" if upload.uploaded else "the relay already had it"
     click.echo(

@@ -9,6 +9,7 @@ from typing import Final, Literal
 import click
 
 from relay_client import claude
+from relay_client.api import MisdirectedHost
 from relay_client.cli.app import App, echo_json, json_option, pass_app
 from relay_client.cli.render import format_ago, format_bytes, format_duration, visible
 from relay_client.config import ClientConfig, NotConfigured
@@ -133,6 +134,10 @@ def _relay_checks(app: App, config: ClientConfig) -> list[Check]:
     client = app.client
     try:
         health = client.health()
+    except MisdirectedHost as exc:
+        host = exc.details.get("host", "")
+        detail = f"{config.relay_url} refused the host name {host!r} (HTTP 421 Misdirected Request)"
+        return [Check("relay", "fail", detail, MisdirectedHost.fix(host))]
     except RelayError as exc:
         fix = (
             "start the relay (`agent-relay-server serve`) or correct the URL with "
@@ -198,16 +203,45 @@ def _claude_check(config: ClientConfig | None) -> Check:
             "the `claude` command was not found on PATH",
             "install Claude Code, or use `agent-relay connect --print` for another MCP client",
         )
-    if not found.registered:
-        return Check(
-            "claude code", "warn", "agent-relay is not registered", "run `agent-relay connect`"
-        )
-    expected = claude.mcp_url(config) if config else None
-    if expected and found.url and found.url != expected:
+    if found.connected and found.plugin:
         return Check(
             "claude code",
             "warn",
-            f"registered with {found.url}, but config.toml says {expected}",
-            "run `agent-relay connect` to update it",
+            f"registered twice: by the agent-relay plugin ({claude.PLUGIN_SERVER_NAME}) and by "
+            f"`agent-relay connect` ({claude.SERVER_NAME})",
+            f"keep the plugin's: `claude mcp remove {claude.SERVER_NAME}`",
         )
-    return Check("claude code", "ok", f"agent-relay registered ({found.url or 'URL not shown'})")
+    entry = found.plugin or found.connected
+    if entry is None:
+        return Check(
+            "claude code",
+            "warn",
+            "agent-relay is not registered",
+            "run `agent-relay connect` (not needed once the agent-relay plugin is installed)",
+        )
+    return _entry_check(entry, config, plugin=entry is found.plugin)
+
+
+def _entry_check(entry: claude.Entry, config: ClientConfig | None, *, plugin: bool) -> Check:
+    """Does Claude Code's entry for the relay match config.toml?"""
+    source = "the agent-relay plugin" if plugin else "agent-relay connect"
+    how = f"{source} ({entry.name})"
+    expected = claude.mcp_url(config) if config else None
+    if expected and entry.url and entry.url != expected:
+        fix = (
+            "give the plugin and `agent-relay onboard --relay-url` the same relay URL"
+            if plugin
+            else "run `agent-relay connect` to update it"
+        )
+        return Check(
+            "claude code", "warn", f"{how} uses {entry.url}, but config.toml says {expected}", fix
+        )
+    if config and plugin and entry.client_id and entry.client_id != config.client_id:
+        return Check(
+            "claude code",
+            "warn",
+            f"the plugin identifies as {entry.client_id}, config.toml as {config.client_id}: "
+            "the agent and the command line are two clients",
+            f"`agent-relay onboard --client-id {entry.client_id}`",
+        )
+    return Check("claude code", "ok", f"registered by {how} ({entry.url or 'URL not shown'})")

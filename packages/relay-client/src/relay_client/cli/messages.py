@@ -71,13 +71,18 @@ def send(
     reply_to: int | None,
     as_json: bool,
 ) -> None:
-    """Send TEXT to SESSION (TEXT `-` reads standard input)."""
+    """Send TEXT to SESSION (TEXT `-` reads standard input).
+
+    With --json, prints the sent message as `tail --json` prints messages.
+    """
     text = read_text_argument(text)
     if not text.strip():
         raise InvalidInput("the message is empty")
     sent = app.client.send_message(session, text, to=app.resolve(recipients), reply_to=reply_to)
     if as_json:
-        echo_json(sent)
+        # The relay answers a post with a receipt; the message itself, as every reader sees it,
+        # is one more GET (never a second post).
+        echo_json(app.client.get_message(sent.id))
     else:
         click.echo(f"Sent #{sent.id} to {sent.session}.")
 

@@ -71,19 +71,29 @@ class PeerRow:
 @click.argument("client_id")
 @click.option("--notes", default="", help="A note for people, e.g. what the peer does.")
 @click.option("--replace", is_flag=True, help="Replace a peer of the same name.")
+@json_option
 @pass_app
-def peers_add(app: App, name: str, client_id: str, notes: str, replace: bool) -> None:
+def peers_add(
+    app: App, name: str, client_id: str, notes: str, replace: bool, as_json: bool
+) -> None:
     """Add NAME as a friendly name for CLIENT_ID."""
     app.roster.add(name, client_id, notes, replace=replace)
     app.roster.save()
-    click.echo(f"Added peer {name} ({client_id}).")
+    if as_json:
+        echo_json(asdict(PeerRow(name, client_id, notes)))
+    else:
+        click.echo(f"Added peer {name} ({client_id}).")
 
 
 @peers.command("remove")
 @click.argument("name")
+@json_option
 @pass_app
-def peers_remove(app: App, name: str) -> None:
+def peers_remove(app: App, name: str, as_json: bool) -> None:
     """Remove the peer called NAME from the roster."""
     peer = app.roster.remove(name)
     app.roster.save()
-    click.echo(f"Removed peer {peer.name} ({peer.client_id}).")
+    if as_json:
+        echo_json(asdict(PeerRow(peer.name, peer.client_id, peer.notes)))
+    else:
+        click.echo(f"Removed peer {peer.name} ({peer.client_id}).")

@@ -38,9 +38,14 @@ def _show(app: App, detail: SessionDetail, as_json: bool, done: str = "") -> Non
 def session_create(
     app: App, name: str, participants: tuple[str, ...], description: str, as_json: bool
 ) -> None:
-    """Create session NAME, with you and the given peers in it."""
-    detail = app.client.create_session(name, app.resolve(participants), description)
+    """Create session NAME, with you and the given peers in it.
+
+    Warns about a participant that has never connected to the relay (often a typo).
+    """
+    added = app.resolve(participants)
+    detail = app.client.create_session(name, added, description)
     _show(app, detail, as_json, f"Created session {detail.name}.")
+    _warn_never_connected(app, detail, added)
 
 
 @session.command("list")
@@ -97,16 +102,44 @@ def session_close(app: App, name: str, as_json: bool) -> None:
 @json_option
 @pass_app
 def session_invite(app: App, name: str, peers: tuple[str, ...], as_json: bool) -> None:
-    """Add peers (names or client ids) to session NAME."""
-    detail = app.client.invite(name, app.resolve(peers))
+    """Add peers (names or client ids) to session NAME.
+
+    Warns about a peer that has never connected to the relay (often a typo).
+    """
+    added = app.resolve(peers)
+    detail = app.client.invite(name, added)
     _show(app, detail, as_json, f"Invited {', '.join(peers)} to {detail.name}.")
+    _warn_never_connected(app, detail, added)
+
+
+def _warn_never_connected(app: App, detail: SessionDetail, added: list[str]) -> None:
+    """Say which of the ``added`` participants the relay has never seen.
+
+    A relay in shared-token or open mode takes any well-formed client id, so a misspelt one
+    becomes a participant nobody will ever be; the relay's last-seen time is how to notice.
+    """
+    never = [
+        p.client_id for p in detail.participants if p.client_id in added and p.last_seen is None
+    ]
+    if not never:
+        return
+    names = ", ".join(never)
+    click.echo(
+        f"Warning: {names} {'has' if len(never) == 1 else 'have'} never connected to the relay "
+        "(a typo?): `agent-relay peers list --relay` lists the clients it has seen.",
+        err=True,
+    )
 
 
 @session.command("leave")
 @click.argument("name")
+@json_option
 @pass_app
-def session_leave(app: App, name: str) -> None:
+def session_leave(app: App, name: str, as_json: bool) -> None:
     """Leave session NAME; your cursor for it is removed."""
     app.client.leave(name)
     app.cursors.remove(name)
-    click.echo(f"Left session {name}.")
+    if as_json:
+        echo_json({"session": name, "left": True})
+    else:
+        click.echo(f"Left session {name}.")

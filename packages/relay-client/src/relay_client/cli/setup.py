@@ -16,7 +16,7 @@ from relay_client.cli.app import App, echo_json, json_option, pass_app
 from relay_client.cli.render import visible
 from relay_client.config import ClientConfig, normalise_relay_url, validate_token
 from relay_client.roster import Roster
-from relay_core import InvalidInput, validate_client_id, wire
+from relay_core import Health, InvalidInput, RelayError, WhoAmI, validate_client_id, wire
 
 DEFAULT_RELAY_URL: Final = f"http://{wire.DEFAULT_HOST}:{wire.DEFAULT_PORT}"
 
@@ -69,6 +69,7 @@ def _checked_by(check: Callable[[str], object]) -> Callable[[str], str]:
 )
 @click.option("--no-check", is_flag=True, help="Do not contact the relay afterwards.")
 @click.option("--no-input", is_flag=True, help="Never prompt: keep or default what is not given.")
+@json_option
 @pass_app
 def onboard(
     app: App,
@@ -78,14 +79,17 @@ def onboard(
     add_peers: tuple[str, ...],
     no_check: bool,
     no_input: bool,
+    as_json: bool,
 ) -> None:
     """Set this machine up: relay URL, client id, token and peers; then check the relay.
 
     Without options it asks for each value (Enter keeps the current one). With options it asks
-    nothing: what is not given keeps its current value, or its default on a first run.
+    nothing: what is not given keeps its current value, or its default on a first run
+    (so does --json).
     """
     existing = ClientConfig.load_optional(app.paths.config)
-    interactive = not no_input and not any((relay_url, client_id, token is not None, add_peers))
+    given = (relay_url, client_id, token is not None, add_peers)
+    interactive = not no_input and not as_json and not any(given)
     url = relay_url or (existing.relay_url if existing else DEFAULT_RELAY_URL)
     me = client_id or (existing.client_id if existing else default_client_id())
     secret = token if token is not None else (existing.token if existing else "")
@@ -101,6 +105,12 @@ def onboard(
             value_proc=_checked_by(validate_token),
         )
     config = ClientConfig(relay_url=url, client_id=me, token=secret)
+    if config.relay_url != url.strip().rstrip("/"):
+        click.echo(
+            f"Using relay URL {config.relay_url}: the relay's base URL, without {wire.MCP_PATH} "
+            "(its MCP endpoint, which `agent-relay connect` adds).",
+            err=True,
+        )
     roster = Roster.load(app.paths.peers)
     peers = [parse_peer(value) for value in add_peers]
     while interactive:
@@ -118,27 +128,68 @@ def onboard(
     config.save(app.paths.config)
     if peers or not app.paths.peers.exists():
         roster.save()
-    click.echo(f"Saved {app.paths.config}")
+    say = _quiet if as_json else click.echo
+    say(f"Saved {app.paths.config}")
     if peers:
-        click.echo(f"Saved {len(peers)} peer(s) to {app.paths.peers}")
-    if not no_check:
-        _check_relay(config)
-    click.echo("Next: `agent-relay connect` registers the relay with Claude Code.")
+        say(f"Saved {len(peers)} peer(s) to {app.paths.peers}")
+    checked = None if no_check else _check_relay(config, say)
+    next_step = _next_step()
+    if as_json:
+        echo_json(
+            {
+                **config.shown(),
+                "config_file": str(app.paths.config),
+                "peers_added": [{"name": name, "client_id": id_} for name, id_ in peers],
+                "relay": checked[0] if checked else None,
+                "whoami": checked[1] if checked else None,
+                "next": next_step,
+            }
+        )
+    else:
+        click.echo(next_step)
 
 
-def _check_relay(config: ClientConfig) -> None:
+def _quiet(_: str) -> None:
+    """Says nothing: under --json, stdout holds only the JSON document."""
+
+
+def _next_step() -> str:
+    """What is left after onboarding: registering the relay with Claude Code, unless the
+    plugin (or an earlier ``connect``) already did."""
+    try:
+        found = claude.registration()
+    except RelayError:
+        found = claude.Registration(None)
+    if found.plugin is not None:
+        return (
+            f"Claude Code already reaches the relay through the agent-relay plugin "
+            f"({claude.PLUGIN_SERVER_NAME}): there is nothing to connect."
+        )
+    if found.connected is not None:
+        return (
+            "Claude Code already has the relay (`agent-relay connect` registered it); run "
+            "`agent-relay connect` again only if the URL, client id or token changed."
+        )
+    return (
+        "Next: `agent-relay connect` registers the relay with Claude Code "
+        "(not needed with the agent-relay plugin, which registers it itself)."
+    )
+
+
+def _check_relay(config: ClientConfig, say: Callable[[str], None]) -> tuple[Health, WhoAmI]:
     """Prove the relay answers and accepts the token; raises the RelayError if not."""
     with RelayClient.from_config(config) as client:
         health = client.health()
-        click.echo(f"Relay {config.relay_url} answers (version {visible(health.version)}).")
+        say(f"Relay {config.relay_url} answers (version {visible(health.version)}).")
         who = client.whoami()
-    click.echo(f"Token accepted: you are {who.client_id} (auth mode {who.auth_mode}).")
+    say(f"Token accepted: you are {who.client_id} (auth mode {who.auth_mode}).")
     if who.client_id != config.client_id:
         click.echo(
             f"Warning: the relay knows this token as {who.client_id!r}, not "
             f"{config.client_id!r}: run `agent-relay onboard --client-id {who.client_id}`",
             err=True,
         )
+    return health, who
 
 
 @click.command()
@@ -150,17 +201,35 @@ def _check_relay(config: ClientConfig) -> None:
     show_default=True,
     help="Claude Code settings scope to register in.",
 )
+@json_option
 @pass_app
-def connect(app: App, print_only: bool, scope: str) -> None:
-    """Register the relay with Claude Code (`claude mcp add`), or print its MCP config."""
+def connect(app: App, print_only: bool, scope: str, as_json: bool) -> None:
+    """Register the relay with Claude Code (`claude mcp add`), or print its MCP config.
+
+    --print prints the JSON MCP config (with the token) whether or not --json is given.
+    """
     if print_only:
         echo_json(claude.mcp_config(app.config))
         return
     claude.register(app.config, scope)
-    click.echo(
-        f"Registered {claude.SERVER_NAME} ({claude.mcp_url(app.config)}) with Claude Code "
-        f"in the {scope} scope; restart running Claude Code sessions to pick it up."
-    )
+    if as_json:
+        echo_json(
+            {"registered": claude.SERVER_NAME, "url": claude.mcp_url(app.config), "scope": scope}
+        )
+    else:
+        click.echo(
+            f"Registered {claude.SERVER_NAME} ({claude.mcp_url(app.config)}) with Claude Code "
+            f"in the {scope} scope; restart running Claude Code sessions to pick it up."
+        )
+    if scope in claude.SHARED_SCOPES and app.config.token:
+        click.echo(
+            f"Warning: the {scope} scope writes the project's .mcp.json, which is usually "
+            f"committed, so it holds {claude.TOKEN_REFERENCE} instead of the token. Claude Code "
+            f"fills it in from its environment: start it with {claude.TOKEN_ENV} set to your "
+            f"token (the one in {app.paths.config}), or the relay refuses it. The file names "
+            f"your client id ({app.config.client_id}); each machine should use its own.",
+            err=True,
+        )
 
 
 @click.group("config")
@@ -169,10 +238,14 @@ def config_group() -> None:
 
 
 @config_group.command("path")
+@json_option
 @pass_app
-def config_path(app: App) -> None:
+def config_path(app: App, as_json: bool) -> None:
     """Print the data root (config.toml, peers.toml and cursors/ live there)."""
-    click.echo(str(app.paths.root))
+    if as_json:
+        echo_json({"data_root": str(app.paths.root)})
+    else:
+        click.echo(str(app.paths.root))
 
 
 @config_group.command("show")
