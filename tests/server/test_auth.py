@@ -166,13 +166,14 @@ def test_open_mode_takes_identity_from_the_header(start_relay):
     assert requests.get(relay.url + "/api/v1/whoami", timeout=5).status_code == 401
 
 
-def add_client(relay, client_id):
-    output = subprocess.run(
+def admin(relay, command: str, client_id: str) -> str:
+    """Run ``agent-relay-server COMMAND CLIENT_ID`` on the relay's data dir; its output."""
+    return subprocess.run(
         [
             sys.executable,
             "-m",
             "relay_server",
-            "add-client",
+            command,
             client_id,
             "--data-dir",
             str(relay.data_dir),
@@ -183,6 +184,10 @@ def add_client(relay, client_id):
         timeout=60,
         env={**os.environ, **relay.env},
     ).stdout
+
+
+def add_client(relay, client_id):
+    output = admin(relay, "add-client", client_id)
     return next(line.strip() for line in output.splitlines() if line.startswith("    "))
 
 
@@ -260,3 +265,71 @@ def test_no_token_ever_shows_in_an_answer_or_in_the_debug_log(per_client_relay):
     assert "DEBUG" in log  # the log really is at debug level
     assert not [token for token in tokens if token in log]
     assert not [token[:12] for token in tokens if token[:12] in log]
+
+
+def whoami_status(relay, token: str) -> int:
+    answer = requests.get(
+        relay.url + "/api/v1/whoami", headers={"Authorization": f"Bearer {token}"}, timeout=5
+    )
+    return answer.status_code
+
+
+def mcp_status(relay, token: str) -> int:
+    """The status of an MCP ``initialize`` POSTed with ``token``."""
+    answer = requests.post(
+        relay.mcp_url,
+        json=INITIALIZE,
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json, text/event-stream",
+        },
+        timeout=5,
+    )
+    return answer.status_code
+
+
+def test_a_replaced_token_is_refused_at_once_over_http_and_mcp(per_client_relay):
+    relay = per_client_relay
+    old = relay.tokens["alpha"]
+
+    async def scenario() -> str:
+        transport = StreamableHttpTransport(relay.mcp_url, auth=old)
+        async with Client(transport, timeout=10) as live:
+            # The relay has accepted (and remembered) the old token on both routes.
+            assert (await live.call_tool("whoami", {})).structured_content["client_id"] == "alpha"
+            assert whoami_status(relay, old) == 200
+            output = await anyio.to_thread.run_sync(admin, relay, "add-client", "alpha")
+            assert "already had a token" in output
+            with pytest.raises(MCPError):  # the POST got 401 (mcp_status below shows it)
+                await live.call_tool("whoami", {})
+        return next(line.strip() for line in output.splitlines() if line.startswith("    "))
+
+    new = anyio.run(scenario)
+    assert whoami_status(relay, old) == 401
+    assert mcp_status(relay, old) == 401
+    assert whoami_status(relay, new) == 200
+    assert mcp_status(relay, new) == 200
+    assert anyio.run(mcp_whoami, relay, new) == "alpha"
+    assert whoami_status(relay, relay.tokens["beta"]) == 200
+
+
+def test_a_removed_token_is_refused_at_once_and_others_keep_working(per_client_relay):
+    relay = per_client_relay
+    token = relay.tokens["alpha"]
+    assert whoami_status(relay, token) == 200
+    assert mcp_status(relay, token) == 200
+    output = admin(relay, "remove-client", "alpha")
+    assert "stops working now" in output
+    assert whoami_status(relay, token) == 401
+    assert mcp_status(relay, token) == 401
+    assert whoami_status(relay, relay.tokens["beta"]) == 200
+    again = subprocess.run(
+        [sys.executable, "-m", "relay_server", "remove-client", "alpha"]
+        + ["--data-dir", str(relay.data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **relay.env},
+    )
+    assert again.returncode == 1
+    assert again.stderr.startswith("Error: not_found: client 'alpha' has no token")

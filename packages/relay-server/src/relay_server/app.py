@@ -35,6 +35,7 @@ from relay_server.mcp_tools import build_mcp_server
 from relay_server.push import LivePush
 from relay_server.rate_limit import RateLimitMiddleware, TokenBuckets
 from relay_server.service import RelayLimits, RelayService
+from relay_server.token_marker import TokenMarker
 
 MCP_ENVELOPE_BYTES: Final = 64 * 1024
 """Room in an MCP request body for everything but an ``upload_file`` call's base64 content."""
@@ -110,6 +111,7 @@ def build_service(config: ServerConfig, hub: EventHub | None = None) -> RelaySer
             inline_file_bytes=config.inline_file_bytes,
         ),
         blobs=BlobStore(config.blobs_dir, config.max_blob_bytes, config.blob_quota_bytes),
+        token_marker=TokenMarker(config.database_path),
     )
 
 
@@ -121,6 +123,7 @@ def build_relay(config: ServerConfig) -> Relay:
         config.effective_auth_mode,
         shared_token_hash=config.shared_token_hash,
         lookup_token_hash=service.client_for_token_hash,
+        tokens_version=service.token_marker.state if service.token_marker else None,
     )
 
     @asynccontextmanager

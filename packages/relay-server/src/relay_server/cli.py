@@ -221,19 +221,46 @@ allowed_hosts = [{hosts}]
 @config_options
 @click.argument("client_id")
 def add_client(config_file: Path | None, data_dir: Path | None, client_id: str) -> None:
-    """Create a per-client token for CLIENT_ID (printed once, stored hashed)."""
+    """Create a per-client token for CLIENT_ID (printed once, stored hashed).
+
+    When CLIENT_ID already has a token, the new one replaces it: the old token stops working
+    at once, also on a relay that is running.
+    """
     from relay_server.app import build_service
 
     validate_client_id(client_id)
     config = load(config_file, data_dir=data_dir)
     token = secrets.token_urlsafe(32)
-    build_service(config).register_client(client_id, hash_token(token))
+    replaced = build_service(config).register_client(client_id, hash_token(token))
+    if replaced:
+        click.echo(
+            f"{client_id} already had a token: it is replaced, and the old one stops working "
+            "now, also on the running relay."
+        )
     click.echo(f"Token for {client_id} (shown once, stored only as a hash):\n\n    {token}\n")
     if config.effective_auth_mode != "per-client":
         click.echo(
             f"Note: this relay runs in {config.effective_auth_mode} mode; per-client tokens are "
             'used only with auth_mode = "per-client".'
         )
+
+
+@main.command("remove-client")
+@config_options
+@click.argument("client_id")
+def remove_client(config_file: Path | None, data_dir: Path | None, client_id: str) -> None:
+    """Take away CLIENT_ID's per-client token; it stops working at once, also on a running relay.
+
+    The client's sessions and messages stay. Give it a new token with `add-client`.
+    """
+    from relay_server.app import build_service
+
+    validate_client_id(client_id)
+    config = load(config_file, data_dir=data_dir)
+    build_service(config).remove_client_token(client_id)
+    click.echo(
+        f"Removed the token of {client_id}: it stops working now, also on the running relay."
+    )
 
 
 _DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}

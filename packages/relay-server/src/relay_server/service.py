@@ -67,6 +67,7 @@ from relay_server import db as store
 from relay_server import queries
 from relay_server.blobstore import BlobReader, BlobStore, GcReport, StoredBlob, Upload
 from relay_server.events import EventHub, Posted
+from relay_server.token_marker import TokenMarker
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +118,10 @@ class RelayService:
         auth_mode: AuthMode,
         limits: RelayLimits,
         blobs: BlobStore | None = None,
+        token_marker: TokenMarker | None = None,
     ) -> None:
         self.db = db
+        self.token_marker = token_marker
         self.hub = hub
         self.version = version
         self.auth_mode = auth_mode
@@ -161,14 +164,54 @@ class RelayService:
         except QuotaExceeded as exc:
             log.warning("last-seen time of %s not recorded: %s", client_id, exc)
 
-    def register_client(self, client_id: str, token_hash: str | None) -> None:
-        """Create a client (or replace its token); used by ``agent-relay-server add-client``."""
+    def register_client(self, client_id: str, token_hash: str) -> bool:
+        """Give a client a per-client token, creating the client or replacing its token.
+
+        Used by ``agent-relay-server add-client``. A running relay refuses the old token from
+        its next request on (see :mod:`relay_server.token_marker`). Returns True when the
+        client already had a token, which the new one replaced.
+        """
         validate_client_id(client_id)
         with self.db.atomic():
             queries.ensure_clients([client_id], now_ms())
+            replaced = (
+                store.Client.select()
+                .where(
+                    (store.Client.client_id == client_id) & store.Client.token_hash.is_null(False)
+                )
+                .exists()
+            )
             store.Client.update(token_hash=token_hash).where(
                 store.Client.client_id == client_id
             ).execute()
+        self._tokens_changed()
+        return replaced
+
+    def remove_client_token(self, client_id: str) -> None:
+        """Take a client's per-client token away; its sessions and messages stay.
+
+        Used by ``agent-relay-server remove-client``; a running relay refuses the token from
+        its next request on.
+
+        Raises:
+            NotFound: the client has no token on this relay.
+        """
+        validate_client_id(client_id)
+        with self.db.atomic():
+            removed = (
+                store.Client.update(token_hash=None)
+                .where(
+                    (store.Client.client_id == client_id) & store.Client.token_hash.is_null(False)
+                )
+                .execute()
+            )
+        if not removed:
+            raise NotFound(f"client {client_id!r} has no token on this relay")
+        self._tokens_changed()
+
+    def _tokens_changed(self) -> None:
+        if self.token_marker is not None:
+            self.token_marker.announce()
 
     def client_for_token_hash(self, token_hash: str) -> str | None:
         """The client a per-client token belongs to, if any."""
