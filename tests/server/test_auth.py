@@ -324,8 +324,15 @@ def test_a_removed_token_is_refused_at_once_and_others_keep_working(per_client_r
     assert mcp_status(relay, token) == 401
     assert whoami_status(relay, relay.tokens["beta"]) == 200
     again = subprocess.run(
-        [sys.executable, "-m", "relay_server", "remove-client", "alpha"]
-        + ["--data-dir", str(relay.data_dir)],
+        [
+            sys.executable,
+            "-m",
+            "relay_server",
+            "remove-client",
+            "alpha",
+            "--data-dir",
+            str(relay.data_dir),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
