@@ -18,7 +18,7 @@ from mcp.shared.exceptions import MCPError
 from starlette.routing import Mount, Route
 
 from relay_server.app import build_relay
-from relay_server.config import ServerConfig
+from relay_server.config import ServerConfig, hash_token
 
 DIGEST = "0" * 64
 INITIALIZE = {
@@ -265,6 +265,9 @@ def test_no_token_ever_shows_in_an_answer_or_in_the_debug_log(per_client_relay):
     assert "DEBUG" in log  # the log really is at debug level
     assert not [token for token in tokens if token in log]
     assert not [token[:12] for token in tokens if token[:12] in log]
+    # A token's SHA-256 is what the database keys on: enough to try guesses offline.
+    hashes = [hash_token(token) for token in tokens]
+    assert not [digest for digest in hashes if digest[:16] in log]
 
 
 def whoami_status(relay, token: str) -> int:
@@ -340,3 +343,13 @@ def test_a_removed_token_is_refused_at_once_and_others_keep_working(per_client_r
     )
     assert again.returncode == 1
     assert again.stderr.startswith("Error: not_found: client 'alpha' has no token")
+
+
+def test_the_command_line_shows_the_missing_token_hint_once(relay):
+    from relay_client.cli.app import CommandError
+    from relay_core.errors import error_from_payload
+
+    answer = requests.get(relay.url + "/api/v1/whoami", headers={"X-Client-Id": "a"}, timeout=5)
+    assert answer.status_code == 401
+    shown = CommandError(error_from_payload(answer.json(), http_status=401)).message
+    assert shown.count("agent-relay onboard --token") == 1, shown

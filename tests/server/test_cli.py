@@ -63,3 +63,12 @@ def test_serve_refuses_an_open_relay_on_the_network(tmp_path):
     )
     assert result.exit_code == 2
     assert "--insecure-open" in result.output
+
+
+def test_serve_with_a_bad_relay_token_does_not_print_it(tmp_path):
+    result = CliRunner().invoke(
+        main, ["serve", "--data-dir", str(tmp_path)], env={"RELAY_TOKEN": "short-secret"}
+    )
+    assert result.exit_code == 2
+    assert "RELAY_TOKEN" in result.output
+    assert "short-secret" not in result.output

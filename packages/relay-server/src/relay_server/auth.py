@@ -129,7 +129,7 @@ class Authenticator:
         if not authorization:
             raise Unauthorized(
                 "this relay needs a token: send 'Authorization: Bearer <token>' "
-                "(agent-relay onboard --token ...)"
+                "(`agent-relay onboard --token TOKEN`)"
             )
         if not authorization.startswith(BEARER_PREFIX) or not authorization[7:].strip():
             raise Unauthorized("the Authorization header must be 'Bearer <token>'")

@@ -80,6 +80,22 @@ def main() -> None:
     """The agent-relay server: sessions, messages and files for AI agents on your LAN."""
 
 
+QUIET_LOGGERS = ("peewee",)
+"""Loggers kept at INFO or above whatever the level: peewee logs every SQL statement with its
+parameters at DEBUG, and those hold token hashes and message texts."""
+
+
+def configure_logging(level: str) -> None:
+    """Log to standard error at ``level``, never with SQL parameters."""
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
+
+
 @main.command()
 @config_options
 @click.option("--host", help=f"Address to listen on [default: {DEFAULT_HOST}].")
@@ -109,11 +125,7 @@ def serve(
         log_level=log_level,
     )
     config.refuse_insecure_listen()
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(config.log_level)
     relay = build_relay(config)
     click.echo(
         f"agent-relay-server {__version__} on http://{config.host}:{config.port} "
