@@ -1,5 +1,6 @@
 """The agent-relay-server command: init, add-client, and refusing unsafe serving."""
 
+import socket
 import stat
 import tomllib
 
@@ -72,3 +73,20 @@ def test_serve_with_a_bad_relay_token_does_not_print_it(tmp_path):
     assert result.exit_code == 2
     assert "RELAY_TOKEN" in result.output
     assert "short-secret" not in result.output
+
+
+def test_serve_on_a_port_in_use_says_so_in_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(
+            main,
+            ["serve", "--data-dir", str(tmp_path), "--port", str(port)],
+            env={"RELAY_TOKEN": None},
+        )
+    assert result.exit_code == 1
+    assert f"port {port} on 127.0.0.1 is already in use" in result.output
+    assert "--port" in result.output
+    assert "Errno" not in result.output
+    assert "Traceback" not in result.output

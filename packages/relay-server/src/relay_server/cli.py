@@ -114,6 +114,7 @@ def serve(
     import uvicorn
 
     from relay_server.app import build_relay
+    from relay_server.serving import RelayServer, listen
     from relay_server.slow_clients import protocol_with_timeouts
 
     config = load(
@@ -126,26 +127,31 @@ def serve(
     )
     config.refuse_insecure_listen()
     configure_logging(config.log_level)
+    sock = listen(config.host, config.port)  # before anything else: a taken port says so
     relay = build_relay(config)
     click.echo(
-        f"agent-relay-server {__version__} on http://{config.host}:{config.port} "
+        f"agent-relay-server {__version__} on http://{config.host}:{sock.getsockname()[1]} "
         f"(MCP at /mcp, auth {config.effective_auth_mode}, data in {config.data_dir})",
         err=True,
     )
     # uvicorn's own limits, and the ones it lacks (see slow_clients.py and docs/security.md).
-    uvicorn.run(
-        relay.app,
-        host=config.host,
-        port=config.port,
-        log_level="warning",
-        lifespan="on",
-        access_log=False,
-        http=protocol_with_timeouts(config.request_head_timeout_s, config.request_body_idle_s),
-        ws="none",  # the relay speaks no WebSocket: an Upgrade is a plain request
-        timeout_graceful_shutdown=5,
-        timeout_keep_alive=30,  # idle keep-alive connections
-        h11_max_incomplete_event_size=64 * 1024,  # request line and headers
+    server = RelayServer(
+        uvicorn.Config(
+            relay.app,
+            log_level="warning",
+            lifespan="on",
+            access_log=False,
+            http=protocol_with_timeouts(config.request_head_timeout_s, config.request_body_idle_s),
+            ws="none",  # the relay speaks no WebSocket: an Upgrade is a plain request
+            timeout_graceful_shutdown=5,
+            timeout_keep_alive=30,  # idle keep-alive connections
+            h11_max_incomplete_event_size=64 * 1024,  # request line and headers
+        ),
+        relay.hub,
     )
+    server.run(sockets=[sock])
+    if not server.started:
+        raise click.ClickException("the relay did not start; the log above says why")
 
 
 @main.command()

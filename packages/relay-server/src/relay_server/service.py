@@ -566,8 +566,14 @@ class RelayService:
         # Subscribe before the first fetch: a message committed after the fetch read the
         # table is then guaranteed to set the event.
         unsubscribe = self.hub.subscribe([caller], on_posted)
+        stop_watching_close = self.hub.on_close(woken.set)
+        log.debug("%s waits up to %gs for %s", caller, timeout_s, name or "any session")
         try:
             while True:
+                if self.hub.closed:
+                    # Answer now, as an error the client retries, rather than be cut off
+                    # mid-wait when the server's grace period ends.
+                    raise Unavailable("the relay is shutting down; try again in a moment")
                 woken.clear()
                 page = await anyio.to_thread.run_sync(fetch)
                 remaining = deadline - loop.time()
@@ -579,6 +585,7 @@ class RelayService:
                     await woken.wait()
         finally:
             unsubscribe()
+            stop_watching_close()
 
     def latest_message_id(self) -> int:
         """The newest message id in the relay (0 when empty)."""
