@@ -27,7 +27,7 @@ from relay_server.access_log import AccessLogMiddleware
 from relay_server.auth import Authenticator, AuthMiddleware
 from relay_server.blobstore import BlobStore
 from relay_server.config import ServerConfig
-from relay_server.db import open_database
+from relay_server.db import PRIVATE_DIR_MODE, make_private, open_database
 from relay_server.events import EventHub
 from relay_server.http_api import EXCEPTION_HANDLERS, build_http_api
 from relay_server.http_blobs import blob_routes
@@ -99,6 +99,8 @@ class _McpTrailingSlash:
 
 def build_service(config: ServerConfig, hub: EventHub | None = None) -> RelayService:
     """Open the database and build the service (also used by the admin commands)."""
+    for directory in (config.data_dir, config.blobs_dir):
+        make_private(directory, PRIVATE_DIR_MODE)
     db = open_database(config.database_path)
     return RelayService(
         db,

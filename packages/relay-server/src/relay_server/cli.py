@@ -23,6 +23,7 @@ from relay_core import RelayError, validate_client_id
 from relay_core.wire import DEFAULT_HOST, DEFAULT_PORT
 from relay_server import __version__, systemd
 from relay_server.config import ServerConfig, default_data_dir, hash_token, is_loopback, load_config
+from relay_server.db import PRIVATE_UMASK
 
 if TYPE_CHECKING:
     from relay_server.maintenance import BackupReport, CheckReport
@@ -78,6 +79,9 @@ def load(config_file: Path | None, **overrides: Any) -> ServerConfig:
 @click.version_option(__version__, prog_name="agent-relay-server")
 def main() -> None:
     """The agent-relay server: sessions, messages and files for AI agents on your LAN."""
+    # Everything the relay writes (database, WAL, blobs, temp files, backups, config) holds
+    # other people's messages and files: for this user only, whatever umask we were given.
+    os.umask(PRIVATE_UMASK)
 
 
 QUIET_LOGGERS = ("peewee",)
