@@ -272,9 +272,20 @@ class RelayService:
         for client_id, session_name in rows:
             shared.setdefault(client_id, []).append(session_name)
         peers = []
+        # A client id someone invited but that never called is shown only to those sharing a
+        # session with it: anyone may invite any name, and must not fill everyone's list.
+        known = (
+            store.Client.first_seen_ms.is_null(False)
+            | store.Client.token_hash.is_null(False)
+            | store.Client.client_id.in_(
+                store.Participant.select(store.Participant.client).where(
+                    store.Participant.session.in_(mine)
+                )
+            )
+        )
         for row in (
             store.Client.select()
-            .where(store.Client.client_id != caller)
+            .where((store.Client.client_id != caller) & known)
             .order_by(store.Client.client_id)
         ):
             peers.append(
@@ -298,6 +309,7 @@ class RelayService:
         stamp = now_ms()
         members = [caller, *(p for p in request.participants if p != caller)]
         with self.db.atomic():
+            self._refuse_unregistered(members[1:])
             existing = store.Session.get_or_none(store.Session.name == request.name)
             if existing is not None:
                 raise Conflict(
@@ -318,31 +330,20 @@ class RelayService:
         return self.get_session(caller, request.name)
 
     def list_sessions(self, caller: str, include_closed: bool = False) -> list[SessionSummary]:
-        """The caller's sessions, newest first, with unread counts."""
-        query = (
-            store.Session.select(store.Session, store.Participant.last_read_id)
-            .join(store.Participant)
-            .where(store.Participant.client == caller)
-            .order_by(store.Session.id.desc())
-        )
-        if not include_closed:
-            query = query.where(store.Session.closed_ms.is_null())
-        summaries = []
-        for session in query.objects():
-            counts = queries.counts(session.id, caller, session.last_read_id)
-            summaries.append(
-                SessionSummary(
-                    name=session.name,
-                    description=session.description,
-                    created_by=session.created_by_id,
-                    created_at=from_ms(session.created_ms),
-                    closed_at=from_ms(session.closed_ms) if session.closed_ms else None,
-                    participants=queries.participant_count(session.id),
-                    last_message_id=counts[0],
-                    unread=counts[1],
-                )
+        """The caller's sessions, newest first, with unread counts (one query)."""
+        return [
+            SessionSummary(
+                name=session.name,
+                description=session.description,
+                created_by=session.created_by_id,
+                created_at=from_ms(session.created_ms),
+                closed_at=from_ms(session.closed_ms) if session.closed_ms else None,
+                participants=session.participants,
+                last_message_id=session.last_id,
+                unread=session.unread or 0,
             )
-        return summaries
+            for session in queries.session_summaries(caller, include_closed)
+        ]
 
     def get_session(self, caller: str, name: str) -> SessionDetail:
         """A session the caller belongs to, with its participants."""
@@ -380,11 +381,30 @@ class RelayService:
         with self.db.atomic():
             session = queries.open_session_row(name)
             queries.membership(session, caller)
+            self._refuse_unregistered(request.clients)
             queries.ensure_clients(request.clients, stamp)
             store.Participant.insert_many(
                 [{"session": session.id, "client": c, "joined_ms": stamp} for c in request.clients]
             ).on_conflict_ignore().execute()
         return self.get_session(caller, name)
+
+    def _refuse_unregistered(self, client_ids: list[str]) -> None:
+        """In per-client mode, only clients the operator registered may be added to a session.
+
+        Raises:
+            NotFound: one of ``client_ids`` holds no token (a typo, or a name nobody has).
+        """
+        if self.auth_mode != "per-client":
+            return
+        strangers = queries.unregistered(client_ids)
+        if strangers:
+            names = ", ".join(repr(c) for c in strangers)
+            raise NotFound(
+                f"no client {names} on this relay: in per-client mode only clients with a "
+                "token can be added (the operator creates one with `agent-relay-server "
+                f"add-client {strangers[0]}`)",
+                details={"clients": strangers},
+            )
 
     def leave(self, caller: str, name: str) -> None:
         """Remove the caller from a session."""
