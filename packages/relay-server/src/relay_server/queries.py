@@ -108,9 +108,10 @@ def member_ids(session_id: int) -> set[str]:
 def session_summaries(caller: str, include_closed: bool) -> ModelSelect:
     """The caller's sessions, newest first, each with its counts, in one statement.
 
-    Each row is a Session with ``last_read_id``, ``participants``, ``last_id`` (the newest
-    message the caller may read) and ``unread`` (messages from others past the read position
-    that the caller may read). Listing thousands of sessions is one query, not three a session.
+    Each row is a dict of the session's columns with ``last_read_id``, ``participants``,
+    ``last_id`` (the newest message the caller may read) and ``unread`` (messages from others
+    past the read position that the caller may read). Listing thousands of sessions is one
+    query, not three a session.
     """
     message, recipient, others = (
         store.Message.alias("m"),
@@ -145,7 +146,7 @@ def session_summaries(caller: str, include_closed: bool) -> ModelSelect:
     )
     if not include_closed:
         query = query.where(store.Session.closed_ms.is_null())
-    return query.objects()
+    return query.dicts()
 
 
 def visible_to(caller: str) -> ModelSelect:

@@ -333,16 +333,16 @@ class RelayService:
         """The caller's sessions, newest first, with unread counts (one query)."""
         return [
             SessionSummary(
-                name=session.name,
-                description=session.description,
-                created_by=session.created_by_id,
-                created_at=from_ms(session.created_ms),
-                closed_at=from_ms(session.closed_ms) if session.closed_ms else None,
-                participants=session.participants,
-                last_message_id=session.last_id,
-                unread=session.unread or 0,
+                name=row["name"],
+                description=row["description"],
+                created_by=row["created_by"],
+                created_at=from_ms(row["created_ms"]),
+                closed_at=from_ms(row["closed_ms"]) if row["closed_ms"] else None,
+                participants=row["participants"],
+                last_message_id=row["last_id"],
+                unread=row["unread"] or 0,
             )
-            for session in queries.session_summaries(caller, include_closed)
+            for row in queries.session_summaries(caller, include_closed)
         ]
 
     def get_session(self, caller: str, name: str) -> SessionDetail:
