@@ -29,6 +29,7 @@ from relay_server.blobstore import BlobStore
 from relay_server.config import ServerConfig
 from relay_server.db import PRIVATE_DIR_MODE, make_private, open_database
 from relay_server.events import EventHub
+from relay_server.host_guard import GuardAnswers
 from relay_server.http_api import EXCEPTION_HANDLERS, build_http_api
 from relay_server.http_blobs import blob_routes
 from relay_server.mcp_tools import build_mcp_server
@@ -161,6 +162,7 @@ def build_relay(config: ServerConfig) -> Relay:
         host_origin_protection=True,
         allowed_hosts=[config.host, *config.allowed_hosts],
     )
+    app.add_middleware(GuardAnswers)  # outermost: around FastMCP's Host/Origin guard
     app.router.routes.append(Mount("/", app=build_http_api(service, blob_routes(service))))
     # Mount's pattern does not match a path with a newline in it (%0A), so such requests end in
     # the outer app's router: its 404s must be JSON like every other error.

@@ -24,6 +24,7 @@ from relay_core.wire import DEFAULT_HOST, DEFAULT_PORT
 from relay_server import __version__, systemd
 from relay_server.config import ServerConfig, default_data_dir, hash_token, is_loopback, load_config
 from relay_server.db import PRIVATE_UMASK
+from relay_server.local_addresses import local_addresses
 
 if TYPE_CHECKING:
     from relay_server.maintenance import BackupReport, CheckReport
@@ -176,7 +177,11 @@ def init(data_dir: Path | None, host: str, port: int, per_client: bool, force: b
         raise click.ClickException(f"{path} exists; pass --force to replace it (and its token)")
     token = secrets.token_urlsafe(32)
     hostname = socket.gethostname()
-    allowed = sorted({hostname, f"{hostname}.local"}) if not is_loopback(host) else []
+    allowed = (
+        [*sorted({hostname, f"{hostname}.local"}), *local_addresses()]
+        if not is_loopback(host)
+        else []
+    )
     text = render_config(
         host=host,
         port=port,
@@ -190,17 +195,28 @@ def init(data_dir: Path | None, host: str, port: int, per_client: bool, force: b
     tmp.write_text(text, encoding="utf-8")
     tmp.chmod(0o600)
     os.replace(tmp, path)
-    url_host = hostname if not is_loopback(host) else host
     click.echo(f"Wrote {path}")
+    if allowed:
+        click.echo(f"Clients may reach it as: {', '.join(allowed)} (allowed_hosts)")
     if per_client:
         click.echo(
             "Per-client tokens: create one per machine with `agent-relay-server add-client NAME`."
         )
     else:
         click.echo(f"Shared token (shown once, stored only as a hash):\n\n    {token}\n")
-        click.echo("On each agent machine:")
-        click.echo(f"    agent-relay onboard --relay-url http://{url_host}:{port} --token {token}")
+        click.echo("On each agent machine, with NAME its name on the relay (e.g. alice-laptop):")
+        click.echo(
+            f"    agent-relay onboard --relay-url {relay_url(host, port)} --token {token} "
+            "--client-id NAME"
+        )
     click.echo(f"Start the relay with: agent-relay-server serve --data-dir {data_dir}")
+
+
+def relay_url(host: str, port: int) -> str:
+    """The URL clients use for a relay listening on ``host``:``port``."""
+    if not is_loopback(host) and host in {"0.0.0.0", "::", ""}:
+        host = socket.gethostname()
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
 
 def render_config(
@@ -260,6 +276,11 @@ def add_client(config_file: Path | None, data_dir: Path | None, client_id: str) 
             "now, also on the running relay."
         )
     click.echo(f"Token for {client_id} (shown once, stored only as a hash):\n\n    {token}\n")
+    click.echo(f"On {client_id}'s machine:")
+    click.echo(
+        f"    agent-relay onboard --relay-url {relay_url(config.host, config.port)} "
+        f"--token {token} --client-id {client_id}"
+    )
     if config.effective_auth_mode != "per-client":
         click.echo(
             f"Note: this relay runs in {config.effective_auth_mode} mode; per-client tokens are "
