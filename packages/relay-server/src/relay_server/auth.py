@@ -85,20 +85,29 @@ class Authenticator:
         owner = self._owner(token_hash)
         if owner is None:
             raise Unauthorized("the bearer token is not valid for this relay")
+        return self._claimed_by(owner, client_id)
+
+    def resolve_known(self, authorization: str | None, client_id: str | None) -> str | None:
+        """:meth:`resolve` without querying the database: None where that would be needed.
+
+        The event loop calls this; only a per-client token not remembered yet (or no longer,
+        after tokens changed) is left to :meth:`resolve` in a worker thread.
+        """
+        if self.mode != "per-client":
+            return self.resolve(authorization, client_id)
+        token_hash = hash_token(self._bearer(authorization))
+        self._revalidate()
+        owner = self._known.get(token_hash)
+        return None if owner is None else self._claimed_by(owner, client_id)
+
+    @staticmethod
+    def _claimed_by(owner: str, client_id: str | None) -> str:
         if client_id is not None and client_id != owner:
             raise Forbidden(
                 f"{CLIENT_ID_HEADER} {client_id!r} does not match the client this token belongs "
                 f"to ({owner!r})"
             )
         return owner
-
-    def needs_lookup(self, authorization: str | None) -> bool:
-        """True when resolving will query the database (a per-client token not yet cached)."""
-        if self.mode != "per-client" or not authorization:
-            return False
-        token = authorization.removeprefix(BEARER_PREFIX).strip()
-        self._revalidate()
-        return hash_token(token) not in self._known
 
     def forget(self) -> None:
         """Drop every remembered per-client token (the next request of each queries again)."""
@@ -183,12 +192,11 @@ class AuthMiddleware:
         authorization = headers.get("authorization")
         client_header = headers.get(CLIENT_ID_HEADER.lower())
         try:
-            if self.authenticator.needs_lookup(authorization):
+            caller = self.authenticator.resolve_known(authorization, client_header)
+            if caller is None:  # the database must be asked: not on the event loop
                 caller = await anyio.to_thread.run_sync(
                     self.authenticator.resolve, authorization, client_header
                 )
-            else:
-                caller = self.authenticator.resolve(authorization, client_header)
         except RelayError as error:
             await send_error(scope, send, error)
             return
