@@ -128,3 +128,13 @@ def test_serve_on_a_port_in_use_says_so_in_one_line(tmp_path):
     assert "--port" in result.output
     assert "Errno" not in result.output
     assert "Traceback" not in result.output
+
+
+def test_add_client_says_when_a_running_relay_could_not_be_told(tmp_path):
+    CliRunner().invoke(main, ["init", "--data-dir", str(tmp_path), "--per-client"])
+    (tmp_path / "relay.sqlite3-tokens").mkdir()  # the marker cannot be appended to
+    result = CliRunner().invoke(main, ["add-client", "desk", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: unavailable: the token change is stored")
+    assert "restart the relay" in result.output
+    assert "Traceback" not in result.output

@@ -210,8 +210,21 @@ class RelayService:
         self._tokens_changed()
 
     def _tokens_changed(self) -> None:
-        if self.token_marker is not None:
+        """Tell a running relay that tokens changed (see :mod:`relay_server.token_marker`).
+
+        Raises:
+            Unavailable: the change is stored, but the marker could not be written.
+        """
+        if self.token_marker is None:
+            return
+        try:
             self.token_marker.announce()
+        except OSError as exc:
+            raise Unavailable(
+                f"the token change is stored, but a running relay could not be told "
+                f"({self.token_marker.path}: {exc.strerror}): restart the relay so that it "
+                "stops accepting the old token"
+            ) from None
 
     def client_for_token_hash(self, token_hash: str) -> str | None:
         """The client a per-client token belongs to, if any."""
