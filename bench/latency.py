@@ -168,11 +168,7 @@ async def mcp_long_poll(relay: Server, sender: Sender, session: str, count: int)
 
 async def channel_push(relay: Server, sender: Sender, session: str, count: int) -> Delivery:
     """Channel push: notifications on the MCP session's standalone GET stream."""
-    mcp = await McpSession.open(
-        relay.port,
-        identity(f"{session}-recv"),
-        capabilities={"experimental": {"claude/channel": {}}},
-    )
+    mcp = await McpSession.open(relay.port, identity(f"{session}-recv"))
     stream = await EventStream.open(relay.port, mcp)
 
     async def receive(after: int) -> int:

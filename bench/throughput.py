@@ -126,7 +126,11 @@ Connect = Callable[[Server, Server, int], Awaitable[Workers]]
 
 async def mcp_workers(baseline: Server, relay: Server, count: int) -> Workers:
     """MCP ``echo`` callers on the baseline; ``send_message`` callers on the relay."""
-    echo = [await McpSession.open(baseline.port, identity(f"echo-{i}")) for i in range(count)]
+    # The bare FastMCP baseline takes 2026-07-28; its sessions skip Claude Code's probe.
+    echo = [
+        await McpSession.open(baseline.port, identity(f"echo-{i}"), probe=False)
+        for i in range(count)
+    ]
     senders = await mcp_senders(relay, count, f"mcp-send-{count}")
     return (
         [mcp_echo(s) for s in echo],

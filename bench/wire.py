@@ -1,4 +1,4 @@
-"""Lean load-generating clients: HTTP/1.1 keep-alive and MCP (2025-11-25 handshake) over it.
+"""Lean load-generating clients: HTTP/1.1 keep-alive and MCP over it, connecting as Claude Code.
 
 The bench runs its clients and the server on the same two cores, so a heavy client would eat
 the CPU the server needs and squeeze every ratio towards 1. These clients do the least work a
@@ -20,7 +20,19 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 MCP_PROTOCOL_VERSION: Final = "2025-11-25"
-"""What Claude Code and the SDK clients negotiate (the handshake era, with a session id)."""
+"""What Claude Code 2.1.330 negotiates with the relay (the handshake era, with a session id):
+it probes 2026-07-28 first, the relay refuses that by default (``mcp_revisions = "push"``), and it
+falls back to this. tests/plugin/test_claude_code_era.py checks it with the real binary."""
+
+MODERN_PROTOCOL_VERSION: Final = "2026-07-28"
+"""The revision of Claude Code's opening ``server/discover`` probe."""
+
+CLAUDE_CODE_CAPABILITIES: Final[Mapping[str, Any]] = {
+    "roots": {"listChanged": True},
+    "elicitation": {"form": {}, "url": {}},
+}
+"""The capabilities Claude Code 2.1.330 declares in ``initialize`` (captured 2026-12-02). It
+declares nothing about channels: the server declares ``claude/channel``."""
 
 LOOPBACK: Final = "127.0.0.1"
 
@@ -185,16 +197,20 @@ class McpSession:
         self.session_id: str | None = None
 
     @classmethod
-    async def open(
-        cls, port: int, headers: Mapping[str, str], capabilities: Mapping[str, Any] | None = None
-    ) -> McpSession:
-        """Connect and complete the initialize handshake."""
+    async def open(cls, port: int, headers: Mapping[str, str], *, probe: bool = True) -> McpSession:
+        """Connect as Claude Code does: the 2026-07-28 probe, then the initialize handshake.
+
+        With ``probe`` the server must refuse the probe (else Claude Code would stay on
+        2026-07-28, where there is no push and no session); without it, the handshake alone.
+        """
         session = cls(await HttpConnection.open(port), headers)
+        if probe:
+            await session.discover_probe()
         result = await session.rpc(
             "initialize",
             {
                 "protocolVersion": MCP_PROTOCOL_VERSION,
-                "capabilities": dict(capabilities or {}),
+                "capabilities": dict(CLAUDE_CODE_CAPABILITIES),
                 "clientInfo": {"name": "agent-relay-bench", "version": "1"},
             },
         )
@@ -202,6 +218,33 @@ class McpSession:
             raise WireError(f"server negotiated {result.get('protocolVersion')!r}")
         await session.notify("notifications/initialized")
         return session
+
+    async def discover_probe(self) -> None:
+        """Claude Code's opening request; raises unless the server refuses it with a 4xx."""
+        _, body = self.rpc_bytes(
+            "server/discover",
+            {
+                "_meta": {
+                    "io.modelcontextprotocol/protocolVersion": MODERN_PROTOCOL_VERSION,
+                    "io.modelcontextprotocol/clientInfo": {
+                        "name": "agent-relay-bench",
+                        "version": "1",
+                    },
+                    "io.modelcontextprotocol/clientCapabilities": dict(CLAUDE_CODE_CAPABILITIES),
+                }
+            },
+        )
+        headers = {
+            **self._headers,
+            "MCP-Protocol-Version": MODERN_PROTOCOL_VERSION,
+            "Mcp-Method": "server/discover",
+        }
+        answer = await self.connection.request("POST", "/mcp", headers, body)
+        if not 400 <= answer.status < 500:
+            raise WireError(
+                f"server/discover at {MODERN_PROTOCOL_VERSION}: HTTP {answer.status}; Claude Code "
+                'would stay on that revision (run the relay with mcp_revisions = "push")'
+            )
 
     async def close(self) -> None:
         """Close the connection (the server drops the session when it idles out)."""

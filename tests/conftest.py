@@ -8,6 +8,7 @@ with any configuration for one test, and every relay started is stopped when the
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -113,6 +114,17 @@ class RunningRelay:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
 
+    def access_line(self, pattern: str, within_s: float = 15.0) -> str | None:
+        """The first access-log line matching ``pattern`` (a regex after ``relay_server.access``),
+        polling the log until it shows up or ``within_s`` passes: the process writes it when the
+        request ends, which for a stream is when the client goes away."""
+        deadline = time.monotonic() + within_s
+        while True:
+            found = re.search(f"^.*relay_server.access {pattern}.*$", self.log(), re.MULTILINE)
+            if found or time.monotonic() > deadline:
+                return found.group(0) if found else None
+            time.sleep(0.05)
+
 
 StartRelay = Callable[..., RunningRelay]
 
@@ -154,6 +166,14 @@ def start_relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartRelay
 def relay(tmp_path_factory: pytest.TempPathFactory, _relays: list[RunningRelay]) -> RunningRelay:
     """One shared-token relay for the whole test module."""
     return _starter(tmp_path_factory, _relays)()
+
+
+@pytest.fixture(scope="module")
+def relay_of_all_revisions(
+    tmp_path_factory: pytest.TempPathFactory, _relays: list[RunningRelay]
+) -> RunningRelay:
+    """A shared-token relay that also serves MCP 2026-07-28 (``mcp_revisions = "all"``)."""
+    return _starter(tmp_path_factory, _relays)(mcp_revisions="all")
 
 
 @pytest.fixture

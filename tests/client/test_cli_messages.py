@@ -1,6 +1,8 @@
 import json
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 import responses
 from responses import matchers
 
@@ -219,3 +221,64 @@ def test_tail_refuses_a_wait_outside_the_relays_bounds(configured, run, wait):
     result = run("tail", "build-42", "--wait", wait)
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+
+
+def test_tail_follow_waits_out_an_outage_with_growing_pauses_and_says_so_once(
+    configured, relay_http, payloads, data_paths, run, monkeypatch
+):
+    pauses: list[float] = []
+    monkeypatch.setattr("relay_client.cli.messages.time.sleep", pauses.append)
+    monkeypatch.setattr("relay_client.api.random.uniform", lambda low, high: 1.0)
+    refused = requests.ConnectionError("[Errno 111] Connection refused")
+    answers = iter(
+        [
+            (200, payloads.page(1)),
+            (500, "Internal Server Error"),  # a relay stopping answers parked waits so
+            *[(None, refused)] * 3 * 9,  # 9 attempts, each with its 2 quick retries
+            (503, payloads.error("unavailable", "starting")),
+            (503, payloads.error("unavailable", "starting")),
+            (503, payloads.error("unavailable", "starting")),
+            (200, payloads.page(2)),
+            (200, payloads.page(timed_out=True, after=2)),
+        ]
+    )
+
+    def answer(request):
+        try:
+            status, body = next(answers)
+        except StopIteration:
+            raise KeyboardInterrupt from None
+        if status is None:
+            raise body
+        text = body if isinstance(body, str) else json.dumps(body)
+        return status, {}, text
+
+    relay_http.add_callback(responses.GET, MESSAGES, callback=answer)
+    result = run("tail", "build-42", "--follow")
+    assert result.exit_code == 0, result.output
+    assert [line.split()[0] for line in result.stdout.splitlines() if line[0] == "#"] == [
+        "#1",
+        "#2",
+    ]
+    afters = [
+        parse_qs(urlsplit(call.request.url).query).get("after", ["-"])[0]
+        for call in relay_http.calls
+    ]
+    assert afters[0] == "-"
+    assert set(afters[1:-2]) == {"1"}  # every attempt while away carries on after #1
+    assert afters[-2:] == ["2", "2"]
+    outage = [p for p in pauses if p >= 0.5]
+    assert outage == [0.5, 1, 2, 4, 8, 16, 30, 30, 30, 30, 30]
+    notices = result.stderr.splitlines()
+    assert len(notices) == 2
+    assert notices[0].startswith("agent-relay: relay unavailable (the relay failed with HTTP 500")
+    assert notices[1].startswith("agent-relay: reconnected after ")
+    assert notices[1].endswith("reading on after #1")
+    assert Cursors(data_paths.cursors).get("build-42") == 2
+
+
+def test_tail_without_follow_still_stops_at_an_outage(configured, relay_http, run):
+    relay_http.get(MESSAGES, body=requests.ConnectionError("[Errno 111] Connection refused"))
+    result = run("tail", "build-42")
+    assert result.exit_code == 9
+    assert result.stderr.startswith("Error: unavailable: cannot reach the relay")

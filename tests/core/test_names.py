@@ -3,8 +3,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from relay_core import InvalidInput, SessionName, safe_file_name, validate_filename, validate_name
-from relay_core.names import NAME_MAX_CHARS
+from relay_core import (
+    InvalidInput,
+    SessionName,
+    safe_file_name,
+    safe_filename,
+    validate_filename,
+    validate_name,
+)
+from relay_core.names import FILENAME_MAX_BYTES, NAME_MAX_CHARS
 
 NAME_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789._-"
 valid_names = st.from_regex(r"\A[a-z0-9][a-z0-9._-]{0,63}\Z").filter(
@@ -95,14 +102,118 @@ def test_name_types_in_models_raise_validation_errors():
         Holder(session="../up")
 
 
-@pytest.mark.parametrize("name", ["report.pdf", "Q3 report (final).pdf", "日本語.txt", "a" * 255])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "report.pdf",
+        "Q3 report (final).pdf",
+        "日本語.txt",
+        "a" * 255,
+        "é" * 127,  # 254 bytes
+        "console.log",
+        "nullable.txt",
+        "com10.txt",
+        "comx.txt",
+        ".bashrc",
+    ],
+)
 def test_ordinary_file_names_are_accepted(name):
     assert validate_filename(name) == name
 
 
 @pytest.mark.parametrize(
-    "name", ["", ".", "..", "a/b", "..\\x", "/etc/passwd", "a\nb", " lead", "trail ", "a" * 256]
+    "name",
+    ["", ".", "..", "a/b", "..\\x", "/etc/passwd", "a\nb", " lead", "trail ", "a" * 256, "é" * 128],
 )
 def test_path_like_or_odd_file_names_are_refused(name):
     with pytest.raises(InvalidInput, match="file name"):
         validate_filename(name)
+
+
+WINDOWS_UNSAFE = [
+    "D:evil.bat",  # a drive-relative path on Windows
+    "C:",
+    "a.txt:stream",  # an NTFS alternate data stream
+    "nul",
+    "NUL.txt",
+    "nul .txt",
+    "con.tar.gz",
+    "COM1.log",
+    "com0",
+    "lpt9.doc",
+    "CONIN$",
+    "conout$.txt",
+    "COM\u00b9",  # superscript one
+    "lpt\u00b3.txt",
+    "what?.txt",
+    "a*b",
+    'say "hi".txt',
+    "a<b>c",
+    "pipe|name",
+    "trailing.",
+    "dots...",
+    "a\u202egnp.exe",  # right-to-left override hides the real extension
+    "zero\u200bwidth",
+    "line\u2028sep",
+]
+
+
+@pytest.mark.parametrize("name", WINDOWS_UNSAFE)
+def test_names_that_windows_would_misread_are_refused(name):
+    with pytest.raises(InvalidInput) as caught:
+        validate_filename(name)
+    assert caught.value.code == "invalid"
+
+
+def test_the_name_limit_is_in_utf8_bytes():
+    assert validate_filename("é" * 127 + "a") == "é" * 127 + "a"  # 255 bytes
+    with pytest.raises(InvalidInput, match="256 bytes of UTF-8; the limit is 255"):
+        validate_filename("é" * 128)
+    with pytest.raises(InvalidInput, match="bytes of UTF-8"):
+        validate_filename("日" * 86)  # 86 characters, 258 bytes
+
+
+@pytest.mark.parametrize("name", WINDOWS_UNSAFE)
+def test_an_unsafe_stored_name_is_saved_under_a_valid_one(name):
+    saved = safe_filename(name)
+    assert validate_filename(saved) == saved
+
+
+def test_safe_filename_says_how_it_changed_the_name():
+    assert safe_filename("D:evil.bat") == "D_evil.bat"
+    assert safe_filename("a.txt:stream") == "a.txt_stream"
+    assert safe_filename("nul.txt") == "_nul.txt"
+    assert safe_filename("COM\u00b9") == "_COM\u00b9"
+    assert safe_filename("trailing.") == "trailing"
+    assert safe_filename("../../etc/passwd") == ".._.._etc_passwd"
+    assert safe_filename("..") == "_"
+
+
+def test_a_long_name_is_shortened_on_a_character_boundary_keeping_its_extension():
+    saved = safe_filename("日" * 200 + ".tar.gz")
+    assert saved.endswith("日.gz")
+    assert len(saved.encode("utf-8")) <= FILENAME_MAX_BYTES
+
+
+@given(st.text(min_size=1, max_size=300))
+def test_valid_names_are_kept_and_every_other_name_maps_to_a_valid_one(text):
+    saved = safe_filename(text)
+    assert validate_filename(saved) == saved
+    try:
+        validate_filename(text)
+    except InvalidInput:
+        assert saved != text
+    else:
+        assert saved == text
+
+
+@given(st.text(min_size=1, max_size=300))
+def test_every_valid_name_fits_the_byte_limit_and_has_no_windows_specials(text):
+    try:
+        validate_filename(text)
+    except InvalidInput:
+        return
+    assert len(text.encode("utf-8")) <= FILENAME_MAX_BYTES
+    assert not set(text) & set('<>:"/\\|?*')
+    assert not text.endswith((".", " "))
+    assert text.partition(".")[0].rstrip(" ").upper() not in {"CON", "PRN", "AUX", "NUL"}

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,3 +95,32 @@ def plugin_copy(tmp_path: Path) -> Path:
     copy = tmp_path / "plugin root"  # a space, as in many real install paths
     shutil.copytree(skilldocs.ROOT, copy, ignore=IGNORED)
     return copy
+
+
+@pytest.fixture
+def install(
+    claude: ClaudeCode, plugin_copy: Path, tmp_path: Path
+) -> Callable[[str, str, str], Path]:
+    """Add the copy as a marketplace and install the plugin with the given options."""
+    workdir = tmp_path / "somewhere"  # not the repo: its .mcp.json would add a project server
+    workdir.mkdir()
+
+    def install_with(relay_url: str, client_id: str, token: str) -> Path:
+        added = claude("plugin", "marketplace", "add", str(plugin_copy), cwd=workdir)
+        assert added.returncode == 0, added.stdout + added.stderr
+        installed = claude(
+            "plugin",
+            "install",
+            "agent-relay@agent-relay",
+            "--config",
+            f"relay_url={relay_url}",
+            "--config",
+            f"client_id={client_id}",
+            "--config",
+            f"relay_token={token}",
+            cwd=workdir,
+        )
+        assert installed.returncode == 0, installed.stdout + installed.stderr
+        return workdir
+
+    return install_with

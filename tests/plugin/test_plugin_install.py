@@ -5,7 +5,6 @@ loopback port (and to the npm registry, to fetch the pinned Claude Code once).
 """
 
 import json
-from pathlib import Path
 
 import pytest
 import requests
@@ -13,33 +12,6 @@ import requests
 pytestmark = pytest.mark.node
 
 SERVER = "plugin:agent-relay:agent-relay"
-
-
-@pytest.fixture
-def install(claude, plugin_copy, tmp_path):
-    """Add the copy as a marketplace and install the plugin with the given options."""
-    workdir = tmp_path / "somewhere"  # not the repo: its .mcp.json would add a project server
-    workdir.mkdir()
-
-    def install_with(relay_url: str, client_id: str, token: str) -> Path:
-        added = claude("plugin", "marketplace", "add", str(plugin_copy), cwd=workdir)
-        assert added.returncode == 0, added.stdout + added.stderr
-        installed = claude(
-            "plugin",
-            "install",
-            "agent-relay@agent-relay",
-            "--config",
-            f"relay_url={relay_url}",
-            "--config",
-            f"client_id={client_id}",
-            "--config",
-            f"relay_token={token}",
-            cwd=workdir,
-        )
-        assert installed.returncode == 0, installed.stdout + installed.stderr
-        return workdir
-
-    return install_with
 
 
 def server_line(output: str) -> str:

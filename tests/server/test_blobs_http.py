@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -176,6 +177,34 @@ def test_a_range_for_other_bytes_than_ours_sends_the_whole_file(relay):
     assert whole.content == data
 
 
+def bytes_read_by(process) -> int:
+    """What ``process`` has read through system calls so far (Linux ``/proc``)."""
+    with open(f"/proc/{process.pid}/io") as counters:
+        return next(int(line.split()[1]) for line in counters if line.startswith("rchar:"))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/io"), reason="needs Linux /proc/<pid>/io")
+def test_parallel_one_byte_ranges_cost_the_relay_what_they_serve(relay):
+    # One byte used to cost a read and a hash of the whole file: 48 of these in parallel on a
+    # 1 GiB file stalled every other client for 20 s. Here 48 cost far less than one file read.
+    data = bytes(16 * MiB)
+    assert put(relay, "alpha", data).status_code in (200, 201)
+    url, headers = (
+        f"{relay.url}/blobs/{sha(data)}",
+        {**relay.headers("alpha"), "Range": "bytes=0-0"},
+    )
+
+    def one_byte(_: int) -> requests.Response:
+        return requests.get(url, headers=headers, timeout=60)
+
+    before = bytes_read_by(relay.process)
+    with ThreadPoolExecutor(max_workers=48) as pool:
+        answers = list(pool.map(one_byte, range(48)))
+    cost = bytes_read_by(relay.process) - before
+    assert [(a.status_code, a.content) for a in answers] == [(206, b"\0")] * 48
+    assert cost < len(data) // 2, f"48 one-byte ranges read {cost} bytes"
+
+
 def test_a_file_damaged_on_disk_is_never_served_whole_and_a_new_upload_repairs_it(relay):
     data = os.urandom(3 * MiB)
     put(relay, "alpha", data)
@@ -280,6 +309,41 @@ def test_an_upload_over_the_quota_is_507_and_stores_nothing(small_relay):
     assert status == 507
     assert b'"quota_exceeded"' in body
     assert store_files(small_relay) == before
+
+
+def test_uploads_dripping_a_byte_at_a_time_cannot_make_another_clients_upload_fail(
+    small_relay,
+):
+    # Three uploads declaring 1 MiB each used to reserve the whole 3 MiB quota before a byte
+    # arrived; dripping a byte every 20 s (under the idle cut) kept everyone else at 507.
+    drips = [
+        raw_put(small_relay, f"mallory-{n}", sha(bytes([n]) * MiB), MiB, body=b"\0")
+        for n in range(3)
+    ]
+    try:
+        wait_until(lambda: len(temp_files(small_relay)) == 3)  # all three uploads have begun
+        data = os.urandom(MiB)
+        assert put(small_relay, "alice", data).status_code == 201
+        assert api(small_relay, "alice", "GET", f"/blobs/{sha(data)}").content == data
+    finally:
+        for conn in drips:
+            conn.close()
+    wait_until(lambda: temp_files(small_relay) == set())
+
+
+def test_one_client_cannot_hold_more_than_twice_the_largest_file_in_uploads(small_relay):
+    held = [raw_put(small_relay, "mallory", sha(bytes([n]) * MiB), MiB) for n in range(2)]
+    try:
+        wait_until(lambda: len(temp_files(small_relay)) == 2)
+        conn = raw_put(small_relay, "mallory", sha(b"third"), 5)
+        status, body = answer_of(conn)
+        conn.close()
+        assert status == 429
+        assert b'"rate_limited"' in body
+        assert put(small_relay, "alice", b"alice is not mallory").status_code == 201
+    finally:
+        for conn in held:
+            conn.close()
 
 
 def test_status_reports_the_file_limits_and_counts(small_relay):

@@ -1,6 +1,17 @@
-"""The MCP tools through real MCP clients over HTTP: fastmcp's Client and the official SDK."""
+"""The MCP tools through real MCP clients over HTTP: fastmcp's Client and the official SDK.
 
+The tests marked with the ``era`` fixture run on each protocol era a client can end up on: the
+handshake era by asking for it (``legacy`` mode), the handshake era by falling back (``auto``
+mode against the default relay, which refuses 2026-07-28), and the modern era (``auto`` mode
+against a relay with ``mcp_revisions = "all"``).
+"""
+
+import json
+import os
+import shutil
+import subprocess
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import anyio
 import httpx2
@@ -40,7 +51,38 @@ READ_ONLY = {
 }
 
 
-def mcp_client(relay, client_id, mode="auto", token=None):
+@dataclass(frozen=True)
+class Era:
+    relay: object
+    mode: str
+    version: str
+
+    def client(self, client_id):
+        return mcp_client(self.relay, client_id, self.mode, expect=self.version)
+
+
+ERAS = {
+    "handshake-asked": ("relay", "legacy", "2025-11-25"),
+    "handshake-fallback": ("relay", "auto", "2025-11-25"),
+    "modern": ("relay_of_all_revisions", "auto", "2026-07-28"),
+}
+
+
+@pytest.fixture(params=sorted(ERAS))
+def era(request):
+    relay_fixture, mode, version = ERAS[request.param]
+    return Era(request.getfixturevalue(relay_fixture), mode, version)
+
+
+@asynccontextmanager
+async def mcp_client(relay, client_id, mode="auto", token=None, expect=None):
+    async with _client(relay, client_id, mode, token) as client:
+        if expect is not None:
+            assert client.protocol_version == expect
+        yield client
+
+
+def _client(relay, client_id, mode="auto", token=None):
     transport = StreamableHttpTransport(
         relay.mcp_url, headers={"X-Client-Id": client_id}, auth=token or relay.token
     )
@@ -57,9 +99,8 @@ def error_code(result):
     return result.content[0].text.split(":", 1)[0]
 
 
-@pytest.mark.parametrize("mode", ["auto", "legacy"])
-async def test_every_tool_is_listed_with_a_description_and_annotations(relay, mode):
-    async with mcp_client(relay, "alpha", mode) as client:
+async def test_every_tool_is_listed_with_a_description_and_annotations(era):
+    async with era.client("alpha") as client:
         tools = {tool.name: tool for tool in await client.list_tools()}
     assert set(tools) >= TOOLS
     for name in TOOLS:
@@ -76,9 +117,8 @@ async def test_the_server_names_itself_and_tells_agents_how_to_use_it(relay):
     assert "wait_for_messages" in info.instructions
 
 
-@pytest.mark.parametrize("mode", ["auto", "legacy"])
-async def test_a_conversation_through_the_tools(relay, mode, session_name):
-    async with mcp_client(relay, "alpha", mode) as alpha, mcp_client(relay, "beta", mode) as beta:
+async def test_a_conversation_through_the_tools(era, session_name):
+    async with era.client("alpha") as alpha, era.client("beta") as beta:
         created = await call(
             alpha, "create_session", name=session_name, participants=["beta"], description="demo"
         )
@@ -235,3 +275,29 @@ async def test_mcp_without_a_token_is_refused(relay):
     with pytest.raises(Exception):  # noqa: B017,PT011 - the client raises its own error type
         async with mcp_client(relay, "alpha", token="wrong-token-0123456789") as client:
             await client.list_tools()
+
+
+INSPECTOR = "@modelcontextprotocol/inspector@2.12.0"
+
+
+@pytest.mark.node
+def test_the_mcp_inspector_cli_lists_the_tools(relay):
+    npx = shutil.which("npx")
+    if npx is None:
+        pytest.skip("node and npm are not installed")
+    headers = [
+        arg
+        for name, value in relay.headers("inspector").items()
+        for arg in ("--header", f"{name}: {value}")
+    ]
+    command = [npx, "-y", INSPECTOR, "--cli", relay.mcp_url, "--transport", "http", *headers]
+    listed = subprocess.run(
+        [*command, "--method", "tools/list"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env={**os.environ, "npm_config_update_notifier": "false"},
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert {tool["name"] for tool in json.loads(listed.stdout)["tools"]} >= TOOLS

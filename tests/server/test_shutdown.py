@@ -70,7 +70,7 @@ def test_sigterm_answers_every_parked_waiter_with_unavailable(start_relay):
     assert http.status_code == 503, http.text
     assert http.headers["content-type"] == "application/json"
     assert http.json()["error"]["code"] == "unavailable"
-    for mode in ("legacy", "auto"):  # Claude Code's handshake era, and the newest
+    for mode in ("legacy", "auto"):  # pinned handshake era, and whatever auto negotiates
         result = answers[mode]
         assert result.is_error, (mode, result)
         assert result.content[0].text.startswith("unavailable: "), (mode, result)

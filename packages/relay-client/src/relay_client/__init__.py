@@ -3,10 +3,11 @@ API as :class:`RelayClient`. The ``agent-relay`` command line (:mod:`relay_clien
 on these; skills and other tools may import them too.
 """
 
-from relay_client.api import DigestMismatch, Download, RelayClient, UploadResult, partial_path
+from relay_client.api import DigestMismatch, Download, RelayClient, UploadResult
 from relay_client.config import ClientConfig, NotConfigured
 from relay_client.cursors import Cursors
 from relay_client.files import StateFileError
+from relay_client.partial import partial_path
 from relay_client.paths import DataPaths, data_root
 from relay_client.roster import Roster, RosterPeer
 

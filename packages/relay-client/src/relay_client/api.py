@@ -11,14 +11,14 @@ What every call gets:
   :class:`relay_core.Unavailable` with a sentence that says what to check.
 
 Files move as streams in constant memory: the digest is computed locally before an upload, and a
-download is hashed as it arrives, kept in a ``.part`` file that a later call resumes with
-``Range: bytes=N-``, and renamed into place only once its digest matches.
+download is hashed as it arrives, kept in a partial file (:mod:`relay_client.partial`) that a
+later call resumes with ``Range: bytes=N-``, and renamed into place only once its digest matches.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
+import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import requests
 
 from relay_client.config import ClientConfig, normalise_relay_url
-from relay_client.files import fsync_directory
+from relay_client.partial import PartialFile, partial_path
 from relay_core import (
     BlobInfo,
     Conflict,
@@ -53,7 +53,6 @@ from relay_core import (
     SessionDetail,
     SessionSummary,
     Status,
-    StreamingHash,
     TooLarge,
     Unavailable,
     WhoAmI,
@@ -72,8 +71,11 @@ DEFAULT_RETRIES: Final = 2
 """Extra attempts of an idempotent call after a connection error or a 503."""
 RETRY_BACKOFF_S: Final = 0.5
 MAX_RETRY_DELAY_S: Final = 10.0
+FOLLOW_FIRST_DELAY_S: Final = 0.5
+"""A follower's first pause after the relay went away; each further pause doubles..."""
+FOLLOW_MAX_DELAY_S: Final = 30.0
+"""...up to this, for as long as the follower runs."""
 TRANSFER_CHUNK_BYTES: Final = 1024 * 1024
-PART_SUFFIX: Final = ".part"
 USER_AGENT: Final = f"agent-relay-client/{version('relay-client')}"
 SERVE_HINT: Final = "is `agent-relay-server serve` running?"
 
@@ -87,6 +89,42 @@ _IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "PUT"})
 
 class DigestMismatch(RelayError):
     """Downloaded bytes do not hash to the digest they were asked for by."""
+
+
+class RelayFailed(RelayError):
+    """The relay (or a proxy before it) answered 5xx without an error of ours: it failed, or
+    is going down."""
+
+
+def is_outage(error: RelayError) -> bool:
+    """True when ``error`` means the relay is not there for now (refused, timed out, 503, a
+    bare 5xx): worth waiting out, as followers do, rather than giving up."""
+    return isinstance(error, Unavailable | RelayFailed)
+
+
+class Backoff:
+    """Pauses between attempts to reach a relay that went away: doubling, capped, jittered.
+
+    The jitter (each pause is 80-100% of its nominal length) keeps many followers of one relay
+    from all knocking at the same instant when it comes back.
+    """
+
+    def __init__(
+        self, first_s: float = FOLLOW_FIRST_DELAY_S, max_s: float = FOLLOW_MAX_DELAY_S
+    ) -> None:
+        self.first_s = first_s
+        self.max_s = max_s
+        self._next = first_s
+
+    def next_delay(self) -> float:
+        """The next pause in seconds; each call doubles the one after, up to ``max_s``."""
+        delay = self._next
+        self._next = min(self._next * 2, self.max_s)
+        return delay * random.uniform(0.8, 1.0)
+
+    def reset(self) -> None:
+        """Start again from ``first_s`` (the relay answered)."""
+        self._next = self.first_s
 
 
 @dataclass(frozen=True)
@@ -108,14 +146,6 @@ class Download:
     size: int
     resumed_from: int
     """Bytes that were already in the ``.part`` file when the download started."""
-
-
-def partial_path(dest: Path, sha256: str) -> Path:
-    """Where an unfinished download of ``sha256`` to ``dest`` is kept.
-
-    The digest is in the name, so a ``.part`` file is only ever resumed with the same bytes.
-    """
-    return dest.with_name(f"{dest.name}.{sha256[:16]}{PART_SUFFIX}")
 
 
 class RelayClient:
@@ -374,45 +404,44 @@ class RelayClient:
     ) -> Download:
         """Download a file to ``dest``, resuming an earlier attempt, checking its digest.
 
-        Bytes go to a ``.part`` file next to ``dest`` (see :func:`partial_path`); an interrupted
-        download keeps it and the next call asks only for the rest. ``dest`` appears only when
-        all bytes are there and hash to ``sha256``.
+        Bytes go to a hidden partial file next to ``dest`` (see :mod:`relay_client.partial`:
+        opened without following links, used only when it is ours); an interrupted download
+        keeps it and the next call asks only for the rest. ``dest`` appears only when all bytes
+        are there and hash to ``sha256``.
 
         Raises:
-            Conflict: ``dest`` exists and ``overwrite`` is false.
-            DigestMismatch: the bytes do not match (the ``.part`` file is removed).
+            Conflict: ``dest`` exists and ``overwrite`` is false, or the partial file's name is
+                taken by something that is not ours (a planted link).
+            DigestMismatch: the bytes do not match (the partial file is removed).
             Unavailable: the transfer broke off (run again to resume).
         """
         validate_digest(sha256)
         if dest.exists() and not overwrite:
             raise Conflict(f"{dest} already exists: pass --force to replace it")
-        part = partial_path(dest, sha256)
-        fetched = self._fetch_into(sha256, part, progress)
-        if fetched is None:
-            # The relay would not continue this part file (it does not fit its bytes).
-            part.unlink(missing_ok=True)
-            fetched = self._fetch_into(sha256, part, progress)
-        if fetched is None:
-            raise RelayError(f"the relay answered a download of {sha256} with a wrong range")
-        hasher, resumed_from = fetched
-        if hasher.hexdigest() != sha256:
-            part.unlink(missing_ok=True)
-            raise DigestMismatch(
-                f"the downloaded bytes hash to {hasher.hexdigest()}, not {sha256}: "
-                "the partial file was removed; run the command again"
-            )
-        os.replace(part, dest)
-        fsync_directory(dest.parent)
-        return Download(dest, sha256, hasher.size, resumed_from)
+        with PartialFile(partial_path(dest, sha256)) as part:
+            resumed_from = self._fetch_into(sha256, part, progress)
+            if resumed_from is None:
+                # The relay would not continue this partial file (it does not fit its bytes).
+                part.restart()
+                resumed_from = self._fetch_into(sha256, part, progress)
+            if resumed_from is None:
+                raise RelayError(f"the relay answered a download of {sha256} with a wrong range")
+            if part.hasher.hexdigest() != sha256:
+                part.discard()
+                raise DigestMismatch(
+                    f"the downloaded bytes hash to {part.hasher.hexdigest()}, not {sha256}: "
+                    "the partial file was removed; run the command again"
+                )
+            part.move_to(dest)
+            return Download(dest, sha256, part.size, resumed_from)
 
     def _fetch_into(
-        self, sha256: str, part: Path, progress: ProgressCallback | None
-    ) -> tuple[StreamingHash, int] | None:
-        """Append what ``part`` lacks; its hash and where it resumed, or None if it cannot."""
-        hasher = _hash_of(part)
-        offset = hasher.size
-        if offset and hasher.hexdigest() == sha256:
-            return hasher, offset
+        self, sha256: str, part: PartialFile, progress: ProgressCallback | None
+    ) -> int | None:
+        """Append what ``part`` lacks; where it resumed, or None if the relay cannot continue it."""
+        offset = part.size
+        if offset and part.hasher.hexdigest() == sha256:
+            return offset
         headers = {"Range": f"bytes={offset}-"} if offset else {}
         response = self._request(
             "GET", wire.blob_path(sha256), headers=headers, stream=True, allow=(416,)
@@ -423,37 +452,34 @@ class RelayClient:
             if response.status_code == 206:
                 if _range_start(response) != offset:
                     return None
-            else:
-                hasher, offset = StreamingHash(), 0
+            elif offset:
+                part.restart()
+                offset = 0
             total = _total_size(response, offset)
-            with part.open("ab" if offset else "wb") as handle:
-                self._copy_stream(response, handle, hasher, progress, total)
-        return hasher, offset
+            self._copy_stream(response, part, progress, total)
+        return offset
 
     def _copy_stream(
         self,
         response: requests.Response,
-        handle: IO[bytes],
-        hasher: StreamingHash,
+        part: PartialFile,
         progress: ProgressCallback | None,
         total: int | None,
     ) -> None:
         if progress:
-            progress(hasher.size, total)
+            progress(part.size, total)
         try:
             for chunk in response.iter_content(TRANSFER_CHUNK_BYTES):
-                handle.write(chunk)
-                hasher.update(chunk)
+                part.append(chunk)
                 if progress:
-                    progress(hasher.size, total)
+                    progress(part.size, total)
         except requests.RequestException as exc:
             raise Unavailable(
-                f"the download from {self.base_url} stopped after {hasher.size} bytes "
+                f"the download from {self.base_url} stopped after {part.size} bytes "
                 f"({_reason(exc)}): run the command again to resume"
             ) from None
         finally:
-            handle.flush()
-            os.fsync(handle.fileno())
+            part.sync()
 
     # --- the transport --------------------------------------------------------------------
 
@@ -557,7 +583,7 @@ class RelayClient:
         if cls is not None:
             return cls(f"the relay answered {what}")
         if status >= 500:
-            return RelayError(f"the relay failed with {what}: the details are in its log")
+            return RelayFailed(f"the relay failed with {what}: the details are in its log")
         return error
 
     def _json(self, response: requests.Response) -> Any:
@@ -617,15 +643,6 @@ def _params(**values: float | int | None) -> dict[str, str]:
 def _body(model: type[RequestModel], **fields: Any) -> dict[str, Any]:
     """Validate a request body locally with its relay-core model; the JSON to send."""
     return model.parse(fields).model_dump(mode="json")
-
-
-def _hash_of(path: Path) -> StreamingHash:
-    """The hash of the bytes already in ``path`` (nothing when it does not exist)."""
-    hasher = StreamingHash()
-    with contextlib.suppress(FileNotFoundError), path.open("rb") as handle:
-        while chunk := handle.read(TRANSFER_CHUNK_BYTES):
-            hasher.update(chunk)
-    return hasher
 
 
 def _range_start(response: requests.Response) -> int:

@@ -19,7 +19,8 @@ from typing import Annotated, Final
 from relay_core.errors import InvalidInput, pydantic_check, shown
 
 NAME_MAX_CHARS: Final = 64
-FILENAME_MAX_CHARS: Final = 255
+FILENAME_MAX_BYTES: Final = 255
+"""Attachment names are limited in UTF-8 bytes: ext4, btrfs, APFS and NTFS all stop near 255."""
 NAME_RULE: Final = (
     "1-64 characters: lowercase letters, digits, '-', '_' and '.', "
     "starting with a letter or digit, not ending in '.', without '..'"
@@ -31,6 +32,13 @@ _WINDOWS_RESERVED: Final = frozenset(
     | {f"com{i}" for i in range(1, 10)}
     | {f"lpt{i}" for i in range(1, 10)}
 )
+_WINDOWS_DEVICES: Final = frozenset(
+    {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", "CLOCK$"}
+    | {f"{port}{digit}" for port in ("COM", "LPT") for digit in "0123456789\u00b9\u00b2\u00b3"}
+)
+"""Device names Windows opens instead of a file, whatever the extension (``nul.txt`` too)."""
+_WINDOWS_FORBIDDEN_CHARS: Final = frozenset('<>:"|?*')
+_HIDDEN_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
 def validate_name(value: object, kind: str = "name") -> str:
@@ -86,30 +94,97 @@ def safe_file_name(name: str, suffix: str = "") -> str:
 
 
 def validate_filename(value: object) -> str:
-    """Validate an attachment's file name: a plain name, never a path.
+    """Validate an attachment's file name: a plain name that every platform can save as is.
 
-    Any printable characters are allowed (people name files ``Q3 report (final).pdf``), but not
-    ``/``, ``\\``, control characters, a leading or trailing space, ``.`` or ``..``, or more than
-    255 characters.
+    Any printable characters are allowed (people name files ``Q3 report (final).pdf``), except
+    what would make the name a path, hide part of it, or change where or how Windows, macOS or
+    Linux saves it: ``/``, ``\\``, the characters Windows forbids (``< > : " | ? *``; a ``:``
+    makes ``D:evil.bat`` a drive path and ``a.txt:stream`` a hidden stream), control and
+    format characters, a leading or trailing space, a trailing ``.`` (Windows drops it),
+    ``.`` or ``..``, device names with or without an extension (``nul.txt``, ``COM1.log``,
+    ``CONIN$``, ``COM¹``), and more than 255 bytes of UTF-8, the limit of common file systems.
+
+    Raises:
+        InvalidInput: naming the first rule the name breaks.
     """
     if not isinstance(value, str):
         raise InvalidInput(f"file name must be a string, got {type(value).__name__}")
-    problem = None
-    if not value:
-        problem = "it is empty"
-    elif len(value) > FILENAME_MAX_CHARS:
-        problem = f"it is longer than {FILENAME_MAX_CHARS} characters"
-    elif value in {".", ".."}:
-        problem = "it is not a file name"
-    elif "/" in value or "\\" in value:
-        problem = "it contains a path separator; give the file name only"
-    elif any(unicodedata.category(ch) in {"Cc", "Cf", "Cs", "Co", "Cn"} for ch in value):
-        problem = "it contains control or unassigned characters"
-    elif value != value.strip():
-        problem = "it starts or ends with white space"
+    problem = filename_problem(value)
     if problem:
         raise InvalidInput(f"file name {shown(value)} is not valid: {problem}")
     return value
+
+
+def filename_problem(value: str) -> str | None:
+    """Why ``value`` is not a valid attachment file name, or None when it is."""
+    if not value:
+        return "it is empty"
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > FILENAME_MAX_BYTES:
+        return f"it is {size} bytes of UTF-8; the limit is {FILENAME_MAX_BYTES}"
+    if value in {".", ".."}:
+        return "it is not a file name"
+    if "/" in value or "\\" in value:
+        return "it contains a path separator; give the file name only"
+    if any(unicodedata.category(ch) in _HIDDEN_CATEGORIES for ch in value):
+        return "it contains control, format or unassigned characters"
+    forbidden = sorted(set(value) & _WINDOWS_FORBIDDEN_CHARS)
+    if forbidden:
+        listed = " ".join(forbidden)
+        return f"it contains {listed}, which Windows does not allow in file names"
+    if value != value.strip():
+        return "it starts or ends with white space"
+    if value.endswith("."):
+        return "it ends with '.', which Windows drops"
+    if _is_windows_device(value):
+        return "Windows reserves it for a device (with any extension)"
+    return None
+
+
+def safe_filename(value: str) -> str:
+    """A file name to save an attachment under: ``value`` itself when it is valid.
+
+    Names stored before the rules of :func:`validate_filename` were tightened, or sent by an
+    older relay, are mapped to a valid name rather than refused, so every attachment can be
+    saved: forbidden and hidden characters become ``_``, a device name gets a leading ``_``, a
+    trailing dot or space goes, and a name over the byte limit is shortened, keeping its
+    extension. The result always passes :func:`validate_filename`.
+    """
+    if filename_problem(value) is None:
+        return value
+    cleaned = "".join(
+        "_"
+        if ch in _WINDOWS_FORBIDDEN_CHARS
+        or ch in "/\\"
+        or unicodedata.category(ch) in _HIDDEN_CATEGORIES
+        else ch
+        for ch in value
+    )
+    cleaned = cleaned.strip().rstrip(". ").strip()
+    if not cleaned or set(cleaned) <= {"."}:
+        cleaned = "_"
+    if _is_windows_device(cleaned):
+        cleaned = "_" + cleaned
+    cleaned = _shorten(cleaned, FILENAME_MAX_BYTES)
+    return cleaned if filename_problem(cleaned) is None else "_"
+
+
+def _is_windows_device(value: str) -> bool:
+    # Windows looks at the part before the first dot, without trailing spaces, any case.
+    return value.partition(".")[0].rstrip(" ").upper() in _WINDOWS_DEVICES
+
+
+def _shorten(name: str, limit: int) -> str:
+    """``name`` cut to ``limit`` UTF-8 bytes, keeping a short extension, on a character boundary."""
+    if len(name.encode("utf-8")) <= limit:
+        return name
+    stem, dot, extension = name.rpartition(".")
+    if not dot or not stem or len(extension.encode("utf-8")) > 16:
+        stem, extension = name, ""
+    tail = f".{extension}" if extension else ""
+    room = limit - len(tail.encode("utf-8"))
+    cut = stem.encode("utf-8")[:room].decode("utf-8", "ignore").rstrip(". ")
+    return (cut or "_") + tail
 
 
 FileName = Annotated[str, pydantic_check(validate_filename)]

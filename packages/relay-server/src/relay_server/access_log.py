@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from relay_core.wire import MCP_PATH
 from relay_server.auth import CALLER_SCOPE_KEY
 
 access_log = logging.getLogger("relay_server.access")
-
-MCP_PATH_PREFIX: Final = "/mcp"
 
 
 def _escaped(ch: str) -> str:
@@ -59,15 +57,20 @@ def log_call(
 
 
 class AccessLogMiddleware:
-    """Logs every HTTP request except MCP's, which the tool middleware logs per tool call."""
+    """Logs every HTTP request but MCP POSTs that succeed, which the tool middleware logs per
+    tool call. So an MCP session's standalone GET stream (the one channel push rides) gets a
+    ``via=mcp op="GET /mcp"`` line when it closes, its ``ms`` the time it was open, and a
+    refused MCP request (401, an unsupported revision's 400, a stale session's 404) gets one too.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(MCP_PATH_PREFIX):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        mcp = scope["path"] == MCP_PATH
         started = time.perf_counter()
         status = 500
 
@@ -80,12 +83,13 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, send_and_note)
         finally:
-            route = scope.get("route")
-            log_call(
-                client=scope.get(CALLER_SCOPE_KEY),
-                operation=f"{scope['method']} {getattr(route, 'path', scope['path'])}",
-                session=scope.get("path_params", {}).get("name"),
-                outcome=status,
-                started=started,
-                via="http",
-            )
+            if not (mcp and scope["method"] == "POST" and status < 400):
+                route = scope.get("route")
+                log_call(
+                    client=scope.get(CALLER_SCOPE_KEY),
+                    operation=f"{scope['method']} {getattr(route, 'path', scope['path'])}",
+                    session=scope.get("path_params", {}).get("name"),
+                    outcome=status,
+                    started=started,
+                    via="mcp" if mcp else "http",
+                )

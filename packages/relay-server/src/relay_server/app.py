@@ -1,7 +1,8 @@
 """Assembles config, storage, service and adapters into one ASGI app.
 
 Routing, outermost first: FastMCP's Host/Origin guard (DNS rebinding), the access log, the auth
-middleware, the per-client rate limit (when configured), then ``/mcp`` (FastMCP) and everything
+middleware, the per-client rate limit (when configured), the bound on large MCP bodies in flight,
+the MCP revision gate (under ``mcp_revisions = "push"``), then ``/mcp`` (FastMCP) and everything
 else (the HTTP API).
 """
 
@@ -32,6 +33,9 @@ from relay_server.events import EventHub
 from relay_server.host_guard import GuardAnswers
 from relay_server.http_api import EXCEPTION_HANDLERS, build_http_api
 from relay_server.http_blobs import blob_routes
+from relay_server.inline_budget import InlineBudget, InlineBudgetMiddleware
+from relay_server.mcp_revisions import HandshakeOnly
+from relay_server.mcp_sessions import McpSessionMiddleware, McpSessions, session_manager_of
 from relay_server.mcp_tools import build_mcp_server
 from relay_server.push import LivePush
 from relay_server.rate_limit import RateLimitMiddleware, TokenBuckets
@@ -84,6 +88,7 @@ class Relay:
     mcp: FastMCP
     push: LivePush
     config: ServerConfig
+    sessions: McpSessions
 
 
 class _McpTrailingSlash:
@@ -113,7 +118,12 @@ def build_service(config: ServerConfig, hub: EventHub | None = None) -> RelaySer
             blob_quota_bytes=config.blob_quota_bytes,
             inline_file_bytes=config.inline_file_bytes,
         ),
-        blobs=BlobStore(config.blobs_dir, config.max_blob_bytes, config.blob_quota_bytes),
+        blobs=BlobStore(
+            config.blobs_dir,
+            config.max_blob_bytes,
+            config.blob_quota_bytes,
+            max_in_flight_per_client_bytes=config.upload_in_flight_cap_bytes,
+        ),
         token_marker=TokenMarker(config.database_path),
     )
 
@@ -133,6 +143,7 @@ def build_relay(config: ServerConfig) -> Relay:
     async def lifespan(_: FastMCP) -> AsyncIterator[dict[str, Any]]:
         hub.attach(asyncio.get_running_loop())
         set_mcp_body_limit(app, mcp_body_limit_bytes(config.inline_file_bytes))
+        sessions.bind(session_manager_of(app))
         yield {}
 
     rate_limit = (
@@ -145,7 +156,10 @@ def build_relay(config: ServerConfig) -> Relay:
         if config.rate_limit_per_s > 0
         else []
     )
-    push = LivePush(service, hub)
+    # Push rides the handshake era's GET stream; see mcp_revisions.py for why this gate exists.
+    revision_gate = [Middleware(HandshakeOnly)] if config.mcp_revisions == "push" else []
+    sessions = McpSessions(config.mcp_sessions_per_client)
+    push = LivePush(service, hub, streams=sessions)
     mcp = build_mcp_server(service, version=__version__, lifespan=lifespan, push=push)
     app: Starlette = mcp.http_app(
         path=MCP_PATH,
@@ -158,9 +172,20 @@ def build_relay(config: ServerConfig) -> Relay:
                 touch_due=service.touch_due,
             ),
             *rate_limit,
+            Middleware(
+                InlineBudgetMiddleware,
+                budget=InlineBudget(
+                    config.inline_bytes_in_flight,
+                    mcp_body_limit_bytes(config.inline_file_bytes),
+                    config.inline_upload_wait_s,
+                ),
+            ),
+            *revision_gate,
+            Middleware(McpSessionMiddleware, sessions=sessions),
         ],
         host_origin_protection=True,
         allowed_hosts=[config.host, *config.allowed_hosts],
+        session_idle_timeout=config.mcp_session_idle_s,
     )
     app.add_middleware(GuardAnswers)  # outermost: around FastMCP's Host/Origin guard
     app.router.routes.append(Mount("/", app=build_http_api(service, blob_routes(service))))
@@ -168,5 +193,11 @@ def build_relay(config: ServerConfig) -> Relay:
     # the outer app's router: its 404s must be JSON like every other error.
     app.add_exception_handler(HTTPException, EXCEPTION_HANDLERS[HTTPException])
     return Relay(
-        app=_McpTrailingSlash(app), service=service, hub=hub, mcp=mcp, push=push, config=config
+        app=_McpTrailingSlash(app),
+        service=service,
+        hub=hub,
+        mcp=mcp,
+        push=push,
+        config=config,
+        sessions=sessions,
     )

@@ -5,17 +5,23 @@ fan-out directory while hashing. :meth:`Upload.commit` fsyncs the file, checks s
 only then renames it into place (and fsyncs the directory), so nothing partial or wrong is ever
 visible under a blob's name. Every failure removes the temp file.
 
-Reading: :meth:`BlobStore.open_for_read` returns a :class:`BlobReader` whose chunks hash the
-*whole* blob as they are served and hold back the last chunk until the digest checks out. A
+Reading: :meth:`BlobStore.open_for_read` returns a :class:`BlobReader`. Serving a whole blob
+hashes it as the chunks go out and holds back the last chunk until the digest checks out. A
 corrupt blob therefore never reaches a reader complete: the stream ends with an error instead (the
 HTTP adapter aborts the connection, so the client sees a short body), and the bad file is moved out
 of the way so the next upload of the same bytes repairs the store. Serving costs one read and one
 hash of the file, which a 1 GiB GET pays anyway for the read; there is no second pass before the
-first byte.
+first byte. Serving a range reads only the range and trusts the check made when the blob was
+written (and by ``agent-relay-server check``), so a range costs what it serves.
 
 Accounting: the count and bytes of stored blobs are scanned once when the store opens and kept up
 to date on every commit and removal, so :meth:`BlobStore.usage` is free. The quota counts stored
-bytes plus the declared sizes of uploads in flight, so concurrent uploads cannot overshoot it.
+bytes plus the bytes uploads in flight have actually received, so concurrent uploads cannot
+overshoot it, and an upload is refused up front when its declared size does not fit. Declared
+sizes are not held against the quota: an upload that declares 4 GiB and then sends a byte every
+few seconds would otherwise lock every other client out of the store for as long as it dripped.
+What one client may have in flight (the sum of its uploads' declared sizes) has its own cap,
+``max_in_flight_per_client_bytes``.
 
 The methods are synchronous and thread-safe. Async callers run the slow ones (``commit``, which
 fsyncs; reading chunks) in a worker thread.
@@ -41,7 +47,7 @@ from types import TracebackType
 from typing import BinaryIO, Final, NamedTuple, NoReturn, Self
 
 from relay_core.blobs import CHUNK_BYTES, StreamingHash, blob_relpath
-from relay_core.errors import InvalidInput, NotFound, QuotaExceeded, TooLarge
+from relay_core.errors import InvalidInput, NotFound, QuotaExceeded, RateLimited, TooLarge
 
 try:
     import fcntl
@@ -181,15 +187,29 @@ def _disk_full(exc: OSError, digest: str) -> QuotaExceeded:
 class BlobStore:
     """Content-addressed files below ``root`` with a per-file size limit and a total quota."""
 
-    def __init__(self, root: Path, max_blob_bytes: int, quota_bytes: int) -> None:
-        """Open (creating if needed) the store at ``root`` and count what it holds."""
+    def __init__(
+        self,
+        root: Path,
+        max_blob_bytes: int,
+        quota_bytes: int,
+        max_in_flight_per_client_bytes: int | None = None,
+    ) -> None:
+        """Open (creating if needed) the store at ``root`` and count what it holds.
+
+        ``max_in_flight_per_client_bytes`` caps the declared sizes of one client's uploads in
+        flight (None: no cap).
+        """
         if max_blob_bytes < 0 or quota_bytes < 0:
             raise ValueError("max_blob_bytes and quota_bytes must not be negative")
+        if max_in_flight_per_client_bytes is not None and max_in_flight_per_client_bytes < 0:
+            raise ValueError("max_in_flight_per_client_bytes must not be negative")
         self.root = Path(root)
         self.max_blob_bytes = max_blob_bytes
         self.quota_bytes = quota_bytes
+        self.max_in_flight_per_client_bytes = max_in_flight_per_client_bytes
         self._lock = threading.Lock()
-        self._reserved = 0
+        self._received = 0
+        self._declared_by: dict[str, int] = {}
         self._active_temps: set[Path] = set()
         self.root.mkdir(parents=True, exist_ok=True)
         self._usage = Usage(0, 0)
@@ -226,9 +246,14 @@ class BlobStore:
             return self._usage
 
     def reserved_bytes(self) -> int:
-        """Bytes promised to uploads in flight."""
+        """Bytes uploads in flight have received so far (what they hold of the quota)."""
         with self._lock:
-            return self._reserved
+            return self._received
+
+    def in_flight_for(self, owner: str) -> int:
+        """The declared sizes of ``owner``'s uploads in flight, summed."""
+        with self._lock:
+            return self._declared_by.get(owner, 0)
 
     def iter_blobs(self) -> Iterator[StoredBlob]:
         """Every stored blob, read from disk (fan-out directories in order)."""
@@ -260,12 +285,15 @@ class BlobStore:
 
     # --- writing ---------------------------------------------------------------------------
 
-    def begin(self, sha256: str, declared_size: int) -> Upload:
-        """Start storing ``declared_size`` bytes that should hash to ``sha256``.
+    def begin(self, sha256: str, declared_size: int, owner: str = "") -> Upload:
+        """Start storing ``declared_size`` bytes that should hash to ``sha256`` for ``owner``.
 
         Checks happen before a byte is read: InvalidInput for a malformed digest or a negative
-        size, TooLarge over ``max_blob_bytes``, QuotaExceeded when the store plus the uploads in
-        flight would go over ``quota_bytes`` (a blob already stored needs no room).
+        size, TooLarge over ``max_blob_bytes``, RateLimited when ``owner``'s uploads in flight
+        would declare more than ``max_in_flight_per_client_bytes``, QuotaExceeded when the
+        declared size does not fit beside the stored bytes and those uploads in flight have
+        received (a blob already stored needs no room). While bytes arrive, the quota is checked
+        again (see :meth:`Upload.write`).
         """
         target = self.path_of(sha256)
         if not isinstance(declared_size, int) or declared_size < 0:
@@ -275,9 +303,9 @@ class BlobStore:
                 f"blob of {declared_size} bytes is over the limit of {self.max_blob_bytes} bytes"
             )
         with self._lock:
-            reservation = 0 if target.is_file() else declared_size
-            self._check_room(reservation, sha256)
-            self._reserved += reservation
+            counted = not target.is_file()
+            self._check_room(declared_size if counted else 0, sha256)
+            self._claim_in_flight(owner, declared_size, sha256)
         try:
             created_dir = not target.parent.is_dir()
             target.parent.mkdir(exist_ok=True)
@@ -285,13 +313,30 @@ class BlobStore:
                 _fsync_dir(self.root)
             temp, handle = _create_locked_temp(target.parent, sha256)
         except OSError as exc:
-            self._release(reservation)
+            self._release(owner, declared_size, 0)
             if exc.errno in _DISK_FULL_ERRNOS:
                 raise _disk_full(exc, sha256) from exc
             raise
         with self._lock:
             self._active_temps.add(temp)
-        return Upload(self, sha256, declared_size, reservation, temp, handle)
+        return Upload(self, sha256, declared_size, owner, counted, temp, handle)
+
+    def _claim_in_flight(self, owner: str, declared_size: int, sha256: str) -> None:
+        """Count ``declared_size`` towards ``owner``'s cap, or RateLimited; lock held."""
+        cap = self.max_in_flight_per_client_bytes
+        already = self._declared_by.get(owner, 0)
+        if cap is not None and already + declared_size > cap:
+            raise RateLimited(
+                f"blob {sha256} ({declared_size} bytes) would take your uploads in flight past "
+                f"{cap} bytes ({already} already declared): finish or cancel one first"
+            )
+        self._declared_by[owner] = already + declared_size
+
+    def _grow(self, size: int, sha256: str) -> None:
+        """Count ``size`` more received bytes against the quota, or QuotaExceeded."""
+        with self._lock:
+            self._check_room(size, sha256)
+            self._received += size
 
     def put_bytes(self, sha256: str, data: bytes) -> bool:
         """Store ``data`` under ``sha256`` in one call; True when the bytes were new."""
@@ -299,25 +344,43 @@ class BlobStore:
             upload.write(data)
             return upload.commit()
 
-    def _check_room(self, needed: int, sha256: str, own_reservation: int = 0) -> None:
+    def add_bytes(self, data: bytes, owner: str = "") -> tuple[str, bool]:
+        """Store bytes held in memory under their own digest, hashing them once.
+
+        Returns the digest and whether the bytes were new. Raises like :meth:`begin`.
+        """
+        hashed = StreamingHash()
+        hashed.update(data)
+        with self.begin(hashed.hexdigest(), len(data), owner) as upload:
+            upload._adopt(data, hashed)
+            return hashed.hexdigest(), upload.commit()
+
+    def _check_room(self, needed: int, sha256: str, own_received: int = 0) -> None:
         """QuotaExceeded unless ``needed`` more bytes fit; call with the lock held.
 
         Before refusing, the store is counted again: ``agent-relay-server gc`` runs in its own
         process, and the space it freed shows up here without a restart.
         """
-        committed = self._usage.bytes + self._reserved - own_reservation
+        committed = self._usage.bytes + self._received - own_received
         if committed + needed > self.quota_bytes:
             self._usage = self._scan()
-            committed = self._usage.bytes + self._reserved - own_reservation
+            committed = self._usage.bytes + self._received - own_received
         if committed + needed > self.quota_bytes:
             raise QuotaExceeded(
                 f"blob {sha256} ({needed} bytes) would take the store over its quota: "
-                f"{committed} of {self.quota_bytes} bytes are in use or promised to uploads"
+                f"{committed} of {self.quota_bytes} bytes are stored or being uploaded"
             )
 
-    def _release(self, reservation: int, temp: Path | None = None) -> None:
+    def _release(
+        self, owner: str, declared_size: int, received: int, temp: Path | None = None
+    ) -> None:
         with self._lock:
-            self._reserved -= reservation
+            self._received -= received
+            left = self._declared_by.get(owner, 0) - declared_size
+            if left > 0:
+                self._declared_by[owner] = left
+            else:
+                self._declared_by.pop(owner, None)
             if temp is not None:
                 self._active_temps.discard(temp)
 
@@ -334,11 +397,14 @@ class BlobStore:
                 # served). Restart the grace period so gc keeps a blob someone just sent again.
                 os.utime(target)
                 upload.temp.unlink()
+                self._received -= upload.handed_over()
                 return False
             self._check_room(
-                size - (existing.st_size if existing else 0), upload.sha256, upload.reservation
+                size - (existing.st_size if existing else 0), upload.sha256, upload.held
             )
             os.replace(upload.temp, target)
+            # From here the bytes count as stored, not as received: same lock, no double count.
+            self._received -= upload.handed_over()
             count, total = self._usage
             if existing is None:
                 self._usage = Usage(count + 1, total + size)
@@ -353,8 +419,8 @@ class BlobStore:
         """Open a stored blob to serve bytes ``start`` to ``end`` (inclusive; default: the end).
 
         NotFound when absent, InvalidInput for a range that does not fit the blob (``start`` may
-        equal the size only for an empty blob). The reader verifies the whole blob while it is
-        read; see :class:`BlobReader`.
+        equal the size only for an empty blob). A reader of the whole blob verifies it while it
+        is read, a reader of part of it reads only that part; see :class:`BlobReader`.
         """
         path = self.path_of(sha256)
         try:
@@ -420,9 +486,10 @@ class BlobStore:
     ) -> GcReport:
         """Remove blobs nothing references whose last upload is older than ``grace_s``.
 
-        Also removes temp files of crashed uploads untouched for ``stale_temp_s`` and blobs
-        quarantined after failing verification. ``referenced`` is a set of digests or a predicate
-        (asked once per candidate, just before removal). ``now`` defaults to the clock. With
+        Also removes temp files of crashed uploads untouched for ``stale_temp_s`` (never one an
+        upload in any process still holds locked) and blobs quarantined after failing
+        verification. ``referenced`` is a set of digests or a predicate (asked once per
+        candidate, just before removal). ``now`` defaults to the clock. With
         ``dry_run`` nothing is removed and the report says what would be.
         """
         now = time.time() if now is None else now
@@ -438,12 +505,30 @@ class BlobStore:
         leftovers: list[str] = []
         leftover_bytes = 0
         for path, size in self._stale_leftovers(now - stale_temp_s):
+            if self._remove_leftover(path, dry_run):
+                leftovers.append(str(path.relative_to(self.root)))
+                leftover_bytes += size
+        return GcReport(blobs, leftovers, leftover_bytes, dry_run)
+
+    def _remove_leftover(self, path: Path, dry_run: bool) -> bool:
+        """Remove an old temp file unless an upload is writing it; True when it is (or would be)
+        removed.
+
+        Age alone says nothing about a live upload: one stalled for hours (a laptop asleep mid
+        transfer) keeps its file locked, and ``gc`` runs in its own process, where the relay's
+        list of active uploads is not visible. So the file is removed only under its lock, the
+        way ``check --repair`` does. A quarantined ``.corrupt`` copy has no writer.
+        """
+        if path.name.endswith(CORRUPT_SUFFIX):
             if not dry_run:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
-            leftovers.append(str(path.relative_to(self.root)))
-            leftover_bytes += size
-        return GcReport(blobs, leftovers, leftover_bytes, dry_run)
+            return True
+        with claim_leftover(path) as claimed:
+            if claimed and not dry_run:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            return claimed
 
     def _remove_if_expired(self, sha256: str, cutoff: float) -> StoredBlob | None:
         """Unlink a blob unless it was uploaded again since the scan (which bumps its mtime)."""
@@ -510,7 +595,8 @@ class Upload(_ClosedOnExit):
         store: BlobStore,
         sha256: str,
         declared_size: int,
-        reservation: int,
+        owner: str,
+        counted: bool,
         temp: Path,
         handle: BinaryIO,
     ) -> None:
@@ -518,10 +604,13 @@ class Upload(_ClosedOnExit):
         self.store = store
         self.sha256 = sha256
         self.declared_size = declared_size
-        self.reservation = reservation
+        self.owner = owner
+        self.counted = counted
+        """False when the blob was already stored at the start: its bytes need no room."""
         self.temp = temp
         self._handle = handle
         self._hash = StreamingHash()
+        self._held = 0
         self._done = False
 
     @property
@@ -529,8 +618,31 @@ class Upload(_ClosedOnExit):
         """Bytes written so far."""
         return self._hash.size
 
+    @property
+    def held(self) -> int:
+        """Bytes of the quota this upload holds: what it received, unless it needs no room."""
+        return self._held
+
+    def handed_over(self) -> int:
+        """Stop holding received bytes (they are stored now); how many it held."""
+        held, self._held = self._held, 0
+        return held
+
     def write(self, chunk: bytes | bytearray | memoryview) -> None:
-        """Append a chunk; TooLarge past the size limit, InvalidInput past the declared size."""
+        """Append a chunk; TooLarge past the size limit, InvalidInput past the declared size,
+        QuotaExceeded when the store has no room left for it (uploads that started together may
+        not all fit)."""
+        self._append(chunk)
+        self._hash.update(chunk)
+
+    def _adopt(self, data: bytes, hashed: StreamingHash) -> None:
+        """Write ``data`` whole and take ``hashed``, computed over these very bytes, as its hash
+        (for :meth:`BlobStore.add_bytes`, which named the blob by that hash)."""
+        self._append(data)
+        self._hash = hashed
+
+    def _append(self, chunk: bytes | bytearray | memoryview) -> None:
+        """Check the limits and write ``chunk`` to the temp file (the caller hashes it)."""
         self._check_open()
         size = self._hash.size + len(chunk)
         if size > self.store.max_blob_bytes:
@@ -543,11 +655,17 @@ class Upload(_ClosedOnExit):
             raise InvalidInput(
                 f"blob {self.sha256} sent more than the {self.declared_size} bytes declared"
             )
+        if self.counted:
+            try:
+                self.store._grow(len(chunk), self.sha256)
+            except QuotaExceeded:
+                self.abort()
+                raise
+            self._held += len(chunk)
         try:
             self._handle.write(chunk)
         except OSError as exc:
             self._fail(exc)
-        self._hash.update(chunk)
 
     def commit(self) -> bool:
         """Check size and digest, then make the blob visible; True when its bytes were new.
@@ -581,7 +699,7 @@ class Upload(_ClosedOnExit):
             self.abort()
             raise
         self._done = True
-        self.store._release(self.reservation, self.temp)
+        self.store._release(self.owner, self.declared_size, self.held, self.temp)
         return created
 
     def abort(self) -> None:
@@ -593,7 +711,7 @@ class Upload(_ClosedOnExit):
             self._handle.close()
         with contextlib.suppress(FileNotFoundError):
             self.temp.unlink()
-        self.store._release(self.reservation, self.temp)
+        self.store._release(self.owner, self.declared_size, self.held, self.temp)
 
     def _check_open(self) -> None:
         if self._done:
@@ -612,13 +730,18 @@ class Upload(_ClosedOnExit):
 
 
 class BlobReader(_ClosedOnExit):
-    """Chunks of one blob's byte range, verified against its digest on the way.
+    """Chunks of one blob's byte range; the whole blob is verified against its digest on the way.
 
-    The whole blob is hashed: bytes before the range are read and hashed first (a resumed
-    download pays one read of what it already has), bytes after it are hashed after the range's
-    last chunk is read. That last chunk is yielded only once the digest matched; on a mismatch
-    the blob is moved out of the store and NotFound is raised instead, so no reader ever gets a
-    complete copy of corrupt bytes.
+    A read of the whole blob hashes it as it goes and yields the last chunk only once the digest
+    matched; on a mismatch the blob is moved out of the store and NotFound is raised instead, so
+    no reader ever gets a complete copy of corrupt bytes. That costs one hash of what is served.
+
+    A read of part of a blob (a ``Range`` request) reads only that part and does not verify:
+    hashing the rest would make a 1-byte range cost a read of the whole file, which anyone
+    allowed to read the file could repeat in parallel to starve the relay's disk. The bytes were
+    verified when they were written, ``agent-relay-server check`` verifies them again, and the
+    relay's own client hashes a download resumed with a range as a whole before keeping it (on
+    a mismatch it drops what it has, and its next attempt fetches the whole file, verified here).
     """
 
     def __init__(
@@ -650,8 +773,17 @@ class BlobReader(_ClosedOnExit):
         """How many bytes the reader yields."""
         return self.last - self.start + 1
 
+    @property
+    def whole(self) -> bool:
+        """True when the reader serves the whole blob (and therefore verifies it)."""
+        return self.start == 0 and self.last == self.size - 1
+
     def __iter__(self) -> Iterator[bytes]:
-        """Yield the range in chunks of at most 1 MiB, the last one only after verification."""
+        """Yield the range in chunks of at most 1 MiB; for the whole blob, the last one only
+        after verification."""
+        if not self.whole:
+            yield from self._read_range()
+            return
         try:
             digest, held = StreamingHash(), None
             for chunk, serve in self._read_all():
@@ -683,6 +815,20 @@ class BlobReader(_ClosedOnExit):
                     return
                 position += len(chunk)
                 yield chunk, serve
+
+    def _read_range(self) -> Iterator[bytes]:
+        """The served range and nothing else, unverified (see the class docstring)."""
+        try:
+            self._handle.seek(self.start)
+            left = self.length
+            while left > 0:
+                chunk = self._handle.read(min(self._chunk_bytes, left))
+                if not chunk:
+                    return  # the file shrank since it was opened: the client sees a short body
+                left -= len(chunk)
+                yield chunk
+        finally:
+            self.close()
 
     def close(self) -> None:
         """Release the file (idempotent)."""

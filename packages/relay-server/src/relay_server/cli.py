@@ -251,6 +251,10 @@ allowed_hosts = [{hosts}]
 # blob_quota_bytes = 68719476736
 # inline_file_bytes = 8388608
 
+# MCP revisions: "push" serves only those that carry live push (Claude Code falls back to them);
+# "all" also serves 2026-07-28, on which no client gets push (docs/operators.md).
+# mcp_revisions = "push"
+
 # log_level = "info"
 """
 

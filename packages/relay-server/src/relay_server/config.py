@@ -32,6 +32,9 @@ DATABASE_FILE: Final = "relay.sqlite3"
 BLOBS_DIR: Final = "blobs"
 
 AuthMode = Literal["open", "shared", "per-client"]
+McpRevisions = Literal["push", "all"]
+"""``push``: only the handshake-era MCP revisions, which carry channel push (Claude Code falls
+back to them); ``all``: every revision the MCP SDK speaks, 2026-07-28 included (no push there)."""
 
 
 def default_data_dir() -> Path:
@@ -85,8 +88,27 @@ class ServerConfig(BaseModel):
     blob_quota_bytes: int = Field(
         default=DEFAULT_BLOB_QUOTA_BYTES, gt=0, description="Bytes the file store may hold."
     )
+    upload_in_flight_per_client_bytes: int | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Most bytes one client's unfinished uploads may declare; default twice max_blob_bytes."
+        ),
+    )
     inline_file_bytes: int = Field(
         default=DEFAULT_INLINE_FILE_BYTES, gt=0, description="Largest file MCP tools move inline."
+    )
+    inline_bytes_in_flight: int = Field(
+        default=64 * 1024 * 1024,
+        gt=0,
+        description=(
+            "Bytes of large MCP request bodies (inline uploads) handled at once, half per client."
+        ),
+    )
+    inline_upload_wait_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a large MCP request waits for room before it gets 503 unavailable.",
     )
     blob_grace_s: float = Field(default=24 * 3600, ge=0, description="Keep unattached uploads.")
     rate_limit_per_s: float = Field(default=0, ge=0, description="Requests/s per client; 0 = off.")
@@ -98,6 +120,21 @@ class ServerConfig(BaseModel):
     )
     request_body_idle_s: float = Field(
         default=30.0, gt=0, description="Close a connection whose request body stalls this long."
+    )
+    mcp_revisions: McpRevisions = Field(
+        default="push",
+        description="push: only MCP revisions with channel push (2025-11-25 and older); "
+        "all: also 2026-07-28, on which clients get no push.",
+    )
+    mcp_sessions_per_client: int = Field(
+        default=16,
+        ge=1,
+        description="MCP sessions one client may hold; one more closes its least recently used.",
+    )
+    mcp_session_idle_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="Close an MCP session with no request and no open stream for this long.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="debug, info (one access line per call), warning or error."
@@ -133,6 +170,13 @@ class ServerConfig(BaseModel):
                 raise InvalidInput("database_url must be sqlite:///PATH")
             return Path(self.database_url.removeprefix("sqlite:///"))
         return self.data_dir / DATABASE_FILE
+
+    @property
+    def upload_in_flight_cap_bytes(self) -> int:
+        """The per-client cap on declared bytes of uploads in flight, default applied."""
+        if self.upload_in_flight_per_client_bytes is not None:
+            return self.upload_in_flight_per_client_bytes
+        return 2 * self.max_blob_bytes
 
     @property
     def blobs_dir(self) -> Path:

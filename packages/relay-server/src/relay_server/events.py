@@ -4,6 +4,12 @@ The service publishes a :class:`Posted` event after it commits (so a woken reade
 long-poll waiters and live MCP connections subscribe by client id, never by MCP session id.
 Publishing is safe from any thread; callbacks run on the event loop thread.
 
+Events are delivered in the order they were published, from every thread: each goes through the
+loop's FIFO callback queue (``call_soon_threadsafe``, or ``call_soon`` on the loop thread, never
+a direct call that would overtake events already queued). The service publishes messages in
+commit order, so listeners see message ids increase, and live push can send the message an
+event carries without reading the database.
+
 This in-process hub is enough for one relay process; a PostgreSQL deployment with several
 replicas would feed the same :meth:`EventHub.deliver` from LISTEN/NOTIFY.
 """
@@ -11,9 +17,13 @@ replicas would feed the same :meth:`EventHub.deliver` from LISTEN/NOTIFY.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+
+from relay_core import Message
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +36,9 @@ class Posted:
     session: str
     sender: str
     recipients: frozenset[str]
+    message: Message | None = None
+    """The committed message itself, so push needs no database read; None from a source that
+    cannot carry it (listeners then read the store)."""
 
 
 Listener = Callable[[Posted], None]
@@ -37,6 +50,9 @@ class EventHub:
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listeners: dict[str, set[Listener]] = {}
+        self._commit_order = threading.Lock()
+        self.last_message_id = 0
+        """The highest message id delivered so far (0 before the first)."""
         self._on_close: set[Callable[[], None]] = set()
         self.closed = False
 
@@ -53,13 +69,31 @@ class EventHub:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
+        # Through the queue even on the loop thread: a direct call would overtake events that
+        # worker threads queued before this one, and listeners rely on publication order.
         if running is loop:
-            self.deliver(event)
+            loop.call_soon(self.deliver, event)
         else:
             loop.call_soon_threadsafe(self.deliver, event)
 
+    @contextlib.contextmanager
+    def after_commit(self) -> Iterator[Callable[[Posted], None]]:
+        """Collect events during a transaction and publish them once it has committed.
+
+        Enter it before the transaction (``with hub.after_commit() as publish, db.atomic():``):
+        it holds a lock from before BEGIN until the events are out, so concurrent writers'
+        events leave in the order their transactions committed. When the block raises (the
+        transaction rolled back), nothing is published.
+        """
+        with self._commit_order:
+            pending: list[Posted] = []
+            yield pending.append
+            for event in pending:
+                self.publish(event)
+
     def deliver(self, event: Posted) -> None:
         """Call every listener of every recipient (on the loop thread)."""
+        self.last_message_id = max(self.last_message_id, event.message_id)
         for client_id in event.recipients:
             for listener in tuple(self._listeners.get(client_id, ())):
                 try:

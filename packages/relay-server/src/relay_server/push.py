@@ -1,18 +1,29 @@
 """Live push: new messages sent to live MCP connections as Claude Code channel events.
 
 Every MCP connection with a standalone stream (the handshake era's GET stream, which Claude Code
-opens) gets one pump task, keyed by the *authenticated client*, never by MCP session id. The pump
-shares the long-poll's wake-up path: it subscribes to the event hub, and when woken reads what is
-new for its client with :meth:`RelayService.poll` from its own cursor, so a message is pushed once
-per connection, in id order, even when events arrive out of order. Push is best-effort on top of
-the durable store: whatever a client missed, it reads with ``read_messages``.
+opens) gets one pump, keyed by the *authenticated client*, never by MCP session id. One event
+hub listener per client hands each :class:`~relay_server.events.Posted` event to those of the
+client's pumps whose GET stream is open; the event carries the committed message and events
+arrive in commit (= id) order, so a pump sends it as it is: no database read and no thread hop
+per message. A pump reads the store
+(:meth:`RelayService.poll` from its cursor) only to fill a gap: an event without its message,
+or more queued than ``MAX_QUEUED`` because the client reads slowly. Either way each connection
+gets a message at most once, in id order.
+
+A connection whose GET stream is not open right now (a Claude Code that crashed or slept and
+left its session behind) is not in its client's feed at all (``mcp_sessions.McpSessions`` says when
+streams open and close), so it costs a send nothing; the SDK would drop the notification anyway.
+Push is best-effort on top of the durable store: whatever a client missed, it reads with
+``read_messages``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Any, Final, Protocol
 
 import anyio
 from fastmcp.server.dependencies import fastmcp_request_ctx
@@ -22,29 +33,17 @@ from mcp.server.session import ServerSession
 
 from relay_core import Message, RelayError
 from relay_core.wire import MAX_PAGE_SIZE
-from relay_server.events import EventHub
+from relay_server.channel_event import channel_params
+from relay_server.events import EventHub, Posted
 from relay_server.service import RelayService
 
 log = logging.getLogger(__name__)
 
 CHANNEL_CAPABILITY: Final = "claude/channel"
 CHANNEL_METHOD: Final = "notifications/claude/channel"
+MAX_QUEUED: Final = 1000
+"""Messages one connection may have waiting; past that its pump catches up from the store."""
 _PUMP_STATE_KEY: Final = "relay.push"
-
-
-def channel_params(message: Message) -> dict[str, Any]:
-    """The ``notifications/claude/channel`` params for a message: content and string meta."""
-    lines = [message.text]
-    lines += [
-        f"[attachment: {a.filename} ({a.size} bytes, sha256 {a.sha256})]"
-        for a in message.attachments
-    ]
-    meta = {"session": message.session, "from": message.sender, "message_id": str(message.id)}
-    if message.reply_to is not None:
-        meta["reply_to"] = str(message.reply_to)
-    if message.to:
-        meta["to"] = " ".join(message.to)
-    return {"content": "\n".join(lines), "meta": meta}
 
 
 def connection_of(session: ServerSession) -> Connection | None:
@@ -57,53 +56,195 @@ def connection_of(session: ServerSession) -> Connection | None:
     return connection if isinstance(connection, Connection) else None
 
 
-class LivePush:
-    """Runs one pump per live MCP connection and stops it when the connection closes."""
+class StreamWatch(Protocol):
+    """Which MCP sessions have their GET stream open (see ``mcp_sessions.McpSessions``)."""
 
-    def __init__(self, service: RelayService, hub: EventHub) -> None:
+    def has_live_stream(self, session_id: str | None) -> bool: ...
+
+    def watch_streams(self, callback: Callable[[str, bool], None]) -> None: ...
+
+
+class LivePush:
+    """Runs one pump per live MCP connection and stops it when the connection closes.
+
+    With ``streams``, a pump receives events only while its session's GET stream is open; a
+    client none of whose connections listens has no hub listener at all, so what it left
+    behind costs a send nothing. Without ``streams`` every connection counts as listening.
+    """
+
+    def __init__(
+        self, service: RelayService, hub: EventHub, streams: StreamWatch | None = None
+    ) -> None:
         self.service = service
         self.hub = hub
+        self.streams = streams
         self.pumps = 0
+        self.offered = 0
+        """Events handed to pumps (for tests: work per send)."""
+        self.pushed = 0
+        """Notifications handed to connections (for tests and the bench)."""
+        self.store_reads = 0
+        """Database reads the pumps made (gaps and the first cursor), for tests."""
+        self._feeds: dict[str, _ClientFeed] = {}
+        self._by_session: dict[str, _Pump] = {}
+        self._floor: int | None = None
+        if streams is not None:
+            streams.watch_streams(self._stream_changed)
 
     def attach(self, caller: str, connection: Connection) -> None:
         """Start pushing to ``connection`` for ``caller`` (idempotent per connection)."""
         if not connection.has_standalone_channel or _PUMP_STATE_KEY in connection.state:
             return
-        task = asyncio.get_running_loop().create_task(self._pump(caller, connection))
-        connection.state[_PUMP_STATE_KEY] = task
-        connection.exit_stack.callback(task.cancel)
-
-    async def _pump(self, caller: str, connection: Connection) -> None:
-        woken = asyncio.Event()
-        unsubscribe = self.hub.subscribe([caller], lambda _: woken.set())
+        pump = _Pump(self, caller, connection)
+        feed = self._feeds.get(caller)
+        if feed is None:
+            feed = self._feeds[caller] = _ClientFeed(self, caller)
+        feed.pumps.add(pump)
+        if connection.session_id is not None:
+            self._by_session[connection.session_id] = pump
+        if self.streams is None or self.streams.has_live_stream(connection.session_id):
+            feed.listen(pump)
         self.pumps += 1
+        task = asyncio.get_running_loop().create_task(pump.run())
+        connection.state[_PUMP_STATE_KEY] = pump
+        connection.exit_stack.callback(self._detach, feed, pump, task)
+
+    def _detach(self, feed: _ClientFeed, pump: _Pump, task: asyncio.Task[None]) -> None:
+        task.cancel()
+        self.pumps -= 1
+        feed.unlisten(pump)
+        feed.pumps.discard(pump)
+        if self._by_session.get(pump.connection.session_id or "") is pump:
+            del self._by_session[pump.connection.session_id or ""]
+        if not feed.pumps and self._feeds.get(feed.caller) is feed:
+            del self._feeds[feed.caller]
+
+    def _stream_changed(self, session_id: str, open_: bool) -> None:
+        pump = self._by_session.get(session_id)
+        feed = self._feeds.get(pump.caller) if pump is not None else None
+        if pump is None or feed is None:
+            return  # no pump yet: attach() asks when it comes
+        if open_:
+            pump.resume()
+            feed.listen(pump)
+        else:
+            feed.unlisten(pump)
+
+    async def start_cursor(self) -> int:
+        """The id a new pump starts after: the newest message the relay has stored.
+
+        The hub knows it once a message was delivered; before that (just after a start) it is
+        read once from the store.
+        """
+        if self.hub.last_message_id:
+            return self.hub.last_message_id
+        if self._floor is None:
+            self.store_reads += 1
+            self._floor = await anyio.to_thread.run_sync(self.service.latest_message_id)
+        return max(self._floor, self.hub.last_message_id)
+
+    async def read_after(self, caller: str, cursor: int) -> tuple[list[Message], bool]:
+        """One page of what ``caller`` may read after ``cursor``, from the store; and has_more."""
+        self.store_reads += 1
         try:
-            cursor = await anyio.to_thread.run_sync(self.service.latest_message_id)
+            page = await anyio.to_thread.run_sync(
+                self.service.poll, caller, None, cursor, MAX_PAGE_SIZE
+            )
+        except RelayError:  # e.g. the client was removed; nothing to push
+            return [], False
+        return page.messages, page.has_more
+
+
+class _ClientFeed:
+    """One client's pumps, and its one event hub listener while any of them listens."""
+
+    def __init__(self, push: LivePush, caller: str) -> None:
+        self.caller = caller
+        self.pumps: set[_Pump] = set()
+        self.listening: set[_Pump] = set()
+        self._push = push
+        self._unsubscribe: Callable[[], None] | None = None
+
+    def listen(self, pump: _Pump) -> None:
+        self.listening.add(pump)
+        if self._unsubscribe is None:
+            self._unsubscribe = self._push.hub.subscribe([self.caller], self._posted)
+
+    def unlisten(self, pump: _Pump) -> None:
+        self.listening.discard(pump)
+        if not self.listening and self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    def _posted(self, event: Posted) -> None:
+        for pump in self.listening:
+            self._push.offered += 1
+            pump.offer(event)
+
+
+class _Pump:
+    """Sends one connection its client's new messages, in id order, each once."""
+
+    def __init__(self, push: LivePush, caller: str, connection: Connection) -> None:
+        self.push = push
+        self.caller = caller
+        self.connection = connection
+        self.cursor: int | None = None
+        """The last id sent (or skipped as older than the pump); None until it started."""
+        self.queue: collections.deque[Message] = collections.deque()
+        self.gap = False
+        self.woken = asyncio.Event()
+
+    def offer(self, event: Posted) -> None:
+        """Queue an event's message (on the loop thread; never blocks)."""
+        if event.message is None or len(self.queue) >= MAX_QUEUED:
+            self.gap = True
+            self.queue.clear()
+        else:
+            self.queue.append(event.message)
+        self.woken.set()
+
+    def resume(self) -> None:
+        """The GET stream is open again: what came while it was shut is not sent later."""
+        if self.cursor is not None and not self.queue and not self.gap:
+            self.cursor = max(self.cursor, self.push.hub.last_message_id)
+
+    async def run(self) -> None:
+        try:
+            self.cursor = await self.push.start_cursor()
             while True:
-                await woken.wait()
-                woken.clear()
-                cursor = await self._push_new(caller, connection, cursor)
+                await self.woken.wait()
+                self.woken.clear()
+                await self._drain()
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("live push to %s stopped", caller)
-        finally:
-            self.pumps -= 1
-            unsubscribe()
+            log.exception("live push to %s stopped", self.caller)
 
-    async def _push_new(self, caller: str, connection: Connection, cursor: int) -> int:
-        while True:
-            try:
-                page = await anyio.to_thread.run_sync(
-                    self.service.poll, caller, None, cursor, MAX_PAGE_SIZE
-                )
-            except RelayError:  # e.g. the client was removed; nothing to push
-                return cursor
-            for message in page.messages:
-                await connection.outbound.notify(CHANNEL_METHOD, channel_params(message))
-            cursor = page.next_after_id or cursor
-            if not page.has_more:
-                return cursor
+    async def _drain(self) -> None:
+        while self.queue or self.gap:
+            if self.gap:
+                self.gap = False
+                self.queue.clear()  # the store has all of it, in order
+                await self._catch_up()
+                continue
+            message = self.queue.popleft()
+            if self.cursor is not None and message.id <= self.cursor:
+                continue  # sent by a catch-up already, or older than this pump
+            await self._send(message)
+
+    async def _catch_up(self) -> None:
+        assert self.cursor is not None
+        more = True
+        while more:
+            messages, more = await self.push.read_after(self.caller, self.cursor)
+            for message in messages:
+                await self._send(message)
+
+    async def _send(self, message: Message) -> None:
+        await self.connection.outbound.notify(CHANNEL_METHOD, channel_params(message))
+        self.cursor = message.id
+        self.push.pushed += 1
 
 
 class PushRegistration(Middleware):

@@ -13,7 +13,6 @@ reader always finds the row.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import threading
 import time
@@ -25,6 +24,7 @@ import anyio
 from peewee import Database, fn
 
 from relay_core import (
+    Attachment,
     BlobInfo,
     Conflict,
     CreateSessionRequest,
@@ -455,7 +455,8 @@ class RelayService:
             InvalidInput: a recipient is not a participant, or an attachment is not uploaded.
         """
         stamp = now_ms()
-        with self.db.atomic():
+        # The event leaves after the commit, in commit order, carrying the message itself.
+        with self.hub.after_commit() as publish, self.db.atomic():
             session = queries.open_session_row(name)
             members = queries.members_including(session, caller)
             strangers = [c for c in request.to if c not in members]
@@ -482,15 +483,25 @@ class RelayService:
                 store.Attachment.insert_many(
                     [{"message": row.id, "position": i, **a} for i, a in enumerate(attachments)]
                 ).execute()
-        readers = set(request.to) if request.to else members
-        self.hub.publish(
-            Posted(
-                message_id=row.id,
-                session=name,
-                sender=caller,
-                recipients=frozenset(readers - {caller}),
+            readers = set(request.to) if request.to else members
+            publish(
+                Posted(
+                    message_id=row.id,
+                    session=name,
+                    sender=caller,
+                    recipients=frozenset(readers - {caller}),
+                    message=Message(
+                        id=row.id,
+                        session=name,
+                        sender=caller,
+                        to=sorted(request.to),
+                        reply_to=request.reply_to,
+                        text=request.text,
+                        attachments=[Attachment(**a) for a in attachments],
+                        created_at=from_ms(stamp),
+                    ),
+                )
             )
-        )
         return SentMessage(id=row.id, session=name, created_at=from_ms(stamp))
 
     def read_messages(
@@ -652,9 +663,10 @@ class RelayService:
         Raises:
             InvalidInput: a malformed digest or size.
             TooLarge: over ``max_blob_bytes``.
+            RateLimited: the caller's uploads in flight would declare more than its cap.
             QuotaExceeded: the store would go over ``blob_quota_bytes``.
         """
-        return self._blob_store().begin(sha256, declared_size)
+        return self._blob_store().begin(sha256, declared_size, owner=caller)
 
     def finish_upload(self, caller: str, upload: Upload) -> BlobInfo:
         """Commit an upload (fsync, size and digest check) and record the caller as uploader.
@@ -676,10 +688,11 @@ class RelayService:
             TooLarge: over ``inline_file_bytes`` (upload with ``PUT /blobs/{sha256}`` instead).
         """
         self._check_inline(len(data))
-        sha256 = hashlib.sha256(data).hexdigest()
-        with self.begin_upload(caller, sha256, len(data)) as upload:
-            upload.write(data)
-            return self.finish_upload(caller, upload)
+        # One hash names the blob; the bytes are in memory, so the store need not hash them
+        # again to check that name.
+        sha256, created = self._blob_store().add_bytes(data, owner=caller)
+        self._record_upload(caller, sha256)
+        return BlobInfo(sha256=sha256, size=len(data), created=created)
 
     def blob_info(self, caller: str, sha256: str) -> StoredBlob:
         """Size and upload time of a file the caller may download.

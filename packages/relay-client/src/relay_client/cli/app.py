@@ -1,21 +1,20 @@
 """What every command shares: the context object, the ``--json`` option, output helpers,
-progress bars, and the one place where a RelayError becomes a one-line error and an exit code.
+and the one place where a RelayError becomes a one-line error and an exit code.
 """
 
 from __future__ import annotations
 
 import errno
 import json
-import sys
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import cached_property
-from types import TracebackType
 from typing import Any, Final, TypeVar
 
 import click
 
 from relay_client.api import RelayClient
+from relay_client.cli.render import json_safe, visible
 from relay_client.config import ClientConfig
 from relay_client.cursors import Cursors
 from relay_client.paths import DataPaths
@@ -60,7 +59,8 @@ class CommandError(click.ClickException):
     """A RelayError as click shows it: ``Error: code: message`` on stderr, exit code by code."""
 
     def __init__(self, error: RelayError) -> None:
-        message = f"{error.code}: {error.message}"
+        # The message may come from the relay: it reaches the terminal only made visible.
+        message = f"{error.code}: {visible(error.message)}"
         hint = HINTS.get(error.code)
         if hint and hint.split("`")[1] not in error.message:
             message += f" ({hint})"
@@ -82,7 +82,7 @@ class RelayGroup(click.Group):
             if exc.errno == errno.EPIPE:
                 raise  # the reader went away (`| head`): click exits quietly
             where = f"{exc.filename}: " if exc.filename else ""
-            raise click.ClickException(f"{where}{exc.strerror or exc}") from None
+            raise click.ClickException(visible(f"{where}{exc.strerror or exc}")) from None
 
 
 class App:
@@ -153,49 +153,12 @@ def jsonable(value: Any) -> Any:
 def echo_json(value: Any, *, compact: bool = False) -> None:
     """Print JSON on stdout (one line when ``compact``, for JSON Lines)."""
     indent = None if compact else 2
-    click.echo(json.dumps(jsonable(value), indent=indent, ensure_ascii=False))
+    click.echo(json_safe(json.dumps(jsonable(value), indent=indent, ensure_ascii=False)))
 
 
 def echo_table(headers: list[str], rows: list[list[str]]) -> None:
-    """Print rows as left-aligned columns under a header line."""
+    """Print rows as left-aligned columns under a header line (cells made visible)."""
+    rows = [[visible(str(cell)) for cell in row] for row in rows]
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
     for row in [headers, *rows]:
         click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-
-
-class TransferBar:
-    """A click progress bar on stderr, fed by RelayClient progress callbacks."""
-
-    def __init__(self, label: str, *, enabled: bool = True) -> None:
-        self.label = label
-        # Off for scripts: a bar on a pipe or a log file is just noise.
-        self.enabled = enabled and sys.stderr.isatty()
-        self._bar: Any = None
-        self._shown = 0
-
-    def __call__(self, done: int, total: int | None) -> None:
-        if not self.enabled:
-            return
-        if self._bar is None:
-            self._bar = click.progressbar(
-                length=total or 0,
-                label=self.label,
-                file=sys.stderr,
-                show_pos=False,
-                show_percent=True,
-            )
-            self._bar.__enter__()
-        self._bar.update(done - self._shown)
-        self._shown = done
-
-    def __enter__(self) -> TransferBar:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(exc_type, exc, traceback)

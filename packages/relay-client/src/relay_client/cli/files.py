@@ -8,10 +8,11 @@ from pathlib import Path
 
 import click
 
-from relay_client.cli.app import App, TransferBar, echo_json, json_option, pass_app
+from relay_client.cli.app import App, echo_json, json_option, pass_app
 from relay_client.cli.messages import recipients_option, reply_option
-from relay_client.cli.render import format_bytes
-from relay_core import Attachment, Conflict, InvalidInput, NotFound, validate_filename
+from relay_client.cli.progress import TransferBar
+from relay_client.cli.render import format_bytes, visible
+from relay_core import Attachment, Conflict, InvalidInput, NotFound, safe_filename
 
 _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 
@@ -36,7 +37,13 @@ def send_file(
     as_json: bool,
 ) -> None:
     """Upload PATH (unless the relay already has its bytes) and send it to SESSION."""
-    filename = validate_filename(path.name)
+    filename = safe_filename(path.name)
+    if filename != path.name:
+        click.echo(
+            f"note: '{visible(path.name)}' is sent as '{visible(filename)}', "
+            "a name Windows, macOS and Linux can all save",
+            err=True,
+        )
     to = app.resolve(recipients)
     app.client.get_session(session)  # fail before a long upload, not after it
     with TransferBar(f"uploading {filename}", enabled=not as_json) as bar:
@@ -144,5 +151,17 @@ def _destination(output: Path | None, name: str) -> Path:
 
 
 def _local_name(attachment: Attachment) -> str:
-    """The attachment's name, checked so that it can only name a file in the target folder."""
-    return validate_filename(attachment.filename)
+    """The attachment's name, or a safe one for it: it can only name a file in the target folder.
+
+    The relay refuses unsafe names today, but messages stored earlier (or by an older relay)
+    may carry one such as ``../x`` or ``nul.txt``; those are saved under a name that every
+    platform takes, and the command says so.
+    """
+    name = safe_filename(attachment.filename)
+    if name != attachment.filename:
+        click.echo(
+            f"note: the attachment's name '{visible(attachment.filename)}' is not safe to save "
+            f"here; saving it as '{visible(name)}'",
+            err=True,
+        )
+    return name

@@ -10,7 +10,7 @@ import click
 
 from relay_client import claude
 from relay_client.cli.app import App, echo_json, json_option, pass_app
-from relay_client.cli.render import format_ago, format_bytes, format_duration
+from relay_client.cli.render import format_ago, format_bytes, format_duration, visible
 from relay_client.config import ClientConfig, NotConfigured
 from relay_client.cursors import Cursors
 from relay_client.files import mode_is_private
@@ -43,10 +43,10 @@ def status(app: App, as_json: bool) -> None:
         return
     counts = state.counts
     click.echo(
-        f"relay     {app.config.relay_url}: version {state.version}, "
+        f"relay     {app.config.relay_url}: version {visible(state.version)}, "
         f"up {format_duration(state.uptime_s)}"
     )
-    click.echo(f"you       {state.caller} (auth mode {state.auth_mode})")
+    click.echo(f"you       {visible(state.caller)} (auth mode {visible(state.auth_mode)})")
     click.echo(
         f"holds     {counts.clients} clients, {counts.sessions} sessions, "
         f"{counts.messages} messages, {counts.blobs} files ({format_bytes(counts.blob_bytes)})"
@@ -54,13 +54,12 @@ def status(app: App, as_json: bool) -> None:
     click.echo(f"unread    {state.unread} message(s)")
     for summary in sessions:
         if summary.unread:
-            click.echo(f"  {summary.name}: {summary.unread} unread")
+            click.echo(f"  {visible(summary.name)}: {summary.unread} unread")
     click.echo("peers" if peers else "peers     none seen yet")
     for peer in peers:
-        shared = " ".join(peer.shared_sessions) or "no shared sessions"
-        click.echo(
-            f"  {app.who(peer.client_id):<24} last seen {format_ago(peer.last_seen)}; {shared}"
-        )
+        shared = visible(" ".join(peer.shared_sessions)) or "no shared sessions"
+        who = visible(app.who(peer.client_id))
+        click.echo(f"  {who:<24} last seen {format_ago(peer.last_seen)}; {shared}")
 
 
 State = Literal["ok", "warn", "fail"]
@@ -89,9 +88,9 @@ def doctor(app: App, as_json: bool) -> None:
         echo_json({"checks": [asdict(check) for check in checks]})
     else:
         for check in checks:
-            click.echo(f"{check.state.upper():<5} {check.name:<12} {check.detail}")
+            click.echo(f"{check.state.upper():<5} {check.name:<12} {visible(check.detail)}")
             if check.fix:
-                click.echo(f"{'':<18} fix: {check.fix}")
+                click.echo(f"{'':<18} fix: {visible(check.fix)}")
     if any(check.state == "fail" for check in checks):
         raise click.exceptions.Exit(1)
 

@@ -16,16 +16,19 @@ How ``tail`` moves the cursor (``cursors/<session>.txt``):
 from __future__ import annotations
 
 import contextlib
+import shutil
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 
 import click
 
+from relay_client.api import FOLLOW_MAX_DELAY_S, Backoff, is_outage
 from relay_client.cli.app import App, echo_json, json_option, pass_app
-from relay_client.cli.render import message_text
-from relay_core import InvalidInput, Message, wire
+from relay_client.cli.render import format_duration, message_text, visible
+from relay_core import InvalidInput, Message, RelayError, wire
 
 
 def read_text_argument(text: str) -> str:
@@ -109,16 +112,27 @@ def tail(
 ) -> None:
     """Print SESSION's new messages and move the cursor past them.
 
-    With --json, each message is one JSON object per line.
+    With --json, each message is one JSON object per line. With --follow, a relay that goes
+    away (restart, network cut) is waited for, with pauses growing to 30 s, and reading carries
+    on after the last printed message once it is back; stderr says so once per outage.
     """
     after = since if since is not None else app.cursors.get(session)
     wait = wait_s if wait_s is not None else (wire.DEFAULT_WAIT_S if follow else None)
     printed: int | None = None
+    outage = _Outage() if follow else None
     try:
         while True:
-            page = app.client.read_messages(
-                session, after=after, limit=wire.MAX_PAGE_SIZE, wait_s=wait
-            )
+            try:
+                page = app.client.read_messages(
+                    session, after=after, limit=wire.MAX_PAGE_SIZE, wait_s=wait
+                )
+            except RelayError as exc:
+                if outage is None or not is_outage(exc):
+                    raise
+                outage.wait(exc)
+                continue
+            if outage is not None:
+                outage.over(after)
             for message in page.messages:
                 with _interrupt_deferred():
                     _print_message(app, message, as_json)
@@ -127,7 +141,7 @@ def tail(
                 after = page.messages[-1].id
                 app.cursors.advance(session, after)
                 if mark_read:
-                    app.client.mark_read(session, after)
+                    _mark_read(app, session, after, follow)
             elif page.next_after_id is not None:
                 after = page.next_after_id
             if not (page.has_more or follow):
@@ -138,6 +152,45 @@ def tail(
         # Also after ^C or an error mid-page: whatever was printed counts as seen.
         if printed is not None:
             app.cursors.advance(session, printed)
+
+
+class _Outage:
+    """A follower's view of the relay going away: pauses, and one line on stderr each way."""
+
+    def __init__(self) -> None:
+        self.backoff = Backoff()
+        self.since: float | None = None
+
+    def wait(self, error: RelayError) -> None:
+        """Note the failed attempt (saying so on the first) and pause before the next."""
+        if self.since is None:
+            self.since = time.monotonic()
+            click.echo(
+                f"agent-relay: relay unavailable ({visible(error.message)}); retrying, "
+                f"waiting up to {FOLLOW_MAX_DELAY_S:g} s between attempts (Ctrl-C to stop)",
+                err=True,
+            )
+        time.sleep(self.backoff.next_delay())
+
+    def over(self, after: int | None) -> None:
+        """The relay answered: say so if it had been away."""
+        if self.since is None:
+            return
+        away = format_duration(time.monotonic() - self.since)
+        where = f" after #{after}" if after is not None else ""
+        click.echo(f"agent-relay: reconnected after {away}; reading on{where}", err=True)
+        self.since = None
+        self.backoff.reset()
+
+
+def _mark_read(app: App, session: str, up_to: int, follow: bool) -> None:
+    """Move the read position; a follower skips it while the relay is away (the next page
+    moves it further anyway)."""
+    try:
+        app.client.mark_read(session, up_to)
+    except RelayError as exc:
+        if not (follow and is_outage(exc)):
+            raise
 
 
 @contextlib.contextmanager
@@ -162,4 +215,6 @@ def _print_message(app: App, message: Message, as_json: bool) -> None:
     if as_json:
         echo_json(message, compact=True)
     else:
-        click.echo(message_text(message, app))
+        # On a terminal, long lines are wrapped (and indented) here, not by the terminal.
+        width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+        click.echo(message_text(message, app, width))

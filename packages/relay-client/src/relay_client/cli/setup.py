@@ -13,6 +13,7 @@ import click
 from relay_client import claude
 from relay_client.api import RelayClient
 from relay_client.cli.app import App, echo_json, json_option, pass_app
+from relay_client.cli.render import visible
 from relay_client.config import ClientConfig, normalise_relay_url, validate_token
 from relay_client.roster import Roster
 from relay_core import InvalidInput, validate_client_id, wire
@@ -129,7 +130,7 @@ def _check_relay(config: ClientConfig) -> None:
     """Prove the relay answers and accepts the token; raises the RelayError if not."""
     with RelayClient.from_config(config) as client:
         health = client.health()
-        click.echo(f"Relay {config.relay_url} answers (version {health.version}).")
+        click.echo(f"Relay {config.relay_url} answers (version {visible(health.version)}).")
         who = client.whoami()
     click.echo(f"Token accepted: you are {who.client_id} (auth mode {who.auth_mode}).")
     if who.client_id != config.client_id:
