@@ -18,7 +18,7 @@ from mcp.shared.exceptions import MCPError
 from starlette.routing import Mount, Route
 
 from relay_server.app import build_relay
-from relay_server.config import ServerConfig
+from relay_server.config import ServerConfig, hash_token
 
 DIGEST = "0" * 64
 INITIALIZE = {
@@ -166,13 +166,14 @@ def test_open_mode_takes_identity_from_the_header(start_relay):
     assert requests.get(relay.url + "/api/v1/whoami", timeout=5).status_code == 401
 
 
-def add_client(relay, client_id):
-    output = subprocess.run(
+def admin(relay, command: str, client_id: str) -> str:
+    """Run ``agent-relay-server COMMAND CLIENT_ID`` on the relay's data dir; its output."""
+    return subprocess.run(
         [
             sys.executable,
             "-m",
             "relay_server",
-            "add-client",
+            command,
             client_id,
             "--data-dir",
             str(relay.data_dir),
@@ -183,6 +184,10 @@ def add_client(relay, client_id):
         timeout=60,
         env={**os.environ, **relay.env},
     ).stdout
+
+
+def add_client(relay, client_id):
+    output = admin(relay, "add-client", client_id)
     return next(line.strip() for line in output.splitlines() if line.startswith("    "))
 
 
@@ -190,8 +195,10 @@ def test_tokens_are_stored_hashed(start_relay):
     relay = start_relay(token=None, auth_mode="per-client")
     token = add_client(relay, "alpha")
     relay.stop()
-    database = (relay.data_dir / "relay.sqlite3").read_bytes()
-    assert token.encode() not in database
+    # Every file of the store: after a stop the rows may still sit in relay.sqlite3-wal.
+    stored = b"".join(path.read_bytes() for path in relay.data_dir.rglob("*") if path.is_file())
+    assert token.encode() not in stored
+    assert hash_token(token).encode() in stored  # the search does look where the row is
     log = relay.log()
     assert token not in log
 
@@ -260,3 +267,91 @@ def test_no_token_ever_shows_in_an_answer_or_in_the_debug_log(per_client_relay):
     assert "DEBUG" in log  # the log really is at debug level
     assert not [token for token in tokens if token in log]
     assert not [token[:12] for token in tokens if token[:12] in log]
+    # A token's SHA-256 is what the database keys on: enough to try guesses offline.
+    hashes = [hash_token(token) for token in tokens]
+    assert not [digest for digest in hashes if digest[:16] in log]
+
+
+def whoami_status(relay, token: str) -> int:
+    answer = requests.get(
+        relay.url + "/api/v1/whoami", headers={"Authorization": f"Bearer {token}"}, timeout=5
+    )
+    return answer.status_code
+
+
+def mcp_status(relay, token: str) -> int:
+    """The status of an MCP ``initialize`` POSTed with ``token``."""
+    answer = requests.post(
+        relay.mcp_url,
+        json=INITIALIZE,
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json, text/event-stream",
+        },
+        timeout=5,
+    )
+    return answer.status_code
+
+
+def test_a_replaced_token_is_refused_at_once_over_http_and_mcp(per_client_relay):
+    relay = per_client_relay
+    old = relay.tokens["alpha"]
+
+    async def scenario() -> str:
+        transport = StreamableHttpTransport(relay.mcp_url, auth=old)
+        async with Client(transport, timeout=10) as live:
+            # The relay has accepted (and remembered) the old token on both routes.
+            assert (await live.call_tool("whoami", {})).structured_content["client_id"] == "alpha"
+            assert whoami_status(relay, old) == 200
+            output = await anyio.to_thread.run_sync(admin, relay, "add-client", "alpha")
+            assert "already had a token" in output
+            with pytest.raises(MCPError):  # the POST got 401 (mcp_status below shows it)
+                await live.call_tool("whoami", {})
+        return next(line.strip() for line in output.splitlines() if line.startswith("    "))
+
+    new = anyio.run(scenario)
+    assert whoami_status(relay, old) == 401
+    assert mcp_status(relay, old) == 401
+    assert whoami_status(relay, new) == 200
+    assert mcp_status(relay, new) == 200
+    assert anyio.run(mcp_whoami, relay, new) == "alpha"
+    assert whoami_status(relay, relay.tokens["beta"]) == 200
+
+
+def test_a_removed_token_is_refused_at_once_and_others_keep_working(per_client_relay):
+    relay = per_client_relay
+    token = relay.tokens["alpha"]
+    assert whoami_status(relay, token) == 200
+    assert mcp_status(relay, token) == 200
+    output = admin(relay, "remove-client", "alpha")
+    assert "stops working now" in output
+    assert whoami_status(relay, token) == 401
+    assert mcp_status(relay, token) == 401
+    assert whoami_status(relay, relay.tokens["beta"]) == 200
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "relay_server",
+            "remove-client",
+            "alpha",
+            "--data-dir",
+            str(relay.data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **relay.env},
+    )
+    assert again.returncode == 1
+    assert again.stderr.startswith("Error: not_found: client 'alpha' has no token")
+
+
+def test_the_command_line_shows_the_missing_token_hint_once(relay):
+    from relay_client.cli.app import CommandError
+    from relay_core.errors import error_from_payload
+
+    answer = requests.get(relay.url + "/api/v1/whoami", headers={"X-Client-Id": "a"}, timeout=5)
+    assert answer.status_code == 401
+    shown = CommandError(error_from_payload(answer.json(), http_status=401)).message
+    assert shown.count("agent-relay onboard --token") == 1, shown

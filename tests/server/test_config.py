@@ -86,3 +86,30 @@ def test_an_open_relay_off_loopback_is_refused_unless_insecure_open():
     load_config(
         environ={}, overrides={"host": "0.0.0.0", "token": "a-long-enough-token-123"}
     ).refuse_insecure_listen()
+
+
+@pytest.mark.parametrize(
+    ("variable", "secret"),
+    [
+        ("RELAY_TOKEN", "short-secret"),
+        ("RELAY_TOKEN", ""),
+        ("RELAY_TOKEN_SHA256", "not-a-digest-but-maybe-a-token-pasted-here"),
+    ],
+)
+def test_a_bad_token_value_is_refused_without_being_shown(variable, secret):
+    with pytest.raises(InvalidInput) as refused:
+        load_config(environ={variable: secret})
+    assert variable in refused.value.message
+    assert "value not shown" in refused.value.message
+    if secret:
+        assert secret not in refused.value.message
+    assert "''" not in refused.value.message
+
+
+def test_a_bad_token_in_a_file_is_not_shown_either(tmp_path):
+    path = tmp_path / "relay.toml"
+    path.write_text('token = "tiny-secret"\n')
+    with pytest.raises(InvalidInput) as refused:
+        load_config(config_file=path, environ={})
+    assert "tiny-secret" not in refused.value.message
+    assert "token" in refused.value.message

@@ -20,7 +20,7 @@ import pytest
 import requests
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from relay_core.errors import ERROR_CLASSES
@@ -616,6 +616,25 @@ def test_hostile_identity_headers_are_refused_or_accepted_never_a_500(
     answer = requests.get(relay.url + "/api/v1/whoami", headers=headers, timeout=10)
     assert_structured(answer)
     assert answer.status_code in (400, 401)  # none of these is the relay's token
+
+
+@fuzz(120)
+@example(client_id="caf\xe9")  # Latin-1 on the wire: not ASCII, not UTF-8
+@example(client_id="\xff\xfe")
+@example(client_id="alpha\x7f")
+@example(client_id="a" * 300)
+@given(client_id=header_values)
+def test_hostile_client_ids_with_the_relays_token_are_parsed_never_a_500(relay, client_id):
+    # With the real token the relay gets past the token check and parses X-Client-Id itself.
+    headers = {"X-Client-Id": client_id, "Authorization": f"Bearer {relay.token}"}
+    answer = requests.get(relay.url + "/api/v1/whoami", headers=headers, timeout=10)
+    assert_structured(answer)
+    if answer.status_code == 200:
+        assert answer.json()["client_id"] == client_id
+    elif client_id:
+        assert error_code(answer) == "invalid", client_id
+    else:
+        assert error_code(answer) == "unauthorized"  # no client id at all
 
 
 def test_the_relay_still_serves_after_the_http_fuzzing(relay):

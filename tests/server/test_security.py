@@ -111,6 +111,21 @@ def test_a_web_page_cannot_reach_any_route_through_dns_rebinding(relay, path, he
         relay.url + path, headers={**relay.headers("alpha"), **headers}, timeout=5
     )
     assert answer.status_code == status
+    assert answer.json()["error"]["code"] == "forbidden"
+
+
+def test_an_unknown_host_name_is_told_which_setting_lets_it_in(relay):
+    answer = requests.get(
+        relay.url + "/api/v1/status",
+        headers={**relay.headers("alpha"), "Host": f"relay.lan:{relay.port}"},
+        timeout=5,
+    )
+    assert answer.status_code == 421
+    assert answer.headers["content-type"] == "application/json"
+    error = answer.json()["error"]
+    assert error["details"] == {"host": f"relay.lan:{relay.port}", "setting": "allowed_hosts"}
+    assert "allowed_hosts" in error["message"]
+    assert "RELAY_ALLOWED_HOSTS" in error["message"]
 
 
 # --- walls between clients --------------------------------------------------------------------

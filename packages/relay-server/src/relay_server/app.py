@@ -28,8 +28,9 @@ from relay_server.access_log import AccessLogMiddleware
 from relay_server.auth import Authenticator, AuthMiddleware
 from relay_server.blobstore import BlobStore
 from relay_server.config import ServerConfig
-from relay_server.db import open_database
+from relay_server.db import PRIVATE_DIR_MODE, make_private, open_database
 from relay_server.events import EventHub
+from relay_server.host_guard import GuardAnswers
 from relay_server.http_api import EXCEPTION_HANDLERS, build_http_api
 from relay_server.http_blobs import blob_routes
 from relay_server.inline_budget import InlineBudget, InlineBudgetMiddleware
@@ -39,6 +40,7 @@ from relay_server.mcp_tools import build_mcp_server
 from relay_server.push import LivePush
 from relay_server.rate_limit import RateLimitMiddleware, TokenBuckets
 from relay_server.service import RelayLimits, RelayService
+from relay_server.token_marker import TokenMarker
 
 MCP_ENVELOPE_BYTES: Final = 64 * 1024
 """Room in an MCP request body for everything but an ``upload_file`` call's base64 content."""
@@ -103,6 +105,8 @@ class _McpTrailingSlash:
 
 def build_service(config: ServerConfig, hub: EventHub | None = None) -> RelayService:
     """Open the database and build the service (also used by the admin commands)."""
+    for directory in (config.data_dir, config.blobs_dir):
+        make_private(directory, PRIVATE_DIR_MODE)
     db = open_database(config.database_path)
     return RelayService(
         db,
@@ -120,6 +124,7 @@ def build_service(config: ServerConfig, hub: EventHub | None = None) -> RelaySer
             config.blob_quota_bytes,
             max_in_flight_per_client_bytes=config.upload_in_flight_cap_bytes,
         ),
+        token_marker=TokenMarker(config.database_path),
     )
 
 
@@ -131,6 +136,7 @@ def build_relay(config: ServerConfig) -> Relay:
         config.effective_auth_mode,
         shared_token_hash=config.shared_token_hash,
         lookup_token_hash=service.client_for_token_hash,
+        tokens_version=service.token_marker.state if service.token_marker else None,
     )
 
     @asynccontextmanager
@@ -181,6 +187,7 @@ def build_relay(config: ServerConfig) -> Relay:
         allowed_hosts=[config.host, *config.allowed_hosts],
         session_idle_timeout=config.mcp_session_idle_s,
     )
+    app.add_middleware(GuardAnswers)  # outermost: around FastMCP's Host/Origin guard
     app.router.routes.append(Mount("/", app=build_http_api(service, blob_routes(service))))
     # Mount's pattern does not match a path with a newline in it (%0A), so such requests end in
     # the outer app's router: its 404s must be JSON like every other error.

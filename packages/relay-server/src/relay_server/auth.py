@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Hashable
 from typing import Final
 
 import anyio
@@ -36,7 +37,14 @@ PUBLIC_PATHS: Final = frozenset({HEALTH_PATH})
 
 
 class Authenticator:
-    """Turns the two identity headers into a client id, or raises."""
+    """Turns the two identity headers into a client id, or raises.
+
+    Per-client tokens once found in the database are remembered, so most requests never query
+    it. ``tokens_version`` returns something that changes whenever tokens change (the state of
+    the :class:`~relay_server.token_marker.TokenMarker`); it is looked at on every per-client
+    request, and a new value forgets every remembered token, so a replaced or removed token is
+    refused from the next request on.
+    """
 
     def __init__(
         self,
@@ -44,6 +52,7 @@ class Authenticator:
         *,
         shared_token_hash: str | None = None,
         lookup_token_hash: Callable[[str], str | None] | None = None,
+        tokens_version: Callable[[], Hashable] | None = None,
     ) -> None:
         if mode == "shared" and not shared_token_hash:
             raise ValueError("shared mode needs a token hash")
@@ -52,7 +61,10 @@ class Authenticator:
         self.mode = mode
         self._shared_hash = shared_token_hash
         self._lookup = lookup_token_hash
+        self._tokens_version = tokens_version
         self._known: dict[str, str] = {}
+        self._known_version: Hashable = tokens_version() if tokens_version else None
+        self._lock = threading.Lock()  # resolve() runs on the loop and in worker threads
 
     def resolve(self, authorization: str | None, client_id: str | None) -> str:
         """The caller's client id.
@@ -73,6 +85,23 @@ class Authenticator:
         owner = self._owner(token_hash)
         if owner is None:
             raise Unauthorized("the bearer token is not valid for this relay")
+        return self._claimed_by(owner, client_id)
+
+    def resolve_known(self, authorization: str | None, client_id: str | None) -> str | None:
+        """:meth:`resolve` without querying the database: None where that would be needed.
+
+        The event loop calls this; only a per-client token not remembered yet (or no longer,
+        after tokens changed) is left to :meth:`resolve` in a worker thread.
+        """
+        if self.mode != "per-client":
+            return self.resolve(authorization, client_id)
+        token_hash = hash_token(self._bearer(authorization))
+        self._revalidate()
+        owner = self._known.get(token_hash)
+        return None if owner is None else self._claimed_by(owner, client_id)
+
+    @staticmethod
+    def _claimed_by(owner: str, client_id: str | None) -> str:
         if client_id is not None and client_id != owner:
             raise Forbidden(
                 f"{CLIENT_ID_HEADER} {client_id!r} does not match the client this token belongs "
@@ -80,23 +109,28 @@ class Authenticator:
             )
         return owner
 
-    def needs_lookup(self, authorization: str | None) -> bool:
-        """True when resolving will query the database (a per-client token not yet cached)."""
-        if self.mode != "per-client" or not authorization:
-            return False
-        token = authorization.removeprefix(BEARER_PREFIX).strip()
-        return hash_token(token) not in self._known
-
     def forget(self) -> None:
-        """Drop cached per-client tokens (after tokens change)."""
-        self._known.clear()
+        """Drop every remembered per-client token (the next request of each queries again)."""
+        with self._lock:
+            self._known.clear()
+            self._known_version = self._tokens_version() if self._tokens_version else None
+
+    def _revalidate(self) -> None:
+        """Forget remembered tokens when the tokens version moved since they were found."""
+        if self._tokens_version is not None and self._tokens_version() != self._known_version:
+            self.forget()
 
     def _owner(self, token_hash: str) -> str | None:
+        self._revalidate()
         owner = self._known.get(token_hash)
         if owner is None and self._lookup is not None:
+            version = self._known_version
             owner = self._lookup(token_hash)
-            if owner is not None:
-                self._known[token_hash] = owner
+            with self._lock:
+                # A lookup that raced a token change may have read the old row: keep it only
+                # if no change was noticed meanwhile (a later one is noticed by its version).
+                if owner is not None and self._known_version == version:
+                    self._known[token_hash] = owner
         return owner
 
     @staticmethod
@@ -104,7 +138,7 @@ class Authenticator:
         if not authorization:
             raise Unauthorized(
                 "this relay needs a token: send 'Authorization: Bearer <token>' "
-                "(agent-relay onboard --token ...)"
+                "(`agent-relay onboard --token TOKEN`)"
             )
         if not authorization.startswith(BEARER_PREFIX) or not authorization[7:].strip():
             raise Unauthorized("the Authorization header must be 'Bearer <token>'")
@@ -158,12 +192,11 @@ class AuthMiddleware:
         authorization = headers.get("authorization")
         client_header = headers.get(CLIENT_ID_HEADER.lower())
         try:
-            if self.authenticator.needs_lookup(authorization):
+            caller = self.authenticator.resolve_known(authorization, client_header)
+            if caller is None:  # the database must be asked: not on the event loop
                 caller = await anyio.to_thread.run_sync(
                     self.authenticator.resolve, authorization, client_header
                 )
-            else:
-                caller = self.authenticator.resolve(authorization, client_header)
         except RelayError as error:
             await send_error(scope, send, error)
             return

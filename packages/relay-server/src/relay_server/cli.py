@@ -23,6 +23,8 @@ from relay_core import RelayError, validate_client_id
 from relay_core.wire import DEFAULT_HOST, DEFAULT_PORT
 from relay_server import __version__, systemd
 from relay_server.config import ServerConfig, default_data_dir, hash_token, is_loopback, load_config
+from relay_server.db import PRIVATE_UMASK
+from relay_server.local_addresses import local_addresses
 
 if TYPE_CHECKING:
     from relay_server.maintenance import BackupReport, CheckReport
@@ -78,6 +80,25 @@ def load(config_file: Path | None, **overrides: Any) -> ServerConfig:
 @click.version_option(__version__, prog_name="agent-relay-server")
 def main() -> None:
     """The agent-relay server: sessions, messages and files for AI agents on your LAN."""
+    # Everything the relay writes (database, WAL, blobs, temp files, backups, config) holds
+    # other people's messages and files: for this user only, whatever umask we were given.
+    os.umask(PRIVATE_UMASK)
+
+
+QUIET_LOGGERS = ("peewee",)
+"""Loggers kept at INFO or above whatever the level: peewee logs every SQL statement with its
+parameters at DEBUG, and those hold token hashes and message texts."""
+
+
+def configure_logging(level: str) -> None:
+    """Log to standard error at ``level``, never with SQL parameters."""
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
 
 
 @main.command()
@@ -98,6 +119,7 @@ def serve(
     import uvicorn
 
     from relay_server.app import build_relay
+    from relay_server.serving import RelayServer, listen
     from relay_server.slow_clients import protocol_with_timeouts
 
     config = load(
@@ -109,31 +131,32 @@ def serve(
         log_level=log_level,
     )
     config.refuse_insecure_listen()
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(config.log_level)
+    sock = listen(config.host, config.port)  # before anything else: a taken port says so
     relay = build_relay(config)
     click.echo(
-        f"agent-relay-server {__version__} on http://{config.host}:{config.port} "
+        f"agent-relay-server {__version__} on http://{config.host}:{sock.getsockname()[1]} "
         f"(MCP at /mcp, auth {config.effective_auth_mode}, data in {config.data_dir})",
         err=True,
     )
     # uvicorn's own limits, and the ones it lacks (see slow_clients.py and docs/security.md).
-    uvicorn.run(
-        relay.app,
-        host=config.host,
-        port=config.port,
-        log_level="warning",
-        lifespan="on",
-        access_log=False,
-        http=protocol_with_timeouts(config.request_head_timeout_s, config.request_body_idle_s),
-        ws="none",  # the relay speaks no WebSocket: an Upgrade is a plain request
-        timeout_graceful_shutdown=5,
-        timeout_keep_alive=30,  # idle keep-alive connections
-        h11_max_incomplete_event_size=64 * 1024,  # request line and headers
+    server = RelayServer(
+        uvicorn.Config(
+            relay.app,
+            log_level="warning",
+            lifespan="on",
+            access_log=False,
+            http=protocol_with_timeouts(config.request_head_timeout_s, config.request_body_idle_s),
+            ws="none",  # the relay speaks no WebSocket: an Upgrade is a plain request
+            timeout_graceful_shutdown=5,
+            timeout_keep_alive=30,  # idle keep-alive connections
+            h11_max_incomplete_event_size=64 * 1024,  # request line and headers
+        ),
+        relay.hub,
     )
+    server.run(sockets=[sock])
+    if not server.started:
+        raise click.ClickException("the relay did not start; the log above says why")
 
 
 @main.command()
@@ -154,7 +177,11 @@ def init(data_dir: Path | None, host: str, port: int, per_client: bool, force: b
         raise click.ClickException(f"{path} exists; pass --force to replace it (and its token)")
     token = secrets.token_urlsafe(32)
     hostname = socket.gethostname()
-    allowed = sorted({hostname, f"{hostname}.local"}) if not is_loopback(host) else []
+    allowed = (
+        [*sorted({hostname, f"{hostname}.local"}), *local_addresses()]
+        if not is_loopback(host)
+        else []
+    )
     text = render_config(
         host=host,
         port=port,
@@ -168,17 +195,28 @@ def init(data_dir: Path | None, host: str, port: int, per_client: bool, force: b
     tmp.write_text(text, encoding="utf-8")
     tmp.chmod(0o600)
     os.replace(tmp, path)
-    url_host = hostname if not is_loopback(host) else host
     click.echo(f"Wrote {path}")
+    if allowed:
+        click.echo(f"Clients may reach it as: {', '.join(allowed)} (allowed_hosts)")
     if per_client:
         click.echo(
             "Per-client tokens: create one per machine with `agent-relay-server add-client NAME`."
         )
     else:
         click.echo(f"Shared token (shown once, stored only as a hash):\n\n    {token}\n")
-        click.echo("On each agent machine:")
-        click.echo(f"    agent-relay onboard --relay-url http://{url_host}:{port} --token {token}")
+        click.echo("On each agent machine, with NAME its name on the relay (e.g. alice-laptop):")
+        click.echo(
+            f"    agent-relay onboard --relay-url {relay_url(host, port)} --token {token} "
+            "--client-id NAME"
+        )
     click.echo(f"Start the relay with: agent-relay-server serve --data-dir {data_dir}")
+
+
+def relay_url(host: str, port: int) -> str:
+    """The URL clients use for a relay listening on ``host``:``port``."""
+    if not is_loopback(host) and host in {"0.0.0.0", "::", ""}:
+        host = socket.gethostname()
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
 
 def render_config(
@@ -225,19 +263,51 @@ allowed_hosts = [{hosts}]
 @config_options
 @click.argument("client_id")
 def add_client(config_file: Path | None, data_dir: Path | None, client_id: str) -> None:
-    """Create a per-client token for CLIENT_ID (printed once, stored hashed)."""
+    """Create a per-client token for CLIENT_ID (printed once, stored hashed).
+
+    When CLIENT_ID already has a token, the new one replaces it: the old token stops working
+    at once, also on a relay that is running.
+    """
     from relay_server.app import build_service
 
     validate_client_id(client_id)
     config = load(config_file, data_dir=data_dir)
     token = secrets.token_urlsafe(32)
-    build_service(config).register_client(client_id, hash_token(token))
+    replaced = build_service(config).register_client(client_id, hash_token(token))
+    if replaced:
+        click.echo(
+            f"{client_id} already had a token: it is replaced, and the old one stops working "
+            "now, also on the running relay."
+        )
     click.echo(f"Token for {client_id} (shown once, stored only as a hash):\n\n    {token}\n")
+    click.echo(f"On {client_id}'s machine:")
+    click.echo(
+        f"    agent-relay onboard --relay-url {relay_url(config.host, config.port)} "
+        f"--token {token} --client-id {client_id}"
+    )
     if config.effective_auth_mode != "per-client":
         click.echo(
             f"Note: this relay runs in {config.effective_auth_mode} mode; per-client tokens are "
             'used only with auth_mode = "per-client".'
         )
+
+
+@main.command("remove-client")
+@config_options
+@click.argument("client_id")
+def remove_client(config_file: Path | None, data_dir: Path | None, client_id: str) -> None:
+    """Take away CLIENT_ID's per-client token; it stops working at once, also on a running relay.
+
+    The client's sessions and messages stay. Give it a new token with `add-client`.
+    """
+    from relay_server.app import build_service
+
+    validate_client_id(client_id)
+    config = load(config_file, data_dir=data_dir)
+    build_service(config).remove_client_token(client_id)
+    click.echo(
+        f"Removed the token of {client_id}: it stops working now, also on the running relay."
+    )
 
 
 _DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}

@@ -198,6 +198,8 @@ class ServerConfig(BaseModel):
 
 
 _ENV_LIST_KEYS: Final = frozenset({"allowed_hosts"})
+SECRET_KEYS: Final = frozenset({"token", "token_sha256"})
+"""Settings whose value is never shown, not even in an error about that value."""
 
 
 def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -232,7 +234,10 @@ def _describe_errors(exc: ValidationError, sources: Mapping[str, str]) -> str:
         if error["type"] == "extra_forbidden":
             problems.append(f"{where} is not a relay setting")
             continue
-        value = f" has value {error['input']!r}" if key and "input" in error else ""
+        if key in SECRET_KEYS:
+            value = " (value not shown)"
+        else:
+            value = f" has value {error['input']!r}" if key and "input" in error else ""
         problems.append(f"{where}{value}: {error['msg']}")
     return "; ".join(problems)
 

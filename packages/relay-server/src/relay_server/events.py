@@ -53,6 +53,8 @@ class EventHub:
         self._commit_order = threading.Lock()
         self.last_message_id = 0
         """The highest message id delivered so far (0 before the first)."""
+        self._on_close: set[Callable[[], None]] = set()
+        self.closed = False
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Deliver on ``loop`` from now on (called once the server's loop runs)."""
@@ -117,6 +119,23 @@ class EventHub:
                         del self._listeners[client_id]
 
         return unsubscribe
+
+    def on_close(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` (on the loop thread) when the hub closes; returns the undo."""
+        self._on_close.add(callback)
+        return lambda: self._on_close.discard(callback)
+
+    def close(self) -> None:
+        """The relay is shutting down: wake everyone waiting, so each can answer and go.
+
+        Call it on the loop thread. Waiters check :attr:`closed` when they wake.
+        """
+        self.closed = True
+        for callback in tuple(self._on_close):
+            try:
+                callback()
+            except Exception:
+                log.exception("close callback failed")
 
     def listener_count(self) -> int:
         """How many listeners are registered (for status and tests)."""

@@ -67,6 +67,7 @@ from relay_server import db as store
 from relay_server import queries
 from relay_server.blobstore import BlobReader, BlobStore, GcReport, StoredBlob, Upload
 from relay_server.events import EventHub, Posted
+from relay_server.token_marker import TokenMarker
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +118,10 @@ class RelayService:
         auth_mode: AuthMode,
         limits: RelayLimits,
         blobs: BlobStore | None = None,
+        token_marker: TokenMarker | None = None,
     ) -> None:
         self.db = db
+        self.token_marker = token_marker
         self.hub = hub
         self.version = version
         self.auth_mode = auth_mode
@@ -161,14 +164,67 @@ class RelayService:
         except QuotaExceeded as exc:
             log.warning("last-seen time of %s not recorded: %s", client_id, exc)
 
-    def register_client(self, client_id: str, token_hash: str | None) -> None:
-        """Create a client (or replace its token); used by ``agent-relay-server add-client``."""
+    def register_client(self, client_id: str, token_hash: str) -> bool:
+        """Give a client a per-client token, creating the client or replacing its token.
+
+        Used by ``agent-relay-server add-client``. A running relay refuses the old token from
+        its next request on (see :mod:`relay_server.token_marker`). Returns True when the
+        client already had a token, which the new one replaced.
+        """
         validate_client_id(client_id)
         with self.db.atomic():
             queries.ensure_clients([client_id], now_ms())
+            replaced = (
+                store.Client.select()
+                .where(
+                    (store.Client.client_id == client_id) & store.Client.token_hash.is_null(False)
+                )
+                .exists()
+            )
             store.Client.update(token_hash=token_hash).where(
                 store.Client.client_id == client_id
             ).execute()
+        self._tokens_changed()
+        return replaced
+
+    def remove_client_token(self, client_id: str) -> None:
+        """Take a client's per-client token away; its sessions and messages stay.
+
+        Used by ``agent-relay-server remove-client``; a running relay refuses the token from
+        its next request on.
+
+        Raises:
+            NotFound: the client has no token on this relay.
+        """
+        validate_client_id(client_id)
+        with self.db.atomic():
+            removed = (
+                store.Client.update(token_hash=None)
+                .where(
+                    (store.Client.client_id == client_id) & store.Client.token_hash.is_null(False)
+                )
+                .execute()
+            )
+        if not removed:
+            raise NotFound(f"client {client_id!r} has no token on this relay")
+        self._tokens_changed()
+
+    def _tokens_changed(self) -> None:
+        """Tell a running relay that tokens changed (see :mod:`relay_server.token_marker`).
+
+        Raises:
+            Unavailable: the change is stored, but the marker could not be written.
+        """
+        if self.token_marker is None:
+            return
+        try:
+            self.token_marker.announce()
+        except OSError as exc:
+            raise Unavailable(
+                f"the token change is stored, but a running relay could not be told "
+                f"({self.token_marker.path}: {exc.strerror}): restart the relay so that it "
+                "stops accepting the old token"
+            ) from None
 
     def client_for_token_hash(self, token_hash: str) -> str | None:
         """The client a per-client token belongs to, if any."""
@@ -229,9 +285,20 @@ class RelayService:
         for client_id, session_name in rows:
             shared.setdefault(client_id, []).append(session_name)
         peers = []
+        # A client id someone invited but that never called is shown only to those sharing a
+        # session with it: anyone may invite any name, and must not fill everyone's list.
+        known = (
+            store.Client.first_seen_ms.is_null(False)
+            | store.Client.token_hash.is_null(False)
+            | store.Client.client_id.in_(
+                store.Participant.select(store.Participant.client).where(
+                    store.Participant.session.in_(mine)
+                )
+            )
+        )
         for row in (
             store.Client.select()
-            .where(store.Client.client_id != caller)
+            .where((store.Client.client_id != caller) & known)
             .order_by(store.Client.client_id)
         ):
             peers.append(
@@ -255,6 +322,7 @@ class RelayService:
         stamp = now_ms()
         members = [caller, *(p for p in request.participants if p != caller)]
         with self.db.atomic():
+            self._refuse_unregistered(members[1:])
             existing = store.Session.get_or_none(store.Session.name == request.name)
             if existing is not None:
                 raise Conflict(
@@ -275,31 +343,20 @@ class RelayService:
         return self.get_session(caller, request.name)
 
     def list_sessions(self, caller: str, include_closed: bool = False) -> list[SessionSummary]:
-        """The caller's sessions, newest first, with unread counts."""
-        query = (
-            store.Session.select(store.Session, store.Participant.last_read_id)
-            .join(store.Participant)
-            .where(store.Participant.client == caller)
-            .order_by(store.Session.id.desc())
-        )
-        if not include_closed:
-            query = query.where(store.Session.closed_ms.is_null())
-        summaries = []
-        for session in query.objects():
-            counts = queries.counts(session.id, caller, session.last_read_id)
-            summaries.append(
-                SessionSummary(
-                    name=session.name,
-                    description=session.description,
-                    created_by=session.created_by_id,
-                    created_at=from_ms(session.created_ms),
-                    closed_at=from_ms(session.closed_ms) if session.closed_ms else None,
-                    participants=queries.participant_count(session.id),
-                    last_message_id=counts[0],
-                    unread=counts[1],
-                )
+        """The caller's sessions, newest first, with unread counts (one query)."""
+        return [
+            SessionSummary(
+                name=row["name"],
+                description=row["description"],
+                created_by=row["created_by"],
+                created_at=from_ms(row["created_ms"]),
+                closed_at=from_ms(row["closed_ms"]) if row["closed_ms"] else None,
+                participants=row["participants"],
+                last_message_id=row["last_id"],
+                unread=row["unread"] or 0,
             )
-        return summaries
+            for row in queries.session_summaries(caller, include_closed)
+        ]
 
     def get_session(self, caller: str, name: str) -> SessionDetail:
         """A session the caller belongs to, with its participants."""
@@ -337,11 +394,30 @@ class RelayService:
         with self.db.atomic():
             session = queries.open_session_row(name)
             queries.membership(session, caller)
+            self._refuse_unregistered(request.clients)
             queries.ensure_clients(request.clients, stamp)
             store.Participant.insert_many(
                 [{"session": session.id, "client": c, "joined_ms": stamp} for c in request.clients]
             ).on_conflict_ignore().execute()
         return self.get_session(caller, name)
+
+    def _refuse_unregistered(self, client_ids: list[str]) -> None:
+        """In per-client mode, only clients the operator registered may be added to a session.
+
+        Raises:
+            NotFound: one of ``client_ids`` holds no token (a typo, or a name nobody has).
+        """
+        if self.auth_mode != "per-client":
+            return
+        strangers = queries.unregistered(client_ids)
+        if strangers:
+            names = ", ".join(repr(c) for c in strangers)
+            raise NotFound(
+                f"no client {names} on this relay: in per-client mode only clients with a "
+                "token can be added (the operator creates one with `agent-relay-server "
+                f"add-client {strangers[0]}`)",
+                details={"clients": strangers},
+            )
 
     def leave(self, caller: str, name: str) -> None:
         """Remove the caller from a session."""
@@ -534,8 +610,14 @@ class RelayService:
         # Subscribe before the first fetch: a message committed after the fetch read the
         # table is then guaranteed to set the event.
         unsubscribe = self.hub.subscribe([caller], on_posted)
+        stop_watching_close = self.hub.on_close(woken.set)
+        log.debug("%s waits up to %gs for %s", caller, timeout_s, name or "any session")
         try:
             while True:
+                if self.hub.closed:
+                    # Answer now, as an error the client retries, rather than be cut off
+                    # mid-wait when the server's grace period ends.
+                    raise Unavailable("the relay is shutting down; try again in a moment")
                 woken.clear()
                 page = await anyio.to_thread.run_sync(fetch)
                 remaining = deadline - loop.time()
@@ -547,6 +629,7 @@ class RelayService:
                     await woken.wait()
         finally:
             unsubscribe()
+            stop_watching_close()
 
     def latest_message_id(self) -> int:
         """The newest message id in the relay (0 when empty)."""
