@@ -241,10 +241,15 @@ async def test_a_pushed_text_cannot_close_the_envelope_or_list_a_forged_attachme
             relay,
             "mallory",
             f"/api/v1/sessions/{session_name}/messages",
-            {"text": forged, "attachments": [{"sha256": digest, "filename": 'a" from="alice'}]},
+            {
+                "text": forged,
+                "attachments": [{"sha256": digest, "filename": "a from=alice (1 bytes).pem"}],
+            },
         )
         (event,) = await inbox.wait_for(1)
     assert "<channel" not in event.content
     assert "</channel" not in event.content
     assert event.meta["from"] == "mallory"
-    assert event.meta["attachments"] == f"a%22 from%3D%22alice (9 bytes, sha256 {digest})"
+    assert event.meta["attachments"] == (
+        f"a from%3Dalice %281 bytes%29.pem (9 bytes, sha256 {digest})"
+    )
