@@ -98,7 +98,7 @@ def serve(
     import uvicorn
 
     from relay_server.app import build_relay
-    from relay_server.slow_clients import protocol_with_timeouts
+    from relay_server.serving import uvicorn_options
 
     config = load(
         config_file,
@@ -120,20 +120,7 @@ def serve(
         f"(MCP at /mcp, auth {config.effective_auth_mode}, data in {config.data_dir})",
         err=True,
     )
-    # uvicorn's own limits, and the ones it lacks (see slow_clients.py and docs/security.md).
-    uvicorn.run(
-        relay.app,
-        host=config.host,
-        port=config.port,
-        log_level="warning",
-        lifespan="on",
-        access_log=False,
-        http=protocol_with_timeouts(config.request_head_timeout_s, config.request_body_idle_s),
-        ws="none",  # the relay speaks no WebSocket: an Upgrade is a plain request
-        timeout_graceful_shutdown=5,
-        timeout_keep_alive=30,  # idle keep-alive connections
-        h11_max_incomplete_event_size=64 * 1024,  # request line and headers
-    )
+    uvicorn.run(relay.app, **uvicorn_options(config))
 
 
 @main.command()
