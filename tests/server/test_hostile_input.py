@@ -63,7 +63,7 @@ def tool_outcome(result) -> str:
 
 def assert_serving(relay) -> None:
     """The relay process is alive, answers /healthz and has logged no traceback."""
-    assert relay.process.poll() is None, relay.log()[-2000:]
+    assert relay.running, relay.log()[-2000:]
     assert requests.get(relay.url + "/healthz", timeout=5).status_code == 200
     assert "Traceback" not in relay.log(), relay.log()[-4000:]
 
