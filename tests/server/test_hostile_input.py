@@ -507,18 +507,60 @@ def test_hostile_message_ids(relay, message_id):
     assert_structured(http(relay, "GET", f"/api/v1/messages/{segment(message_id)}"))
 
 
-@fuzz(120)
-@given(
-    path=st.sampled_from(JSON_ROUTES),
-    body=st.one_of(
-        json_values,
-        st.fixed_dictionaries({}, optional=BODY_FIELDS),
-        st.fixed_dictionaries({}, optional={**BODY_FIELDS, "x": json_values}),
-        st.fixed_dictionaries({"text": http_texts}),
+# Valid bodies for each JSON route, which mutations then break in one place: random bodies are
+# refused at the first check (113 of 120 were), so they never reach the service's own checks.
+message_texts = st.text(ANY_CHAR, min_size=1, max_size=200).filter(str.strip)
+VALID_BODIES: dict[str, st.SearchStrategy[dict[str, Any]]] = {
+    "/api/v1/sessions": st.fixed_dictionaries(
+        {"name": valid_names.map(lambda name: f"jz-{name}"), "participants": st.just(["beta"])},
+        optional={"description": st.text(ANY_CHAR, max_size=100)},
     ),
-)
-def test_hostile_json_bodies(relay, fuzz_sessions, path, body):
-    assert_structured(http(relay, "POST", path, json=body))
+    "/api/v1/sessions/hz-one/invite": st.fixed_dictionaries(
+        {"clients": st.lists(valid_names, min_size=1, max_size=3, unique=True)}
+    ),
+    "/api/v1/sessions/hz-one/messages": st.fixed_dictionaries(
+        {"text": message_texts}, optional={"to": st.just(["beta"])}
+    ),
+    "/api/v1/sessions/hz-one/read": st.fixed_dictionaries({"up_to_id": st.integers(0, 2**31)}),
+}
+assert set(VALID_BODIES) == set(JSON_ROUTES)
+
+
+@st.composite
+def json_requests(draw: st.DrawFn) -> tuple[str, Any]:
+    """A valid request to a JSON route, as it is (half the time) or with one thing wrong: a
+    field's value hostile, a field missing, a field added, or the whole body replaced."""
+    path = draw(st.sampled_from(JSON_ROUTES))
+    body = draw(VALID_BODIES[path])
+    how = draw(st.sampled_from(["as-is"] * 5 + ["hostile value"] * 3 + ["drop", "add", "whole"]))
+    if how == "hostile value":
+        key = draw(st.sampled_from(sorted(body)))
+        body[key] = draw(st.one_of(BODY_FIELDS[key], st.fixed_dictionaries({key: http_texts})))
+    elif how == "drop":
+        del body[draw(st.sampled_from(sorted(body)))]
+    elif how == "add":
+        key = draw(st.sampled_from([*sorted(set(BODY_FIELDS) - set(body)), "x"]))
+        body[key] = draw(BODY_FIELDS.get(key, json_values))
+    elif how == "whole":
+        return path, draw(json_values)
+    return path, body
+
+
+def test_hostile_json_bodies_get_an_answer_and_most_reach_the_service(relay, fuzz_sessions):
+    statuses: list[int] = []
+
+    @fuzz(120)
+    @given(request=json_requests())
+    def hostile_json_body(request: tuple[str, Any]) -> None:
+        path, body = request
+        answer = http(relay, "POST", path, json=body)
+        assert_structured(answer)
+        statuses.append(answer.status_code)
+
+    hostile_json_body()
+    accepted = [status for status in statuses if 200 <= status < 300]
+    # Past every check: proof the examples got deep, not only refused at the door.
+    assert len(accepted) >= len(statuses) // 3, sorted(statuses)
 
 
 @fuzz(120)
