@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 import requests
@@ -44,6 +44,41 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+# --- the quick subset -------------------------------------------------------------------------
+
+QUICK: Final = (
+    "tests/core/",
+    "tests/client/",
+    "tests/test_layering.py",
+    "tests/test_public_surface.py",
+    "tests/server/test_config.py",
+    "tests/server/test_http_api.py",
+    "tests/server/test_mcp_tools.py",
+    "tests/server/test_security.py",
+)
+"""What ``uv run pytest -m quick`` runs: the pure code, the client, and the relay's main routes
+through in-process relays; no relay process, no Claude Code, no fault injection or fuzzing."""
+
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Under ``-m quick``, do not even import the other test modules (that alone takes seconds)."""
+    if config.getoption("markexpr") != "quick" or collection_path.suffix != ".py":
+        return None
+    if collection_path.name == "conftest.py":
+        return None
+    where = collection_path.resolve().relative_to(_ROOT).as_posix()
+    return None if where.startswith(QUICK) else True
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        where = item.path.relative_to(_ROOT).as_posix()
+        if where.startswith(QUICK):
+            item.add_marker(pytest.mark.quick)
 
 
 # --- what CI may not skip -----------------------------------------------------------------------
@@ -371,7 +406,14 @@ def _starter(
             data_dir=tmp_path_factory.mktemp("relay") / "data", env=env, in_process=not process
         )
         started.append(running)
-        return running.start()
+        try:
+            return running.start()
+        except RuntimeError as exc:
+            # free_port() only probes: another worker may take the port before the relay binds.
+            if "address already in use" not in str(exc).lower():
+                raise
+            running.port = free_port()
+            return running.start()
 
     return start
 
