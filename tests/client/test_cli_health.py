@@ -1,4 +1,6 @@
+import email.utils
 import json
+import time
 
 import requests
 
@@ -117,7 +119,8 @@ def test_doctor_says_how_to_fix_a_wrong_token(configured, relay_http, payloads, 
 
 
 def test_doctor_warns_about_clock_skew(configured, relay_http, payloads, no_claude, run):
-    relay_answers(relay_http, payloads, date="Thu, 01 Jan 2037 00:00:00 GMT")
+    an_hour_ahead = email.utils.formatdate(time.time() + 3600, usegmt=True)
+    relay_answers(relay_http, payloads, date=an_hour_ahead)
     result = run("doctor")
     assert "WARN  clock" in result.stdout
     assert "behind the relay's" in result.stdout

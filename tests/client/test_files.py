@@ -33,9 +33,25 @@ def test_a_write_that_fails_keeps_the_old_file_and_no_temporary(tmp_path, monkey
     assert [p.name for p in tmp_path.iterdir()] == ["f.txt"]
 
 
-def test_a_private_file_is_never_readable_by_others(tmp_path):
+def test_a_private_file_is_never_readable_by_others(tmp_path, monkeypatch):
+    seen = []  # (step, mode, size) of the file being written, at each step that touches it
+
+    def spy(step, real):
+        def call(fd, *args):
+            info = os.fstat(fd)
+            if stat.S_ISREG(info.st_mode):
+                seen.append((step, stat.S_IMODE(info.st_mode), info.st_size))
+            return real(fd, *args)
+
+        return call
+
+    monkeypatch.setattr(os, "fchmod", spy("fchmod", os.fchmod))
+    monkeypatch.setattr(os, "fsync", spy("fsync", os.fsync))
     path = tmp_path / "secret"
     write_atomic(path, b"token", mode=0o600)
+    assert [step for step, _, _ in seen] == ["fchmod", "fsync"]
+    assert all(mode & 0o077 == 0 for _, mode, _ in seen), seen  # private from creation on
+    assert seen[0][2] == 0  # its mode was set before the first byte
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 

@@ -128,9 +128,11 @@ REFERENCE_VERSION = "4.4.0"
 
 
 @pytest.fixture(scope="session")
-def reference_toon(tmp_path_factory) -> Path:
-    if not (shutil.which("node") and shutil.which("npm")):
-        pytest.skip("node and npm are needed for the reference implementation")
+def reference_toon(tmp_path_factory, require_tool) -> Path:
+    require_tool(
+        bool(shutil.which("node") and shutil.which("npm")),
+        "node and npm are needed for the reference implementation",
+    )
     root = tmp_path_factory.mktemp("toon-ref")
     install = subprocess.run(
         [
@@ -147,8 +149,10 @@ def reference_toon(tmp_path_factory) -> Path:
         timeout=180,
         check=False,
     )
-    if install.returncode != 0:
-        pytest.skip(f"could not install the reference implementation: {install.stderr[-300:]}")
+    require_tool(
+        install.returncode == 0,
+        f"could not install the reference implementation: {install.stderr[-300:]}",
+    )
     script = root / "encode.mjs"
     script.write_text(
         "import { encode } from '@toon-format/toon';\n"

@@ -48,19 +48,6 @@ COMMAND_TIMEOUT_S = 120.0
 FOLLOW_TIMEOUT_S = 20.0
 
 
-def client_has_landed() -> bool:
-    try:
-        return importlib.util.find_spec("relay_client.cli") is not None
-    except ModuleNotFoundError:
-        return False
-
-
-needs_client = pytest.mark.skipif(
-    not client_has_landed() or not (BIN / "agent-relay").exists(),
-    reason="the agent-relay command line (relay_client.cli, issue 5) has not landed",
-)
-
-
 @dataclass
 class Machine:
     """One agent machine: a client id and a data root of its own."""
@@ -195,13 +182,16 @@ CLIENT_SKILLS = [
 ]
 
 
-@needs_client
 @pytest.mark.parametrize("name", CLIENT_SKILLS)
-def test_every_agent_relay_command_of_a_skill_runs_against_a_real_relay(name, relay, alice, bob):
+def test_every_agent_relay_command_of_a_skill_runs_against_a_real_relay(
+    name, relay, alice, bob, require_tool
+):
     skill = SKILLS[name]
     session_name = f"e2e-{name}"  # the relay is shared by the module's tests
-    if name == "connect-as-client" and "AGENT_RELAY_CLAUDE" not in alice.env:
-        pytest.skip("connect needs Claude Code: node and npm are not installed")
+    if name == "connect-as-client":
+        require_tool(
+            "AGENT_RELAY_CLAUDE" in alice.env, "connect needs Claude Code: npx is not installed"
+        )
     onboard = ["onboard", "--relay-url", relay.url, "--token", relay.token or ""]
     bob.agent_relay(*onboard, "--client-id", bob.client_id)
     values = {

@@ -21,10 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
 from click.testing import CliRunner, Result
-
-pytest.importorskip("relay_server.app", reason="the relay server is not installed")
 
 from relay_client import Cursors, partial_path
 from relay_client.cli import cli
@@ -198,16 +195,6 @@ def test_tail_follow_prints_a_message_sent_while_it_waits(alpha, beta, session_n
 
 
 @pytest.fixture(scope="module")
-def blobs_served(relay) -> None:
-    """Skip file tests while the relay has no blob routes (they come with the files issue)."""
-    answer = requests.get(
-        f"{relay.url}/blobs/{'0' * 64}", headers=relay.headers("alpha-box"), timeout=10
-    )
-    if answer.status_code == 404 and "no route" in answer.text:
-        pytest.skip("this relay does not serve /blobs yet")
-
-
-@pytest.fixture(scope="module")
 def big_file(tmp_path_factory) -> Path:
     """50 MiB of random bytes (they cannot be deduplicated or compressed away)."""
     path = tmp_path_factory.mktemp("files") / "payload.bin"
@@ -218,9 +205,7 @@ def big_file(tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
-def test_a_50_mib_file_goes_from_one_machine_to_the_other(
-    alpha, beta, session_name, blobs_served, big_file
-):
+def test_a_50_mib_file_goes_from_one_machine_to_the_other(alpha, beta, session_name, big_file):
     digest = hashlib.sha256(big_file.read_bytes()).hexdigest()
     alpha.ok("session", "create", session_name, "--with", "bee")
     sent = json.loads(
@@ -248,9 +233,7 @@ def test_a_50_mib_file_goes_from_one_machine_to_the_other(
 
 
 @pytest.mark.slow
-def test_an_interrupted_download_resumes_from_its_part_file(
-    alpha, beta, session_name, blobs_served, big_file
-):
+def test_an_interrupted_download_resumes_from_its_part_file(alpha, beta, session_name, big_file):
     digest = hashlib.sha256(big_file.read_bytes()).hexdigest()
     alpha.ok("session", "create", session_name, "--with", "bee")
     alpha.ok("send-file", session_name, str(big_file))

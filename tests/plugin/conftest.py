@@ -31,12 +31,12 @@ CLAUDE_CODE_VERSION = skilldocs.CLAUDE_CODE_VERSION
 
 
 @pytest.fixture(scope="session")
-def npm_cache() -> str:
+def npm_cache(require_tool) -> str:
     """The machine's npm cache, so a temp HOME does not download Claude Code again."""
     npm = shutil.which("npm")
     npx = shutil.which("npx")
-    if npm is None or npx is None:
-        pytest.skip("node and npm are not installed")
+    require_tool(npm is not None and npx is not None, "node and npm are not installed")
+    assert npm is not None
     result = subprocess.run(
         [npm, "config", "get", "cache"], capture_output=True, text=True, check=True
     )

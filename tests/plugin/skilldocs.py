@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
-import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -219,14 +218,8 @@ PROGRAMS = {"agent-relay": "relay_client.cli", "agent-relay-server": "relay_serv
 
 def cli_of(program: str) -> click.Command:
     """The click command behind ``program`` (its console script's ``main``, or the group that
-    a plain ``main`` function runs); skips the test while its module does not exist."""
-    module_name = PROGRAMS[program]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        if error.name != module_name:
-            raise
-        pytest.skip(f"{module_name} does not exist yet (its issue has not landed)")
+    a plain ``main`` function runs)."""
+    module = importlib.import_module(PROGRAMS[program])
     commands = [obj for obj in (module.main, getattr(module, "cli", None)) if obj is not None]
     return next(obj for obj in commands if isinstance(obj, click.Command))
 

@@ -1,10 +1,11 @@
 """The install commands the skills and docs give work as written, from a copy of the plugin.
 
-They run offline (from uv's cache, filled by `uv sync`) and into temp dirs: what is tested is the
-command and the files it needs, not PyPI.
+They run offline (from uv's cache) and into temp dirs: what is tested is the command and the
+files it needs, not PyPI. `uv sync` installs from the lock file's URLs and never fetches the
+index pages a `uv tool install` resolves with, so on a machine that never installed these
+packages as tools the cache lacks them: ``uv_index_pages`` fills it once per run, online.
 """
 
-import importlib.util
 import os
 import subprocess
 from pathlib import Path
@@ -13,8 +14,36 @@ import pytest
 import skilldocs
 
 
+@pytest.fixture(scope="session")
+def uv_index_pages(tmp_path_factory) -> None:
+    """uv's cache holds the index pages the offline installs below resolve with.
+
+    The one step of these tests that reaches PyPI (as `uv sync` does on a fresh machine): it
+    installs both packages from the repository once, into a throwaway tool dir.
+    """
+    scratch = tmp_path_factory.mktemp("uv-index-pages")
+    env = {
+        **os.environ,
+        "UV_TOOL_DIR": str(scratch / "tools"),
+        "UV_TOOL_BIN_DIR": str(scratch / "bin"),
+        "UV_NO_PROGRESS": "1",
+    }
+    env.pop("UV_OFFLINE", None)
+    for package in ("relay-client", "relay-server"):
+        source = skilldocs.ROOT / "packages" / package
+        result = subprocess.run(
+            ["uv", "tool", "install", "--force", str(source)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        assert result.returncode == 0, f"uv could not fill its cache:\n{result.stderr}"
+
+
 @pytest.fixture
-def tool_env(tmp_path) -> dict[str, str]:
+def tool_env(tmp_path, uv_index_pages) -> dict[str, str]:
     """uv installing tools into temp dirs, from its cache only."""
     return {
         **os.environ,
@@ -38,13 +67,6 @@ def run(command: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedPro
     )
 
 
-def has_module(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:
-        return False
-
-
 def skill_text(name: str) -> str:
     return (skilldocs.SKILLS_DIR / name / "SKILL.md").read_text()
 
@@ -65,8 +87,7 @@ def test_the_documented_one_liner_installs_the_agent_relay_command(
     assert "Installed 1 executable: agent-relay" in result.stderr
     command = tmp_path / "bin" / "agent-relay"
     assert command.exists()
-    if has_module("relay_client.cli"):
-        assert subprocess.run([command, "--help"], capture_output=True, check=False).returncode == 0
+    assert subprocess.run([command, "--help"], capture_output=True, check=False).returncode == 0
 
 
 def test_the_one_liner_installs_only_the_client_not_the_server(plugin_copy, tool_env, tmp_path):
@@ -106,16 +127,15 @@ def test_the_relay_host_gets_only_the_server_from_the_copied_subset(
     result = run(install, {**tool_env}, tmp_path)
     assert result.returncode == 0, result.stderr
     assert {path.name for path in (host / "bin").iterdir()} == {"agent-relay-server"}
-    if has_module("relay_server.cli"):
-        unit = subprocess.run(
-            [host / "bin" / "agent-relay-server", "systemd-unit"], capture_output=True, text=True
-        )
-        # Installed with the test machine's Python: the unit is refused when that Python lives
-        # in a home directory (pyenv under /root), which the service user could not run.
-        interpreter = Path(os.path.realpath(host / "tools" / "relay-server" / "bin" / "python"))
-        if interpreter.parts[1:2] in (("home",), ("root",)):
-            assert unit.returncode == 2
-            assert "UV_PYTHON_PREFERENCE=only-managed" in unit.stderr
-        else:
-            assert unit.returncode == 0, unit.stderr
-            assert "ProtectSystem=strict" in unit.stdout
+    unit = subprocess.run(
+        [host / "bin" / "agent-relay-server", "systemd-unit"], capture_output=True, text=True
+    )
+    # Installed with the test machine's Python: the unit is refused when that Python lives
+    # in a home directory (pyenv under /root), which the service user could not run.
+    interpreter = Path(os.path.realpath(host / "tools" / "relay-server" / "bin" / "python"))
+    if interpreter.parts[1:2] in (("home",), ("root",)):
+        assert unit.returncode == 2
+        assert "UV_PYTHON_PREFERENCE=only-managed" in unit.stderr
+    else:
+        assert unit.returncode == 0, unit.stderr
+        assert "ProtectSystem=strict" in unit.stdout

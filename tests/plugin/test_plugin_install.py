@@ -29,10 +29,18 @@ def test_the_installed_plugin_connects_claude_code_to_the_relay(claude, install,
     assert "✔ Connected" in line
 
 
-def test_the_plugin_sends_the_configured_token_so_a_wrong_one_fails(claude, install, relay):
+def test_the_plugin_sends_the_configured_token_so_a_wrong_one_fails(
+    claude, install, relay, tmp_path
+):
     workdir = install(relay.url, "alice", "not-the-relay-token-0123456789")
-    line = server_line(claude("mcp", "list", cwd=workdir).stdout)
+    debug = tmp_path / "claude-debug.log"
+    line = server_line(claude("--debug-file", str(debug), "mcp", "list", cwd=workdir).stdout)
     assert "✘ Failed" in line
+    # Failed because the relay refused the token it was sent, not for any other reason (the
+    # relay logs no line for a refused MCP request, so Claude Code's debug log is the witness).
+    said = debug.read_text()
+    assert "(HTTP 401)" in said, said[-3000:]
+    assert '"code": "unauthorized"' in said, said[-3000:]
 
 
 def test_the_token_is_kept_out_of_the_settings_file(claude, install, relay):

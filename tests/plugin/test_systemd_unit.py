@@ -102,9 +102,9 @@ def test_the_unit_parses_as_an_ini_file_with_unit_service_and_install_sections()
     assert parser["Install"]["WantedBy"] == "multi-user.target"
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
 @pytest.mark.parametrize("user", ["agent-relay", None])
-def test_systemd_accepts_every_line_of_the_unit(tmp_path, user):
+def test_systemd_accepts_every_line_of_the_unit(tmp_path, user, require_tool):
+    require_tool(shutil.which("systemd-analyze") is not None, "systemd-analyze is not installed")
     unit = tmp_path / "agent-relay.service"
     # systemd-analyze checks that ExecStart's program exists, so point it at a real one.
     unit.write_text(render_unit(executable=shutil.which("true") or "/bin/true", user=user))

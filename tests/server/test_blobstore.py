@@ -328,7 +328,7 @@ def test_usage_is_rebuilt_by_scanning_when_the_store_opens(store):
 
 
 @pytest.fixture
-def tiny_disk(tmp_path):
+def tiny_disk(tmp_path, require_tool):
     """A 1 MiB tmpfs, so writes really hit ENOSPC (needs root; skipped elsewhere)."""
     mountpoint = tmp_path / "tiny"
     mountpoint.mkdir()
@@ -337,8 +337,7 @@ def tiny_disk(tmp_path):
         capture_output=True,
         check=False,
     )
-    if mounted.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
+    require_tool(mounted.returncode == 0, "cannot mount a tmpfs here (needs root)")
     yield mountpoint
     subprocess.run(["umount", str(mountpoint)], check=True)
 

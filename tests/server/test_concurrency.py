@@ -80,9 +80,10 @@ def test_parked_long_polls_do_not_starve_other_calls(relay, session_name):
             woken.append(answer.json()["messages"][0]["text"] if answer.ok else answer.text)
 
     threads = [threading.Thread(target=park, args=(i,), daemon=True) for i in range(waiters)]
+    parked_before = relay.listeners()
     for thread in threads:
         thread.start()
-    time.sleep(1.0)  # let them park; what is measured below does not depend on it
+    relay.wait_for_listeners(parked_before + waiters, timeout_s=30)  # every wait has parked
 
     started = time.monotonic()
     for _ in range(20):

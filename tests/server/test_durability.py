@@ -1,12 +1,16 @@
 """An acknowledged message survives SIGKILL of the relay."""
 
 import threading
+import time
 
 import requests
 
+ACKS_BEFORE_KILL = 200
+ACKS_DEADLINE_S = 60.0
+
 
 def test_every_acknowledged_message_survives_a_kill_mid_load(start_relay):
-    relay = start_relay()
+    relay = start_relay(process=True)  # SIGKILL: the test is about the process
     requests.post(
         relay.url + "/api/v1/sessions",
         headers=relay.headers("alpha"),
@@ -38,10 +42,19 @@ def test_every_acknowledged_message_survives_a_kill_mid_load(start_relay):
     threads = [threading.Thread(target=send, args=(s,)) for s in ("alpha", "beta") * 2]
     for thread in threads:
         thread.start()
-    while True:  # kill once a good number of sends went through, not after a fixed sleep
+    # Kill once a good number of sends went through, not after a fixed sleep; a relay that stops
+    # acknowledging fails the test at the deadline instead of hanging it.
+    deadline = time.monotonic() + ACKS_DEADLINE_S
+    while True:
         with lock:
-            if len(acknowledged) >= 200:
+            if len(acknowledged) >= ACKS_BEFORE_KILL:
                 break
+        if time.monotonic() > deadline or not any(t.is_alive() for t in threads):
+            stop.set()
+            raise AssertionError(
+                f"only {len(acknowledged)} of {ACKS_BEFORE_KILL} sends acknowledged before the "
+                f"deadline:\n{relay.log()[-2000:]}"
+            )
         threads[0].join(timeout=0.01)
     relay.kill()
     stop.set()
@@ -61,5 +74,5 @@ def test_every_acknowledged_message_survives_a_kill_mid_load(start_relay):
         after = page["next_after_id"]
         if not page["has_more"]:
             break
-    assert len(acknowledged) >= 200
+    assert len(acknowledged) >= ACKS_BEFORE_KILL
     assert set(acknowledged) <= stored

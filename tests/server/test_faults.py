@@ -4,10 +4,10 @@ After each fault the relay's data must be consistent: every acknowledged message
 no file is visible under a blob's name unless its bytes hash to that name, nothing partial is
 left where the relay would serve it, and ``agent-relay-server check`` agrees.
 
-The full disk is real: the test mounts a small tmpfs over the relay's data directory (we run as
-root in CI; elsewhere the test is skipped, saying why). RLIMIT_FSIZE was the alternative, but it
-fails writes with EFBIG after raising SIGXFSZ, which kills the relay unless it ignores the signal:
-a different fault from the ENOSPC a full disk gives.
+The full disk is real: the test mounts a small tmpfs over the relay's data directory (CI runs as
+root, and there a failed mount fails the test; elsewhere it is skipped, saying why). RLIMIT_FSIZE
+was the alternative, but it fails writes with EFBIG after raising SIGXFSZ, which kills the relay
+unless it ignores the signal: a different fault from the ENOSPC a full disk gives.
 """
 
 import errno
@@ -24,7 +24,7 @@ import time
 import pytest
 import requests
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.relay_process]  # SIGKILL, a tmpfs it holds open
 
 MiB = 1024 * 1024
 
@@ -243,7 +243,7 @@ def test_a_kill_mid_sends_and_uploads_loses_no_acknowledged_message_and_shows_no
 
 
 @pytest.fixture
-def small_disk_relay(start_relay):
+def small_disk_relay(start_relay, require_tool):
     """A relay whose whole data directory is an 8 MiB tmpfs (mounted here; needs root)."""
     relay = start_relay()
     relay.stop()
@@ -256,8 +256,10 @@ def small_disk_relay(start_relay):
         text=True,
         check=False,
     )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs to fill up (needs root): {mounted.stderr.strip()}")
+    require_tool(
+        mounted.returncode == 0,
+        f"cannot mount a tmpfs to fill up (needs root): {mounted.stderr.strip()}",
+    )
     try:
         shutil.copytree(seed, relay.data_dir, dirs_exist_ok=True)
         relay.start()

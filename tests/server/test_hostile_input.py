@@ -63,9 +63,17 @@ def tool_outcome(result) -> str:
 
 def assert_serving(relay) -> None:
     """The relay process is alive, answers /healthz and has logged no traceback."""
-    assert relay.process.poll() is None, relay.log()[-2000:]
+    assert relay.running, relay.log()[-2000:]
     assert requests.get(relay.url + "/healthz", timeout=5).status_code == 200
     assert "Traceback" not in relay.log(), relay.log()[-4000:]
+
+
+@pytest.fixture(autouse=True)
+def still_serving_afterwards(relay):
+    """After every test here, whatever it sent, the relay is alive, answers and has logged no
+    traceback: each test proves it for itself, whatever ran before it."""
+    yield
+    assert_serving(relay)
 
 
 @pytest.fixture(scope="module")
@@ -406,9 +414,10 @@ def test_hostile_tool_arguments_get_a_result_or_a_coded_error(
     tool_outcome(mcp_call(tool, arguments))
 
 
-def test_the_relay_still_serves_after_the_tool_fuzzing(relay, mcp_call):
+def test_the_tools_still_answer_after_any_tool_call(relay, mcp_call):
+    """The hostile tool calls run before it in this module, or not at all: either way the MCP
+    endpoint answers (the autouse check above covers the rest after every test)."""
     assert tool_outcome(mcp_call("whoami", {})) == "ok"
-    assert_serving(relay)
 
 
 SESSION_ROUTES = [
@@ -498,18 +507,61 @@ def test_hostile_message_ids(relay, message_id):
     assert_structured(http(relay, "GET", f"/api/v1/messages/{segment(message_id)}"))
 
 
-@fuzz(120)
-@given(
-    path=st.sampled_from(JSON_ROUTES),
-    body=st.one_of(
-        json_values,
-        st.fixed_dictionaries({}, optional=BODY_FIELDS),
-        st.fixed_dictionaries({}, optional={**BODY_FIELDS, "x": json_values}),
-        st.fixed_dictionaries({"text": http_texts}),
+# Valid bodies for each JSON route, which mutations then break in one place: random bodies are
+# refused at the first check (113 of 120 were), so they never reach the service's own checks.
+message_texts = st.text(ANY_CHAR, min_size=1, max_size=200).filter(str.strip)
+VALID_BODIES: dict[str, st.SearchStrategy[dict[str, Any]]] = {
+    "/api/v1/sessions": st.fixed_dictionaries(
+        {"name": valid_names.map(lambda name: f"jz-{name}"), "participants": st.just(["beta"])},
+        optional={"description": st.text(ANY_CHAR, max_size=100)},
     ),
-)
-def test_hostile_json_bodies(relay, fuzz_sessions, path, body):
-    assert_structured(http(relay, "POST", path, json=body))
+    "/api/v1/sessions/hz-one/invite": st.fixed_dictionaries(
+        {"clients": st.lists(valid_names, min_size=1, max_size=3, unique=True)}
+    ),
+    "/api/v1/sessions/hz-one/messages": st.fixed_dictionaries(
+        {"text": message_texts}, optional={"to": st.just(["beta"])}
+    ),
+    "/api/v1/sessions/hz-one/read": st.fixed_dictionaries({"up_to_id": st.integers(0, 2**31)}),
+}
+assert set(VALID_BODIES) == set(JSON_ROUTES)
+
+
+@st.composite
+def json_requests(draw: st.DrawFn) -> tuple[str, Any]:
+    """A valid request to a JSON route, as it is (half the time) or with one thing wrong: a
+    field's value hostile, a field missing, a field added, or the whole body replaced."""
+    path = draw(st.sampled_from(JSON_ROUTES))
+    body = draw(VALID_BODIES[path])
+    how = draw(st.sampled_from(["as-is"] * 5 + ["hostile value"] * 3 + ["drop", "add", "whole"]))
+    if how == "hostile value":
+        key = draw(st.sampled_from(sorted(body)))
+        body[key] = draw(st.one_of(BODY_FIELDS[key], st.fixed_dictionaries({key: http_texts})))
+    elif how == "drop":
+        del body[draw(st.sampled_from(sorted(body)))]
+    elif how == "add":
+        key = draw(st.sampled_from([*sorted(set(BODY_FIELDS) - set(body)), "x"]))
+        body[key] = draw(BODY_FIELDS.get(key, json_values))
+    elif how == "whole":
+        return path, draw(json_values)
+    return path, body
+
+
+def test_hostile_json_bodies_get_an_answer_and_most_reach_the_service(relay, fuzz_sessions):
+    statuses: list[int] = []
+
+    @fuzz(120)
+    @given(request=json_requests())
+    def hostile_json_body(request: tuple[str, Any]) -> None:
+        path, body = request
+        answer = http(relay, "POST", path, json=body)
+        assert_structured(answer)
+        statuses.append(answer.status_code)
+
+    hostile_json_body()
+    # Past every check of the request (stored, or a session that already exists): proof the
+    # examples got deep, not only refused at the door. 7 of 120 did before; about half do now.
+    deep = [status for status in statuses if 200 <= status < 300 or status == 409]
+    assert len(deep) >= len(statuses) // 4, sorted(statuses)
 
 
 @fuzz(120)
@@ -635,7 +687,3 @@ def test_hostile_client_ids_with_the_relays_token_are_parsed_never_a_500(relay, 
         assert error_code(answer) == "invalid", client_id
     else:
         assert error_code(answer) == "unauthorized"  # no client id at all
-
-
-def test_the_relay_still_serves_after_the_http_fuzzing(relay):
-    assert_serving(relay)

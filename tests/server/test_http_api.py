@@ -273,14 +273,19 @@ def test_text_over_the_limit_is_too_large_or_invalid_and_stores_nothing(relay, s
 
 
 def test_mcp_with_a_trailing_slash_is_not_redirected(relay):
-    answer = requests.post(
-        relay.url + "/mcp/",
-        headers=relay.headers("alpha"),
-        json={},
-        timeout=5,
-        allow_redirects=False,
-    )
-    assert answer.status_code != 307
+    answers = [
+        requests.post(
+            relay.url + path,
+            headers=relay.headers("alpha"),
+            json={},
+            timeout=5,
+            allow_redirects=False,
+        )
+        for path in ("/mcp/", "/mcp")
+    ]
+    # Served like /mcp: the MCP SDK refuses the empty JSON-RPC message itself, no redirect.
+    assert [answer.status_code for answer in answers] == [400, 400]
+    assert answers[0].json() == answers[1].json()
 
 
 def test_a_foreign_host_header_is_refused(relay):

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 
 from relay_core.toon import decode, decode_messages
 
@@ -217,10 +219,12 @@ async def test_wait_for_messages_wakes_when_another_client_sends(relay, session_
                 await call(beta, "wait_for_messages", session=session_name, timeout_s=20)
             )
 
-        with anyio.fail_after(10):
+        parked_before = relay.listeners()
+        with anyio.fail_after(10):  # well inside the wait's own 20 s: only the send can end it
             async with anyio.create_task_group() as group:
                 group.start_soon(waiter)
-                await anyio.sleep(0.3)
+                while relay.listeners() <= parked_before:  # the waiter has parked
+                    await anyio.sleep(0.01)
                 await call(alpha, "send_message", session=session_name, text="wake up")
         page = decode(results[0].content[0].text)
         assert page["timed_out"] is False
@@ -236,11 +240,28 @@ async def test_wait_for_messages_times_out_with_nothing(relay, session_name):
 
 
 async def test_a_senders_own_message_does_not_wake_it(relay, session_name):
-    async with mcp_client(relay, "alpha") as alpha:
+    wait_s = 1.0
+    async with mcp_client(relay, "alpha") as alpha, mcp_client(relay, "alpha") as also_alpha:
         await call(alpha, "create_session", name=session_name, participants=["beta"])
-        await call(alpha, "send_message", session=session_name, text="mine")
-        result = await call(alpha, "wait_for_messages", session=session_name, timeout_s=0.2)
-    assert decode(result.content[0].text)["messages"] == []
+        results = []
+
+        async def waiter():
+            started = time.monotonic()
+            result = await call(alpha, "wait_for_messages", session=session_name, timeout_s=wait_s)
+            results.append((result, time.monotonic() - started))
+
+        parked_before = relay.listeners()
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as group:
+                group.start_soon(waiter)
+                while relay.listeners() <= parked_before:  # alpha is waiting
+                    await anyio.sleep(0.01)
+                await call(also_alpha, "send_message", session=session_name, text="mine")
+    [(result, waited_s)] = results
+    page = decode(result.content[0].text)
+    assert page["messages"] == []
+    assert page["timed_out"] is True
+    assert waited_s >= wait_s * 0.9  # it slept through its own message to the end of the wait
 
 
 @asynccontextmanager
@@ -271,10 +292,30 @@ async def test_the_official_sdk_client_can_use_the_relay(relay, session_name):
         assert bad.content[0].text.startswith("not_found: ")
 
 
-async def test_mcp_without_a_token_is_refused(relay):
-    with pytest.raises(Exception):  # noqa: B017,PT011 - the client raises its own error type
-        async with mcp_client(relay, "alpha", token="wrong-token-0123456789") as client:
+class RecordingBearer(httpx2.Auth):
+    """A bearer token that records the HTTP status of every answer to it."""
+
+    def __init__(self, token):
+        self.token = token
+        self.statuses = []
+
+    def auth_flow(self, request):
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        response = yield request
+        self.statuses.append(response.status_code)
+
+
+async def test_mcp_with_a_wrong_token_is_refused_with_401(relay):
+    # The MCP client turns any HTTP failure into the same MCPError: the status is the proof.
+    bearer = RecordingBearer("wrong-token-0123456789")
+    transport = StreamableHttpTransport(
+        relay.mcp_url, headers={"X-Client-Id": "alpha"}, auth=bearer
+    )
+    with pytest.raises(MCPError):
+        async with Client(transport, timeout=30) as client:
             await client.list_tools()
+    assert bearer.statuses
+    assert set(bearer.statuses) == {401}
 
 
 INSPECTOR = "@modelcontextprotocol/inspector@2.12.0"

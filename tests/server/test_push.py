@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import threading
 from collections.abc import Sequence
 
 import anyio
@@ -116,12 +115,19 @@ async def test_non_recipients_and_outsiders_get_nothing_and_nobody_gets_a_messag
         post(relay, "alpha", messages, {"text": "only beta", "to": ["beta"]})
         post(relay, "alpha", messages, {"text": "everyone"})
         post(relay, "alpha", f"/api/v1/sessions/{side}/messages", {"text": "delta's own"})
-        # Pushes to one connection go in id order, so once the last message arrived,
-        # anything else meant for that connection would already be there.
-        beta_events = await beta.wait_for(2)
-        gamma_events = await gamma.wait_for(1)
-        delta_events = await delta.wait_for(1)
-        await anyio.sleep(0.2)
+        # A last message to every connection: pushes to one connection go in id order, so once
+        # it arrived, anything else meant for that connection (a stray, a duplicate) has too.
+        post(relay, "alpha", messages, {"text": "fence"})
+        post(relay, "alpha", f"/api/v1/sessions/{side}/messages", {"text": "fence"})
+        with anyio.fail_after(10):
+            for inbox in (beta, gamma, delta):
+                while "fence" not in [e.content for e in inbox.events]:
+                    inbox.arrived = anyio.Event()
+                    await inbox.arrived.wait()
+    assert [e.content for e in beta.events] == ["only beta", "everyone", "fence"]
+    assert [e.content for e in gamma.events] == ["everyone", "fence"]
+    assert [e.content for e in delta.events] == ["delta's own", "fence"]
+    beta_events, gamma_events, delta_events = beta.events[:-1], gamma.events[:-1], delta.events[:-1]
     assert [e.content for e in beta_events] == ["only beta", "everyone"]
     assert beta_events[0].meta["to"] == "beta"
     assert [e.content for e in gamma_events] == ["everyone"]
@@ -153,6 +159,7 @@ def test_claude_codes_requests_end_on_a_get_stream_that_carries_the_notification
     2025-11-25; then the standalone GET stream, where the channel notification arrives."""
     post(relay, "alpha", "/api/v1/sessions", {"name": session_name, "participants": ["beta"]})
     headers = {**relay.headers("beta"), "Accept": "application/json, text/event-stream"}
+    pumps_before = relay.listeners()
     probe = requests.post(
         relay.mcp_url,
         headers={**headers, "MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "server/discover"},
@@ -203,16 +210,11 @@ def test_claude_codes_requests_end_on_a_get_stream_that_carries_the_notification
         relay.mcp_url, headers={**session, "Accept": "text/event-stream"}, stream=True, timeout=10
     )
     assert stream.status_code == 200
-    sent = threading.Timer(
-        0.3,
-        post,
-        (relay, "alpha", f"/api/v1/sessions/{session_name}/messages", {"text": "on the wire"}),
-    )
-    sent.start()
     try:
+        relay.wait_for_listeners(pumps_before + 1)  # the connection's push pump is listening
+        post(relay, "alpha", f"/api/v1/sessions/{session_name}/messages", {"text": "on the wire"})
         data = next(line for line in stream.iter_lines() if line.startswith(b"data:"))
     finally:
-        sent.join()
         stream.close()
     notification = json.loads(data.removeprefix(b"data:"))
     assert notification["method"] == CHANNEL

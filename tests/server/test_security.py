@@ -174,10 +174,11 @@ def set_scene(relay, name: str) -> Scene:
     return Scene(name, public.json()["id"], private.json()["id"], digest, data)
 
 
-@pytest.fixture(scope="module")
-def scene(relay) -> Scene:
+@pytest.fixture
+def scene(relay, session_name) -> Scene:
+    """A scene of the test's own: tests add to theirs (replies, attachments), so none shares one."""
     api(relay, "carol", "GET", "/api/v1/whoami")  # carol is known to the relay, in no session
-    return set_scene(relay, f"walls-{os.getpid() % 1000}")
+    return set_scene(relay, session_name)
 
 
 def test_an_outsider_can_neither_read_nor_change_a_session(relay, scene):

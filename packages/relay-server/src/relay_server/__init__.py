@@ -1,3 +1,5 @@
 """The agent-relay server."""
 
+__all__ = ["__version__"]
+
 __version__ = "0.1.0"

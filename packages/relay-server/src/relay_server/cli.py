@@ -119,8 +119,7 @@ def serve(
     import uvicorn
 
     from relay_server.app import build_relay
-    from relay_server.serving import RelayServer, listen
-    from relay_server.slow_clients import protocol_with_timeouts
+    from relay_server.serving import RelayServer, listen, uvicorn_options
 
     config = load(
         config_file,
@@ -139,21 +138,7 @@ def serve(
         f"(MCP at /mcp, auth {config.effective_auth_mode}, data in {config.data_dir})",
         err=True,
     )
-    # uvicorn's own limits, and the ones it lacks (see slow_clients.py and docs/security.md).
-    server = RelayServer(
-        uvicorn.Config(
-            relay.app,
-            log_level="warning",
-            lifespan="on",
-            access_log=False,
-            http=protocol_with_timeouts(config.request_head_timeout_s, config.request_body_idle_s),
-            ws="none",  # the relay speaks no WebSocket: an Upgrade is a plain request
-            timeout_graceful_shutdown=5,
-            timeout_keep_alive=30,  # idle keep-alive connections
-            h11_max_incomplete_event_size=64 * 1024,  # request line and headers
-        ),
-        relay.hub,
-    )
+    server = RelayServer(uvicorn.Config(relay.app, **uvicorn_options(config)), relay.hub)
     server.run(sockets=[sock])
     if not server.started:
         raise click.ClickException("the relay did not start; the log above says why")

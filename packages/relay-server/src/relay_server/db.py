@@ -14,6 +14,7 @@ row that records it, and looking at what is pending never writes.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import sqlite3
 import stat
@@ -40,8 +41,37 @@ from peewee import (
 
 from relay_core import QuotaExceeded, now_ms
 
-database = DatabaseProxy()
-"""Bound to the open database by :func:`open_database`; one relay per process."""
+_bound_here: contextvars.ContextVar[Database | None] = contextvars.ContextVar(
+    "relay_database", default=None
+)
+
+
+class _RelayDatabaseProxy(DatabaseProxy):
+    """The models' database: the one :func:`open_database` opened in this context, else the
+    one it opened last in the process.
+
+    A relay process opens one database and every thread sees it. The context comes first so that
+    several relays can share one process (the test suite serves relays from threads of its own):
+    each relay's event loop, and the worker threads it hands database work to, inherit the
+    context the relay was built in.
+    """
+
+    __slots__ = ("_process_wide",)
+
+    @property
+    def obj(self) -> Database | None:  # type: ignore[override]
+        return _bound_here.get() or self._process_wide
+
+    @obj.setter
+    def obj(self, value: Database | None) -> None:
+        object.__setattr__(self, "_process_wide", value)
+
+    # Proxy refuses attributes not in its own __slots__; these slots keep out any others.
+    __setattr__ = object.__setattr__
+
+
+database = _RelayDatabaseProxy()
+"""Bound to the open database by :func:`open_database` (see :class:`_RelayDatabaseProxy`)."""
 
 PRAGMAS: Final = {
     "journal_mode": "wal",
@@ -366,6 +396,7 @@ def open_database(path: Path) -> SqliteDatabase:
         make_private(file, PRIVATE_FILE_MODE)
     db = RelayDatabase(str(path), pragmas=PRAGMAS, lock_type="IMMEDIATE")
     database.initialize(db)
+    _bound_here.set(db)
     db.connect(reuse_if_open=True)
     migrate(db)
     return db

@@ -1,4 +1,5 @@
-"""Running the relay under uvicorn: the listening socket, and a shutdown that answers waiters.
+"""Running the relay under uvicorn: its settings, the listening socket, and a shutdown that
+answers waiters.
 
 Two things ``uvicorn.run`` does not do the way the relay needs:
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
-from typing import Final
+from typing import Any, Final
 
 import uvicorn
 from sse_starlette.sse import AppStatus
@@ -25,9 +26,30 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from relay_core import Unavailable
 from relay_core.wire import MCP_PATH
+from relay_server.config import ServerConfig
 from relay_server.events import EventHub
+from relay_server.slow_clients import protocol_with_timeouts
 
 DRAIN_POLL_S: Final = 0.05
+
+
+def uvicorn_options(config: ServerConfig) -> dict[str, Any]:
+    """The keyword arguments of ``uvicorn.run`` / ``uvicorn.Config`` for a relay with ``config``.
+
+    uvicorn's own limits, and the ones it lacks (see slow_clients.py and docs/security.md).
+    """
+    return {
+        "host": config.host,
+        "port": config.port,
+        "log_level": "warning",
+        "lifespan": "on",
+        "access_log": False,
+        "http": protocol_with_timeouts(config.request_head_timeout_s, config.request_body_idle_s),
+        "ws": "none",  # the relay speaks no WebSocket: an Upgrade is a plain request
+        "timeout_graceful_shutdown": 5,
+        "timeout_keep_alive": 30,  # idle keep-alive connections
+        "h11_max_incomplete_event_size": 64 * 1024,  # request line and headers
+    }
 
 
 def listen(host: str, port: int) -> socket.socket:
