@@ -217,3 +217,69 @@ def test_every_valid_name_fits_the_byte_limit_and_has_no_windows_specials(text):
     assert not set(text) & set('<>:"/\\|?*')
     assert not text.endswith((".", " "))
     assert text.partition(".")[0].rstrip(" ").upper() not in {"CON", "PRN", "AUX", "NUL"}
+
+
+# Boundaries pinned one by one: each test below fails against a mutant a mutation run left alive
+# (tests/mutation/run.py names), such as a device family that loses its first or last member, a
+# limit that moves by one byte, or a hint that is no longer offered.
+
+
+@pytest.mark.parametrize("name", ["con", "prn", "aux", "nul", "com1", "com9", "lpt1", "lpt9"])
+def test_every_family_of_windows_reserved_names_gets_a_prefix(name):
+    assert safe_file_name(name) == f"_{name}"
+    assert safe_file_name(f"{name}.cursor.tmp") == f"_{name}.cursor.tmp"
+
+
+@pytest.mark.parametrize("name", ["com0", "lpt0", "com10", "lpt10", "com", "lpt", "com-1", "con-1"])
+def test_names_just_outside_the_windows_reserved_families_are_kept(name):
+    # The session-name rule reserves COM1-9 and LPT1-9, the names older Windows versions refuse.
+    assert safe_file_name(name) == name
+
+
+@pytest.mark.parametrize("device", ["COM0", "COM9", "LPT0", "LPT9", "CON", "CLOCK$"])
+def test_every_family_of_windows_device_file_names_is_refused_and_renamed(device):
+    for name in (device, device.lower() + ".txt"):
+        with pytest.raises(InvalidInput, match="reserves it for a device"):
+            validate_filename(name)
+        assert safe_filename(name) == f"_{name}"
+
+
+def test_the_lowercase_hint_is_given_for_any_character_that_lowers_to_a_valid_name():
+    # KELVIN SIGN lowers to an ASCII 'k' and sorts after it: the hint must not depend on order.
+    with pytest.raises(InvalidInput, match="did you mean 'kelvin'"):
+        validate_name("\u212aelvin")
+
+
+@pytest.mark.parametrize("name", ["a b", "a/b", "-lead", "UP/down"])
+def test_no_lowercase_hint_when_lowering_would_not_make_the_name_valid(name):
+    with pytest.raises(InvalidInput) as caught:
+        validate_name(name)
+    assert "did you mean" not in caught.value.message
+
+
+def test_a_cleaned_name_of_exactly_the_byte_limit_is_kept_whole():
+    # 255 bytes after '?' becomes '_': shortening it would drop the ". " before the extension.
+    name = "x?" + "a" * 247 + ". .txt"
+    assert len(name.encode("utf-8")) == FILENAME_MAX_BYTES
+    assert safe_filename(name) == "x_" + "a" * 247 + ". .txt"
+
+
+def test_a_cleaned_name_one_byte_over_the_limit_is_shortened_to_exactly_the_limit():
+    assert safe_filename("x?" + "a" * 250 + ".txt") == "x_" + "a" * 249 + ".txt"
+    assert safe_filename("日" * 200 + ".tar.gz") == "日" * 84 + ".gz"  # 252 + 3 bytes
+    assert safe_filename("é" * 200 + ".txt") == "é" * 125 + ".txt"  # 254: no half character
+
+
+def test_an_extension_of_up_to_16_bytes_is_kept_when_shortening_and_a_longer_one_is_not():
+    assert safe_filename("a" * 300 + "." + "b" * 16) == "a" * 238 + "." + "b" * 16
+    assert safe_filename("a" * 300 + "." + "b" * 17) == "a" * 255
+
+
+def test_a_long_name_without_a_stem_or_a_dot_is_cut_as_a_whole():
+    assert safe_filename("." + "b" * 300) == "." + "b" * 254
+    assert safe_filename("b" * 300) == "b" * 255
+
+
+def test_a_name_of_only_dots_and_spaces_is_saved_as_an_underscore():
+    for name in ("...", ". .", " . ", ". . ."):
+        assert safe_filename(name) == "_"

@@ -9,8 +9,16 @@ module one small change at a time (an operator, a comparison, a constant, a ``br
 those tests; a mutant the tests do not fail on "survives". The run works in a copy of this
 checkout (cosmic-ray edits files in place, and an interrupted run must not leave a mutant in the
 tree), prints each survivor's diff and one score line per target, and exits 1 if any survived.
-Survivors that are equivalent to the real code are marked ``# pragma: no mutate`` with a reason,
-and docs/testing.md lists the latest score.
+
+A survivor that behaves exactly like the real code (an "equivalent mutant") cannot be killed by a
+test. Where every mutant of a line is like that (type annotations, which ``from __future__ import
+annotations`` never evaluates), the line says ``# pragma: no mutate`` and cosmic-ray skips it.
+Elsewhere the pragma would also hide the line's killable mutants, so the mutant is listed in
+``EQUIVALENT`` below with the reason, printed as "equivalent", and not counted as a survivor.
+docs/testing.md has the latest scores and every equivalent mutant.
+
+Each target's session is kept in tests/mutation/sessions/ (ignored by git); ``--report`` prints
+the scores of the kept sessions again without running anything, e.g. after editing EQUIVALENT.
 """
 
 from __future__ import annotations
@@ -21,10 +29,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+SESSIONS = Path(__file__).resolve().parent / "sessions"
 COSMIC_RAY = ["uvx", "--from", "cosmic-ray==8.7.0"]
 TEST_TIMEOUT_S = 120.0
 
@@ -76,6 +86,25 @@ TARGETS: dict[str, Target] = {
 }
 
 
+@dataclass(frozen=True)
+class Equivalent:
+    """A mutant that behaves like the real code: its operator and its mutated line, stripped."""
+
+    operator: str
+    line: str
+    why: str
+
+
+EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
+    "names": (),
+    "blobs": (),
+    "auth": (),
+    "blobstore": (),
+    "queries": (),
+    "service": (),
+}
+
+
 def run(command: list[str], cwd: Path, *, check: bool = True) -> str:
     result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
     if check and result.returncode != 0:
@@ -98,11 +127,25 @@ def copy_checkout(into: Path) -> Path:
 
 def mutate(name: str, target: Target, checkout: Path) -> tuple[int, int]:
     """Run one target; print survivors; return (killed, survived)."""
+    started = time.monotonic()
     work = checkout / ".mutation"
     work.mkdir(exist_ok=True)
     config, session = work / f"{name}.toml", work / f"{name}.sqlite"
     test_command = " ".join(
-        [".venv/bin/python", "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *target.tests]
+        [
+            ".venv/bin/python",
+            "-m",
+            "pytest",
+            "-x",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            # One process: the suite's addopts spread tests over xdist workers, and starting
+            # them costs more than a target's few test files take to run, for every mutant.
+            "-n",
+            "0",
+            *target.tests,
+        ]
     )
     config.write_text(
         "[cosmic-ray]\n"
@@ -115,20 +158,46 @@ def mutate(name: str, target: Target, checkout: Path) -> tuple[int, int]:
     run([*COSMIC_RAY, "cosmic-ray", "init", str(config), str(session)], cwd=checkout)
     run([*COSMIC_RAY, "cr-filter-pragma", str(session)], cwd=checkout)
     run([*COSMIC_RAY, "cosmic-ray", "exec", str(config), str(session)], cwd=checkout)
-    dump = run([*COSMIC_RAY, "cosmic-ray", "dump", str(session)], cwd=checkout)
-    killed = survived = 0
+    SESSIONS.mkdir(exist_ok=True)
+    shutil.copy2(session, SESSIONS / session.name)
+    return report(name, SESSIONS / session.name, (time.monotonic() - started) / 60)
+
+
+def mutated_line(diff: str) -> str:
+    """The line a mutant changed, as it reads after the change, stripped."""
+    added = [line[1:] for line in diff.splitlines() if line.startswith("+") and line[1:2] != "+"]
+    return added[0].strip() if added else ""
+
+
+def report(name: str, session: Path, minutes: float | None = None) -> tuple[int, int]:
+    """Print a session's survivors and score; return (killed, survived)."""
+    dump = run([*COSMIC_RAY, "cosmic-ray", "dump", str(session)], cwd=ROOT)
+    killed = equivalent = survived = skipped = 0
     for line in dump.splitlines():
-        _, result = json.loads(line)
+        job, result = json.loads(line)
         if result is None or result.get("worker_outcome") == "skipped":
+            skipped += 1
             continue
-        if result["test_outcome"] == "survived":
-            survived += 1
-            print(result["diff"])
-        else:
+        if result["test_outcome"] != "survived":
             killed += 1
+            continue
+        operator = job["mutations"][0]["operator_name"]
+        changed = mutated_line(result["diff"])
+        known = [e for e in EQUIVALENT[name] if e.operator == operator and e.line == changed]
+        if known:
+            equivalent += 1
+            print(f"equivalent ({operator}): {changed}\n    {known[0].why}")
+        else:
+            survived += 1
+            print(f"SURVIVED ({operator}):\n{result['diff']}")
     total = killed + survived
     score = 100.0 * killed / total if total else 100.0
-    print(f"{name}: {killed} of {total} mutants killed ({score:.1f}%), {survived} survived")
+    took = f", {minutes:.1f} min" if minutes is not None else ""
+    print(
+        f"{name}: {killed} of {total} non-equivalent mutants killed ({score:.1f}%),"
+        f" {survived} survived; {equivalent} equivalent, {skipped} skipped by pragma{took}",
+        flush=True,
+    )
     return killed, survived
 
 
@@ -136,6 +205,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("targets", nargs="*", metavar="TARGET", help=", ".join(TARGETS))
     parser.add_argument("--list", action="store_true", help="list the targets and exit")
+    parser.add_argument(
+        "--report", action="store_true", help="print the kept sessions' results, run nothing"
+    )
     args = parser.parse_args()
     if args.list:
         for name, target in TARGETS.items():
@@ -145,6 +217,10 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown target(s) {', '.join(unknown)}; choose from {', '.join(TARGETS)}")
     chosen = args.targets or list(TARGETS)
+    if args.report:
+        kept = [name for name in chosen if (SESSIONS / f"{name}.sqlite").exists()]
+        survived = sum(report(name, SESSIONS / f"{name}.sqlite")[1] for name in kept)
+        return 1 if survived else 0
     with tempfile.TemporaryDirectory(prefix="relay-mutation-") as temp:
         checkout = copy_checkout(Path(temp))
         survived = sum(mutate(name, TARGETS[name], checkout)[1] for name in chosen)

@@ -115,7 +115,7 @@ def validate_filename(value: object) -> str:
     return value
 
 
-def filename_problem(value: str) -> str | None:
+def filename_problem(value: str) -> str | None:  # pragma: no mutate (an annotation)
     """Why ``value`` is not a valid attachment file name, or None when it is."""
     if not value:
         return "it is empty"
