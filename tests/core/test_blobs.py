@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from relay_core import InvalidInput, StreamingHash, hash_chunks, hash_file, validate_digest
-from relay_core.blobs import blob_relpath, iter_file
+from relay_core.blobs import CHUNK_BYTES, DIGEST_HEX_CHARS, blob_relpath, iter_file
 
 
 @given(st.lists(st.binary(max_size=300), max_size=20))
@@ -43,3 +43,30 @@ def test_malformed_digests_are_invalid(digest):
 def test_blob_relpath_fans_out_by_first_byte():
     digest = hashlib.sha256(b"x").hexdigest()
     assert blob_relpath(digest) == f"{digest[:2]}/{digest}"
+
+
+def test_a_file_is_read_in_chunks_of_one_mebibyte_and_no_more(tmp_path):
+    # The constant-memory promise of hash_file and of the relay's blob reads, in numbers.
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"x" * (2 * 1024 * 1024 + 1))
+    assert CHUNK_BYTES == 1024 * 1024
+    assert [len(chunk) for chunk in iter_file(path)] == [1024 * 1024, 1024 * 1024, 1]
+
+
+def test_a_digest_is_as_long_as_a_sha256_hexdigest():
+    assert DIGEST_HEX_CHARS == len(hashlib.sha256().hexdigest()) == 64
+    digest = hashlib.sha256(b"x").hexdigest()
+    assert validate_digest(digest) == digest
+
+
+@pytest.mark.parametrize("digest", ["../" + "0" * 61, "A" * 64, "0" * 63])
+def test_blob_relpath_refuses_anything_but_a_digest(digest):
+    with pytest.raises(InvalidInput, match="not a SHA-256 digest"):
+        blob_relpath(digest)
+
+
+def test_streaming_hexdigest_is_the_digest_of_everything_fed_so_far():
+    h = StreamingHash()
+    assert h.hexdigest() == hashlib.sha256().hexdigest()
+    h.update(b"ab")
+    assert h.hexdigest() == hashlib.sha256(b"ab").hexdigest() == h.result().sha256
