@@ -100,8 +100,61 @@ class Equivalent:
     why: str
 
 
+_DISJOINT = "the sets are disjoint, so their symmetric difference is their union"
+_ONLY_DOTS = (
+    "a cleaned name that is nonempty and only dots (from '.\\u00a0.') is refused by the final"
+    " filename_problem check, which maps it to '_' anyway; otherwise the set has a non-dot"
+    " character and both comparisons are false"
+)
 EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
-    "names": (),
+    "names": (
+        Equivalent(
+            "core/ReplaceBinaryOperator_BitOr_BitXor",
+            '^ {f"com{i}" for i in range(1, 10)}',
+            _DISJOINT,
+        ),
+        Equivalent(
+            "core/ReplaceBinaryOperator_BitOr_BitXor",
+            '^ {f"lpt{i}" for i in range(1, 10)}',
+            _DISJOINT,
+        ),
+        Equivalent(
+            "core/ReplaceBinaryOperator_BitOr_BitXor",
+            '^ {f"{port}{digit}" for port in ("COM", "LPT")'
+            ' for digit in "0123456789\\u00b9\\u00b2\\u00b3"}',
+            _DISJOINT,
+        ),
+        Equivalent(
+            "core/ReplaceComparisonOperator_NotEq_IsNot",
+            "if value is not value.strip():",
+            "CPython's str.strip returns the very same object when there is nothing to strip and a"
+            " new one otherwise, so 'is not' and '!=' agree",
+        ),
+        Equivalent(
+            "core/ReplaceComparisonOperator_NotEq_IsNot",
+            "if value and value.lower() is not value and _NAME_RE.fullmatch(value.lower()):",
+            "where the lowered name equals the name, the fullmatch of it already failed, so the"
+            " hint is not given whichever way the first test goes",
+        ),
+        Equivalent(
+            "core/ReplaceComparisonOperator_LtE_Lt",
+            'if not cleaned or set(cleaned) < {"."}:',
+            _ONLY_DOTS,
+        ),
+        Equivalent(
+            "core/ReplaceComparisonOperator_LtE_Eq",
+            'if not cleaned or set(cleaned) == {"."}:',
+            _ONLY_DOTS,
+        ),
+        Equivalent(
+            "core/ReplaceComparisonOperator_LtE_Is",
+            'if not cleaned or set(cleaned) is {"."}:',
+            _ONLY_DOTS,
+        ),
+        Equivalent(
+            "core/ReplaceAndWithOr", 'if not cleaned and set(cleaned) <= {"."}:', _ONLY_DOTS
+        ),
+    ),
     "blobs": (),
     "auth": (),
     "blobstore": (),
