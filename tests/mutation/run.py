@@ -153,7 +153,24 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             _ONLY_DOTS,
         ),
         Equivalent(
-            "core/ReplaceAndWithOr", 'if not cleaned and set(cleaned) <= {"."}:', _ONLY_DOTS
+            "core/ReplaceOrWithAnd", 'if not cleaned and set(cleaned) <= {"."}:', _ONLY_DOTS
+        ),
+        Equivalent(
+            "core/ReplaceBinaryOperator_Sub_BitXor",
+            'room = limit ^ len(tail.encode("utf-8"))',
+            "the limit is 255, all ones in eight bits, and the tail at most 17 bytes: 255 ^ n is"
+            " 255 - n for every n up to 255",
+        ),
+        Equivalent(
+            "core/ReplaceOrWithAnd",
+            'if not dot and not stem or len(extension.encode("utf-8")) > 16:',
+            "rpartition gives an empty stem whenever it finds no dot, so 'not dot or not stem' and"
+            " 'not dot and not stem' are both just 'not stem'",
+        ),
+        Equivalent(
+            "core/NumberReplacer",
+            'stem = name.split(".", 2)[0]',
+            "the part before the first dot is the same for any number of splits from one up",
         ),
     ),
     "blobs": (),
