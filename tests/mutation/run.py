@@ -72,7 +72,11 @@ TARGETS: dict[str, Target] = {
     ),
     "blobstore": Target(
         "packages/relay-server/src/relay_server/blobstore.py",
-        ("tests/server/test_claim_leftover.py", "tests/server/test_blobstore.py"),
+        (
+            "tests/server/test_claim_leftover.py",
+            "tests/server/test_blobstore_edges.py",
+            "tests/server/test_blobstore.py",
+        ),
         "blob writes and verified reads: a wrong answer loses or corrupts a file",
     ),
     "queries": Target(
