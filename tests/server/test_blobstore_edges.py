@@ -1,5 +1,9 @@
-"""Blob store edges a mutation run showed unpinned: the empty blob's reader, and the usage count
-after a corrupt blob is moved out of a store that holds more than two blobs."""
+"""Blob store edges a partial mutation run (tests/mutation/run.py blobstore) showed unpinned.
+
+Each test fails against a mutant that passed test_blobstore.py: the empty blob's reader, the
+usage count after a quarantine in a store of more than two blobs, one client's in-flight count
+after one of its uploads ends, and the recount of a store that is full to the byte.
+"""
 
 from __future__ import annotations
 
@@ -39,3 +43,29 @@ def test_moving_a_corrupt_blob_out_takes_exactly_it_off_the_usage(store):
     with pytest.raises(errors.NotFound):
         b"".join(store.open_for_read(sha(damaged)))
     assert store.usage() == Usage(4, 11)
+
+
+def test_ending_one_upload_keeps_the_clients_other_uploads_in_flight_counted(tmp_path):
+    store = BlobStore(
+        tmp_path, max_blob_bytes=100, quota_bytes=10_000, max_in_flight_per_client_bytes=120
+    )
+    first = store.begin(sha(b"one"), 60, owner="mallory")
+    second = store.begin(sha(b"two"), 40, owner="mallory")
+    first.abort()
+    assert store.in_flight_for("mallory") == 40
+    with pytest.raises(errors.RateLimited):
+        store.begin(sha(b"three"), 90, owner="mallory")  # 40 + 90 > 120
+    second.abort()
+    assert store.in_flight_for("mallory") == 0
+
+
+def test_a_store_full_to_the_byte_counts_again_before_refusing(tmp_path):
+    # gc runs in its own process: the space it frees must be found, even when the count this
+    # process holds says the store is exactly full.
+    store = BlobStore(tmp_path, max_blob_bytes=10, quota_bytes=20)
+    first, second = b"a" * 10, b"b" * 10
+    store.put_bytes(sha(first), first)
+    store.put_bytes(sha(second), second)
+    store.path_of(sha(first)).unlink()  # as another process's gc would
+    assert store.put_bytes(sha(b"c"), b"c") is True
+    assert store.usage() == Usage(2, 11)
