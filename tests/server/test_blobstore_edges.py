@@ -2,7 +2,8 @@
 
 Each test fails against a mutant that passed test_blobstore.py: the empty blob's reader, the
 usage count after a quarantine in a store of more than two blobs, one client's in-flight count
-after one of its uploads ends, and the recount of a store that is full to the byte.
+after one of its uploads ends, the recount of a store that is full to the byte, a range past
+an empty blob, and a file in the wrong fan-out directory.
 """
 
 from __future__ import annotations
@@ -69,3 +70,20 @@ def test_a_store_full_to_the_byte_counts_again_before_refusing(tmp_path):
     store.path_of(sha(first)).unlink()  # as another process's gc would
     assert store.put_bytes(sha(b"c"), b"c") is True
     assert store.usage() == Usage(2, 11)
+
+
+def test_a_range_that_starts_past_an_empty_blob_is_invalid(store):
+    store.put_bytes(sha(b""), b"")
+    with pytest.raises(errors.InvalidInput, match="outside blob"):
+        store.open_for_read(sha(b""), start=1)
+
+
+def test_a_file_in_the_wrong_fan_out_directory_is_not_a_blob(tmp_path):
+    data = b"misplaced"
+    wrong = "00" if not sha(data).startswith("00") else "11"
+    (tmp_path / wrong).mkdir()
+    (tmp_path / wrong / sha(data)).write_bytes(data)
+    store = BlobStore(tmp_path, max_blob_bytes=100, quota_bytes=1000)
+    assert list(store.iter_blobs()) == []
+    assert store.usage() == Usage(0, 0)
+    assert not store.exists(sha(data))
