@@ -253,6 +253,7 @@ def test_per_client_tokens_are_the_identity_on_every_route(per_client_relay):
             assert_refused(call(relay, method, path, refused), 401, "unauthorized")
 
 
+@pytest.mark.relay_process  # what `serve` itself writes to its log
 def test_no_token_ever_shows_in_an_answer_or_in_the_debug_log(per_client_relay):
     relay = per_client_relay
     tokens = [*relay.tokens.values(), WRONG_TOKEN]

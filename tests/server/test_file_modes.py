@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 import requests
 
+pytestmark = pytest.mark.relay_process  # the umask and file modes of the `serve` process
+
 NORMAL_UMASK = 0o022
 APPEAR_TIMEOUT_S = 20.0
 
