@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from starlette.requests import ClientDisconnect
 
 from relay_core import MessagePage, Status
 
@@ -468,3 +469,54 @@ def test_gc_removes_exactly_the_unattached_files_while_the_relay_runs(start_rela
     assert api(relay, "beta", "GET", f"/blobs/{sha(kept)}").content == kept
     # The running relay finds the freed room (its quota is full without it).
     assert put(relay, "alpha", os.urandom(MiB)).status_code == 201
+
+
+def files_open_on(digest: str) -> list[str]:
+    """Paths this process holds open whose name contains ``digest``."""
+    paths = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if digest in target:
+            paths.append(target)
+    return paths
+
+
+@pytest.mark.anyio
+async def test_a_download_that_fails_before_its_body_starts_closes_the_file(relay):
+    # A client that goes away before the first byte leaves a response that is never iterated:
+    # the blob's file used to stay open until garbage collection found it.
+    data = b"bytes nobody will receive"
+    assert put(relay, "alpha", data).status_code in (200, 201)
+    app = relay._thread.relay.app  # the in-process relay's ASGI app, driven by hand
+    headers = {**relay.headers("alpha"), "host": f"127.0.0.1:{relay.port}"}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": f"/blobs/{sha(data)}",
+        "raw_path": f"/blobs/{sha(data)}".encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", relay.port),
+    }
+    started = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        started.append(message["type"])
+        raise OSError("the client went away")
+
+    with pytest.raises(ClientDisconnect) as failed:  # what Starlette makes of the failed send
+        await app(scope, receive, send)
+    assert started == ["http.response.start"]  # the response got as far as its head
+    assert failed.value is not None  # the failure (and the response in its frames) is alive
+    assert not files_open_on(sha(data))
