@@ -20,19 +20,24 @@ import hmac
 import json
 import threading
 from collections.abc import Callable, Hashable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import anyio
 from fastmcp.server.auth import AccessToken
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relay_core import Forbidden, RelayError, Unauthorized, validate_client_id
 from relay_core.models import AuthMode
 from relay_core.wire import BEARER_PREFIX, CLIENT_ID_HEADER, HEALTH_PATH
 from relay_server.config import hash_token
 
+if TYPE_CHECKING:
+    from relay_server.revocation import Revocation
+
 CALLER_SCOPE_KEY: Final = "relay.caller"
+TOKEN_HASH_SCOPE_KEY: Final = "relay.token_hash"
+"""Where the hash of the per-client token a request got in with is left (per-client mode)."""
 PUBLIC_PATHS: Final = frozenset({HEALTH_PATH})
 
 
@@ -43,7 +48,8 @@ class Authenticator:
     it. ``tokens_version`` returns something that changes whenever tokens change (the state of
     the :class:`~relay_server.token_marker.TokenMarker`); it is looked at on every per-client
     request, and a new value forgets every remembered token, so a replaced or removed token is
-    refused from the next request on.
+    refused from the next request on, and ``on_tokens_changed`` is called (from the thread that
+    noticed) so what the old token still holds open can be ended.
     """
 
     def __init__(
@@ -53,6 +59,7 @@ class Authenticator:
         shared_token_hash: str | None = None,
         lookup_token_hash: Callable[[str], str | None] | None = None,
         tokens_version: Callable[[], Hashable] | None = None,
+        on_tokens_changed: Callable[[], None] | None = None,
     ) -> None:
         if mode == "shared" and not shared_token_hash:
             raise ValueError("shared mode needs a token hash")
@@ -62,6 +69,7 @@ class Authenticator:
         self._shared_hash = shared_token_hash
         self._lookup = lookup_token_hash
         self._tokens_version = tokens_version
+        self.on_tokens_changed = on_tokens_changed
         self._known: dict[str, str] = {}
         self._known_version: Hashable = tokens_version() if tokens_version else None
         self._lock = threading.Lock()  # resolve() runs on the loop and in worker threads
@@ -119,6 +127,8 @@ class Authenticator:
         """Forget remembered tokens when the tokens version moved since they were found."""
         if self._tokens_version is not None and self._tokens_version() != self._known_version:
             self.forget()
+            if self.on_tokens_changed is not None:
+                self.on_tokens_changed()
 
     def _owner(self, token_hash: str) -> str | None:
         self._revalidate()
@@ -170,7 +180,12 @@ async def send_error(
 
 
 class AuthMiddleware:
-    """Resolves the caller of every HTTP request but ``/healthz``, or answers 401/403."""
+    """Resolves the caller of every HTTP request but ``/healthz``, or answers 401/403.
+
+    In per-client mode it leaves the token's hash in the scope (:data:`TOKEN_HASH_SCOPE_KEY`),
+    and with ``revocation`` a ``GET`` that has not started answering when its token is replaced
+    or removed (a parked long-poll) is answered ``401`` instead.
+    """
 
     def __init__(
         self,
@@ -178,11 +193,13 @@ class AuthMiddleware:
         authenticator: Authenticator,
         on_caller: Callable[[str], None] | None = None,
         touch_due: Callable[[str], bool] | None = None,
+        revocation: Revocation | None = None,
     ) -> None:
         self.app = app
         self.authenticator = authenticator
         self.on_caller = on_caller
         self.touch_due = touch_due
+        self.revocation = revocation
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
@@ -206,4 +223,39 @@ class AuthMiddleware:
         scope["user"] = AuthenticatedUser(AccessToken(token="", client_id=caller, scopes=[]))
         if self.on_caller is not None and (self.touch_due is None or self.touch_due(caller)):
             await anyio.to_thread.run_sync(self.on_caller, caller)
-        await self.app(scope, receive, send)
+        if self.authenticator.mode != "per-client" or not authorization:
+            await self.app(scope, receive, send)
+            return
+        token_hash = hash_token(Authenticator._bearer(authorization))
+        scope[TOKEN_HASH_SCOPE_KEY] = token_hash
+        if self.revocation is None or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        await self._revocable(token_hash, caller, scope, receive, send)
+
+    async def _revocable(
+        self, token_hash: str, caller: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """Serve a GET that the revocation sweep may answer 401 until its answer starts."""
+        assert self.revocation is not None
+        parked = self.revocation.park(token_hash, caller)
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                parked.answering = True
+            await send(message)
+
+        try:
+            with parked.cancel:
+                await self.app(scope, receive, watch)
+        finally:
+            self.revocation.unpark(parked)
+        if parked.revoked and not parked.answering:
+            await send_error(
+                scope,
+                send,
+                Unauthorized(
+                    "the bearer token was replaced or removed while this request waited; "
+                    "ask the relay's operator for the new one"
+                ),
+            )
