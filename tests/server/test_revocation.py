@@ -105,13 +105,19 @@ class McpSession:
         assert answer.status_code == 200, answer.text
 
         def read() -> None:
-            for line in answer.iter_lines():
-                if line.startswith(b"data:"):
-                    event = json.loads(line.removeprefix(b"data:"))
-                    if event.get("method") == CHANNEL:
-                        self.received.put(event["params"]["content"])
+            try:
+                for line in answer.iter_lines():
+                    if line.startswith(b"data:"):
+                        event = json.loads(line.removeprefix(b"data:"))
+                        if event.get("method") == CHANNEL:
+                            self.received.put(event["params"]["content"])
+            except Exception:
+                if not closing.is_set():
+                    raise
+                return  # the test closed the stream itself, after a failure
             self.received.put(END)
 
+        closing = threading.Event()
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
         try:
@@ -120,6 +126,7 @@ class McpSession:
             if reader.is_alive():  # end the session, which ends its stream
                 requests.delete(self.relay.mcp_url, headers=self.headers, timeout=10)
             reader.join(timeout=DEADLINE_S)
+            closing.set()
             answer.close()
 
     def next_event(self) -> object:
@@ -210,3 +217,28 @@ def test_a_long_poll_parked_with_a_replaced_token_is_answered_401(per_client_rel
     assert answer.json()["error"]["code"] == "unauthorized"
     assert "replaced or removed while this request waited" in answer.json()["error"]["message"]
     assert "not for the old token" not in answer.text
+
+
+def test_an_mcp_wait_parked_with_a_replaced_token_ends_without_the_message(per_client_relay):
+    relay = per_client_relay
+    beta, old = relay.tokens["beta"], relay.tokens["alpha"]
+    before = McpSession(relay, old)
+    answers: queue.Queue[requests.Response] = queue.Queue()
+    call = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "wait_for_messages", "arguments": {"timeout_s": 60}},
+    }
+
+    def wait() -> None:
+        answers.put(requests.post(relay.mcp_url, headers=before.headers, json=call, timeout=90))
+
+    waiter = threading.Thread(target=wait, daemon=True)
+    waiter.start()
+    add_client(relay, "alpha")  # a process start: the call has long been parked by now
+    post(relay, beta, "/api/v1/sessions/work/messages", {"text": "not for the old token"})
+    answer = answers.get(timeout=DEADLINE_S)
+    waiter.join()
+    assert "not for the old token" not in answer.text
+    assert before.notify_initialized(old) == 401
