@@ -33,7 +33,7 @@ from relay_core.wire import BEARER_PREFIX, CLIENT_ID_HEADER, HEALTH_PATH
 from relay_server.config import hash_token
 
 if TYPE_CHECKING:
-    from relay_server.revocation import Revocation
+    from relay_server.revocation import ParkedRequest, Revocation
 
 CALLER_SCOPE_KEY: Final = "relay.caller"
 TOKEN_HASH_SCOPE_KEY: Final = "relay.token_hash"
@@ -184,7 +184,8 @@ class AuthMiddleware:
 
     In per-client mode it leaves the token's hash in the scope (:data:`TOKEN_HASH_SCOPE_KEY`),
     and with ``revocation`` a ``GET`` that has not started answering when its token is replaced
-    or removed (a parked long-poll) is answered ``401`` instead.
+    or removed (a parked long-poll) is answered ``401`` instead (a ``POST`` or ``PUT`` is not cut:
+    a write could be done and yet reported refused).
     """
 
     def __init__(
@@ -208,6 +209,41 @@ class AuthMiddleware:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         authorization = headers.get("authorization")
         client_header = headers.get(CLIENT_ID_HEADER.lower())
+        token_hash = self._token_hash(authorization)
+        # A GET is tracked before its token is checked, so a token change that comes at any
+        # point after that check cannot miss it (see relay_server.revocation).
+        parked = (
+            self.revocation.park(token_hash)
+            if self.revocation is not None and token_hash is not None and scope["method"] == "GET"
+            else None
+        )
+        try:
+            await self._serve(
+                authorization, client_header, token_hash, parked, scope, receive, send
+            )
+        finally:
+            if parked is not None and self.revocation is not None:
+                self.revocation.unpark(parked)
+
+    def _token_hash(self, authorization: str | None) -> str | None:
+        """The hash of a well-formed per-client bearer token, else None."""
+        if self.authenticator.mode != "per-client":
+            return None
+        try:
+            return hash_token(Authenticator._bearer(authorization))
+        except Unauthorized:
+            return None
+
+    async def _serve(
+        self,
+        authorization: str | None,
+        client_header: str | None,
+        token_hash: str | None,
+        parked: ParkedRequest | None,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
         try:
             caller = self.authenticator.resolve_known(authorization, client_header)
             if caller is None:  # the database must be asked: not on the event loop
@@ -221,35 +257,22 @@ class AuthMiddleware:
         # The raw token stays here: nothing downstream needs it, and what is not kept is not
         # logged.
         scope["user"] = AuthenticatedUser(AccessToken(token="", client_id=caller, scopes=[]))
+        if token_hash is not None:
+            scope[TOKEN_HASH_SCOPE_KEY] = token_hash
         if self.on_caller is not None and (self.touch_due is None or self.touch_due(caller)):
             await anyio.to_thread.run_sync(self.on_caller, caller)
-        if self.authenticator.mode != "per-client" or not authorization:
+        if parked is None:
             await self.app(scope, receive, send)
             return
-        token_hash = hash_token(Authenticator._bearer(authorization))
-        scope[TOKEN_HASH_SCOPE_KEY] = token_hash
-        if self.revocation is None or scope["method"] != "GET":
-            await self.app(scope, receive, send)
-            return
-        await self._revocable(token_hash, caller, scope, receive, send)
-
-    async def _revocable(
-        self, token_hash: str, caller: str, scope: Scope, receive: Receive, send: Send
-    ) -> None:
-        """Serve a GET that the revocation sweep may answer 401 until its answer starts."""
-        assert self.revocation is not None
-        parked = self.revocation.park(token_hash, caller)
+        parked.client_id = caller
 
         async def watch(message: Message) -> None:
             if message["type"] == "http.response.start":
                 parked.answering = True
             await send(message)
 
-        try:
-            with parked.cancel:
-                await self.app(scope, receive, watch)
-        finally:
-            self.revocation.unpark(parked)
+        with parked.cancel:  # cancelled by the sweep; at once if that came before this point
+            await self.app(scope, receive, watch)
         if parked.revoked and not parked.answering:
             await send_error(
                 scope,

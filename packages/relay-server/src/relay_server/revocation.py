@@ -12,6 +12,11 @@ stream ends, its id then answers 404) and answers every parked request of such a
 Sessions and requests let in with a token that is still valid (the new one, other clients')
 are not touched.
 
+Nothing is missed: a ``GET`` is tracked before its token is checked, so a change either comes
+before the check (which then refuses the token) or finds the request tracked; an MCP session is
+counted before its opening answer reaches the client, and one opened with the old token just
+before the change can only be used with the new one, which closes it (``McpSessionMiddleware``).
+
 Nothing polls. A sweep starts when something notices the marker changed while doing its work
 anyway: authentication, which looks at it on every per-client request
 (:meth:`tokens_changed`), and a live push pump before it sends (:meth:`settled`, one ``stat``),
@@ -35,9 +40,10 @@ log = logging.getLogger(__name__)
 class ParkedRequest:
     """A per-client request that waits before answering (a long-poll); the sweep may end it."""
 
-    def __init__(self, token_hash: str, client_id: str) -> None:
+    def __init__(self, token_hash: str) -> None:
         self.token_hash = token_hash
-        self.client_id = client_id
+        self.client_id: str | None = None
+        """Who the token belonged to when checked; None until then."""
         self.cancel = anyio.CancelScope()
         self.answering = False
         """Set once its answer started: from then on it finishes normally."""
@@ -91,9 +97,10 @@ class Revocation:
         while self._sweep is not None:
             await asyncio.shield(self._sweep)
 
-    def park(self, token_hash: str, client_id: str) -> ParkedRequest:
-        """Track a request the sweep may answer; :meth:`unpark` it when it is done."""
-        request = ParkedRequest(token_hash, client_id)
+    def park(self, token_hash: str) -> ParkedRequest:
+        """Track a request the sweep may answer, from before its token is checked (so no change
+        after that check is missed); :meth:`unpark` it when it is done."""
+        request = ParkedRequest(token_hash)
         self._parked.add(request)
         return request
 
@@ -118,8 +125,10 @@ class Revocation:
     async def _sweep_once(self) -> None:
         valid: dict[str, bool] = {}
         while True:
-            held = {r.token_hash: r.client_id for r in self.sessions.records() if r.token_hash}
-            held.update((p.token_hash, p.client_id) for p in self._parked)
+            held: dict[str, str | None] = {p.token_hash: p.client_id for p in self._parked}
+            held.update(
+                (r.token_hash, r.client_id) for r in self.sessions.records() if r.token_hash
+            )
             unknown = {h: c for h, c in held.items() if h not in valid}
             if not unknown:
                 break  # sessions opened while the database was asked are checked too
@@ -139,7 +148,11 @@ class Revocation:
                 request.cancel.cancel()
                 self.answered += 1
 
-    def _still_valid(self, held: dict[str, str]) -> dict[str, bool]:
-        return {
-            token_hash: self._owner_of(token_hash) == owner for token_hash, owner in held.items()
-        }
+    def _still_valid(self, held: dict[str, str | None]) -> dict[str, bool]:
+        """Whether each token still belongs to its client (to anyone, for one not checked yet:
+        it then gets the authentication's own answer)."""
+        valid = {}
+        for token_hash, owner in held.items():
+            found = self._owner_of(token_hash)
+            valid[token_hash] = found is not None and owner in (None, found)
+        return valid
