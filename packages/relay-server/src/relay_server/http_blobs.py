@@ -34,7 +34,7 @@ OCTET_STREAM: Final = "application/octet-stream"
 _RANGE_RE: Final = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 
 
-class _BlobResponse(StreamingResponse):
+class BlobResponse(StreamingResponse):
     """A blob's bytes, with its file closed however the response ends.
 
     The reader closes the file when iterated to the end or stopped early, but a response that
@@ -190,7 +190,7 @@ def blob_routes(service: RelayService) -> list[BaseRoute]:
         headers["content-length"] = str(reader.length)
         if partial:
             headers["content-range"] = f"bytes {reader.start}-{reader.last}/{reader.size}"
-        return _BlobResponse(reader, 206 if partial else 200, headers)
+        return BlobResponse(reader, 206 if partial else 200, headers)
 
     path = BLOBS_PREFIX + "/{sha256}"
     return [
