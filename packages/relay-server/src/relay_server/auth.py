@@ -31,13 +31,11 @@ from relay_core import Forbidden, RelayError, Unauthorized, validate_client_id
 from relay_core.models import AuthMode
 from relay_core.wire import BEARER_PREFIX, CLIENT_ID_HEADER, HEALTH_PATH
 from relay_server.config import hash_token
+from relay_server.request_scope import CALLER_SCOPE_KEY, TOKEN_HASH_SCOPE_KEY
 
 if TYPE_CHECKING:
     from relay_server.revocation import ParkedRequest, Revocation
 
-CALLER_SCOPE_KEY: Final = "relay.caller"
-TOKEN_HASH_SCOPE_KEY: Final = "relay.token_hash"
-"""Where the hash of the per-client token a request got in with is left (per-client mode)."""
 PUBLIC_PATHS: Final = frozenset({HEALTH_PATH})
 
 
