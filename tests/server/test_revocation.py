@@ -7,10 +7,7 @@ the admin command in its own process.
 """
 
 import json
-import os
 import queue
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,24 +19,6 @@ CHANNEL = "notifications/claude/channel"
 DEADLINE_S = 10
 END = object()
 """Put on a stream's queue when the relay ended the stream."""
-
-
-def admin(relay, command: str, client_id: str) -> str:
-    """Run ``agent-relay-server COMMAND CLIENT_ID`` on the relay's data dir; its output."""
-    return subprocess.run(
-        [sys.executable, "-m", "relay_server", command, client_id, "--data-dir", relay.data_dir],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-        env={**os.environ, **relay.env},
-    ).stdout
-
-
-def add_client(relay, client_id: str) -> str:
-    """A new token for ``client_id`` (replacing any it had)."""
-    output = admin(relay, "add-client", client_id)
-    return next(line.strip() for line in output.splitlines() if line.startswith("    "))
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -140,7 +119,7 @@ class McpSession:
 @pytest.fixture
 def per_client_relay(start_relay):
     relay = start_relay(token=None, auth_mode="per-client")
-    relay.tokens = {"alpha": add_client(relay, "alpha"), "beta": add_client(relay, "beta")}
+    relay.tokens = {"alpha": relay.add_client("alpha"), "beta": relay.add_client("beta")}
     post(
         relay, relay.tokens["beta"], "/api/v1/sessions", {"name": "work", "participants": ["alpha"]}
     )
@@ -158,7 +137,7 @@ def test_a_replaced_tokens_event_stream_ends_and_the_new_tokens_gets_the_pushes(
         post(relay, beta, messages, {"text": "before the change"})
         assert before.next_event() == "before the change"  # the stream is live and pushed to
 
-        new = add_client(relay, "alpha")
+        new = relay.add_client("alpha")
         # Nothing reaches the relay until someone's request: the next one (here beta's send)
         # notices the change; the old stream ends, and the message is not pushed to it.
         post(relay, beta, messages, {"text": "after the change"})
@@ -177,7 +156,7 @@ def test_a_session_of_the_new_token_survives_while_the_old_ones_close(per_client
     relay = per_client_relay
     beta, old = relay.tokens["beta"], relay.tokens["alpha"]
     before = McpSession(relay, old)
-    new = add_client(relay, "alpha")
+    new = relay.add_client("alpha")
     after = McpSession(relay, new)  # this request noticed the change: the old session is closed
     with after.stream():
         post(relay, beta, "/api/v1/sessions/work/messages", {"text": "only the new one"})
@@ -190,7 +169,7 @@ def test_a_removed_tokens_stream_ends_and_other_clients_keep_theirs(per_client_r
     relay = per_client_relay
     alpha, beta = McpSession(relay, relay.tokens["alpha"]), McpSession(relay, relay.tokens["beta"])
     with alpha.stream(), beta.stream():
-        admin(relay, "remove-client", "alpha")
+        relay.admin("remove-client", "alpha")
         post(relay, relay.tokens["beta"], "/api/v1/sessions", {"name": "after"})
         assert alpha.next_event() is END
         assert beta.notify_initialized(relay.tokens["beta"]) == 202
@@ -209,7 +188,7 @@ def test_a_long_poll_parked_with_a_replaced_token_is_answered_401(per_client_rel
 
     waiter = threading.Thread(target=long_poll, daemon=True)
     waiter.start()
-    add_client(relay, "alpha")  # a process start: the long-poll has long been parked by now
+    relay.add_client("alpha")  # a process start: the long-poll has long been parked by now
     post(relay, beta, "/api/v1/sessions/work/messages", {"text": "not for the old token"})
     answer = answers.get(timeout=DEADLINE_S)
     waiter.join()
@@ -236,7 +215,7 @@ def test_an_mcp_wait_parked_with_a_replaced_token_ends_without_the_message(per_c
 
     waiter = threading.Thread(target=wait, daemon=True)
     waiter.start()
-    add_client(relay, "alpha")  # a process start: the call has long been parked by now
+    relay.add_client("alpha")  # a process start: the call has long been parked by now
     post(relay, beta, "/api/v1/sessions/work/messages", {"text": "not for the old token"})
     answer = answers.get(timeout=DEADLINE_S)
     waiter.join()
