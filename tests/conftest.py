@@ -360,6 +360,24 @@ class RunningRelay:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
 
+    def admin(self, *args: str) -> str:
+        """Run ``agent-relay-server ARGS --data-dir DATA_DIR`` with the relay's settings, as an
+        operator would beside the running relay; its output (CalledProcessError on failure)."""
+        command = [sys.executable, "-m", "relay_server", *args, "--data-dir", str(self.data_dir)]
+        return subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+            env={**os.environ, **self.env},
+        ).stdout
+
+    def add_client(self, client_id: str) -> str:
+        """A new per-client token for ``client_id`` (replacing any it had), from ``add-client``."""
+        output = self.admin("add-client", client_id)
+        return next(line.strip() for line in output.splitlines() if line.startswith("    "))
+
     def listeners(self) -> int:
         """How many waits and live connections are parked on the relay's event hub right now.
 

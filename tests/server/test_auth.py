@@ -166,34 +166,9 @@ def test_open_mode_takes_identity_from_the_header(start_relay):
     assert requests.get(relay.url + "/api/v1/whoami", timeout=5).status_code == 401
 
 
-def admin(relay, command: str, client_id: str) -> str:
-    """Run ``agent-relay-server COMMAND CLIENT_ID`` on the relay's data dir; its output."""
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "relay_server",
-            command,
-            client_id,
-            "--data-dir",
-            str(relay.data_dir),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-        env={**os.environ, **relay.env},
-    ).stdout
-
-
-def add_client(relay, client_id):
-    output = admin(relay, "add-client", client_id)
-    return next(line.strip() for line in output.splitlines() if line.startswith("    "))
-
-
 def test_tokens_are_stored_hashed(start_relay):
     relay = start_relay(token=None, auth_mode="per-client")
-    token = add_client(relay, "alpha")
+    token = relay.add_client("alpha")
     relay.stop()
     # Every file of the store: after a stop the rows may still sit in relay.sqlite3-wal.
     stored = b"".join(path.read_bytes() for path in relay.data_dir.rglob("*") if path.is_file())
@@ -207,7 +182,7 @@ def test_tokens_are_stored_hashed(start_relay):
 def per_client_relay(start_relay):
     """A per-client relay logging at debug level, with tokens for alpha and beta."""
     relay = start_relay(token=None, auth_mode="per-client", log_level="debug")
-    relay.tokens = {"alpha": add_client(relay, "alpha"), "beta": add_client(relay, "beta")}
+    relay.tokens = {"alpha": relay.add_client("alpha"), "beta": relay.add_client("beta")}
     return relay
 
 
@@ -253,6 +228,7 @@ def test_per_client_tokens_are_the_identity_on_every_route(per_client_relay):
             assert_refused(call(relay, method, path, refused), 401, "unauthorized")
 
 
+@pytest.mark.relay_process  # what `serve` itself writes to its log
 def test_no_token_ever_shows_in_an_answer_or_in_the_debug_log(per_client_relay):
     relay = per_client_relay
     tokens = [*relay.tokens.values(), WRONG_TOKEN]
@@ -303,7 +279,7 @@ def test_a_replaced_token_is_refused_at_once_over_http_and_mcp(per_client_relay)
             # The relay has accepted (and remembered) the old token on both routes.
             assert (await live.call_tool("whoami", {})).structured_content["client_id"] == "alpha"
             assert whoami_status(relay, old) == 200
-            output = await anyio.to_thread.run_sync(admin, relay, "add-client", "alpha")
+            output = await anyio.to_thread.run_sync(relay.admin, "add-client", "alpha")
             assert "already had a token" in output
             with pytest.raises(MCPError):  # the POST got 401 (mcp_status below shows it)
                 await live.call_tool("whoami", {})
@@ -323,7 +299,7 @@ def test_a_removed_token_is_refused_at_once_and_others_keep_working(per_client_r
     token = relay.tokens["alpha"]
     assert whoami_status(relay, token) == 200
     assert mcp_status(relay, token) == 200
-    output = admin(relay, "remove-client", "alpha")
+    output = relay.admin("remove-client", "alpha")
     assert "stops working now" in output
     assert whoami_status(relay, token) == 401
     assert mcp_status(relay, token) == 401

@@ -11,8 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from starlette.requests import ClientDisconnect
 
 from relay_core import MessagePage, Status
+from relay_server.blobstore import BlobStore
+from relay_server.http_blobs import BlobResponse
 
 MiB = 1024 * 1024
 
@@ -184,7 +187,9 @@ def bytes_read_by(process) -> int:
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/io"), reason="needs Linux /proc/<pid>/io")
-def test_parallel_one_byte_ranges_cost_the_relay_what_they_serve(relay):
+@pytest.mark.relay_process  # reads the relay process's own I/O counters
+def test_parallel_one_byte_ranges_cost_the_relay_what_they_serve(start_relay):
+    relay = start_relay()
     # One byte used to cost a read and a hash of the whole file: 48 of these in parallel on a
     # 1 GiB file stalled every other client for 20 s. Here 48 cost far less than one file read.
     data = bytes(16 * MiB)
@@ -466,3 +471,40 @@ def test_gc_removes_exactly_the_unattached_files_while_the_relay_runs(start_rela
     assert api(relay, "beta", "GET", f"/blobs/{sha(kept)}").content == kept
     # The running relay finds the freed room (its quota is full without it).
     assert put(relay, "alpha", os.urandom(MiB)).status_code == 201
+
+
+def files_open_on(digest: str) -> list[str]:
+    """Paths this process holds open whose name contains ``digest``."""
+    paths = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if digest in target:
+            paths.append(target)
+    return paths
+
+
+@pytest.mark.anyio
+async def test_a_download_that_fails_before_its_body_starts_closes_the_file(tmp_path):
+    # A client that goes away before the first byte leaves a response that is never iterated:
+    # the blob's file used to stay open until garbage collection found it.
+    store = BlobStore(tmp_path / "blobs", max_blob_bytes=MiB, quota_bytes=MiB)
+    digest, _ = store.add_bytes(b"bytes nobody will receive")
+    reader = store.open_for_read(digest)
+    response = BlobResponse(reader, 200, {})
+    started = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        started.append(message["type"])
+        raise OSError("the client went away")
+
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}}
+    with pytest.raises(ClientDisconnect):  # what Starlette makes of the failed send
+        await response(scope, receive, send)
+    assert started == ["http.response.start"]  # the response got as far as its head
+    assert files_open_on(digest) == []  # while the reader itself is still referenced

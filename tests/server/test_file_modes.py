@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 import requests
 
+pytestmark = pytest.mark.relay_process  # the umask and file modes of the `serve` process
+
 NORMAL_UMASK = 0o022
 APPEAR_TIMEOUT_S = 20.0
 
@@ -49,17 +51,6 @@ def wait_for(pattern: str, root: Path) -> Path:
         assert time.monotonic() < deadline, f"no {pattern} under {root}"
         time.sleep(0.02)
     return found[0]
-
-
-def admin(relay, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "relay_server", *args, "--data-dir", str(relay.data_dir)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **relay.env},
-        check=True,
-    )
 
 
 def test_everything_the_relay_writes_is_private_while_and_after_writing(
@@ -94,7 +85,7 @@ def test_everything_the_relay_writes_is_private_while_and_after_writing(
         assert b" 201 " in upload.recv(4096).split(b"\r\n")[0] + b" "
 
     backup = tmp_path / "backup"
-    admin(relay, "backup", str(backup))
+    relay.admin("backup", str(backup))
     relay.stop()
     assert list((relay.data_dir / "blobs").rglob(digest))
     assert open_to_others(relay.data_dir) == []

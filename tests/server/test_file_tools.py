@@ -220,6 +220,7 @@ def peak_memory_bytes(relay) -> int:
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
+@pytest.mark.relay_process  # measures the relay process's memory
 async def test_many_concurrent_inline_uploads_are_handled_a_budget_at_a_time(start_relay):
     # 40 concurrent 8 MiB calls took an unbounded relay to 1.16 GiB: each call holds its body,
     # the parsed JSON and the decoded bytes. Here the budget is twice the largest body (about

@@ -7,10 +7,6 @@ the victim's ``list_sessions`` and ``status`` take seconds (three queries a sess
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 import requests
 
@@ -86,33 +82,13 @@ def test_an_invited_name_that_never_called_is_a_peer_only_to_its_sessions(servic
     assert "ghost" in {p.client_id for p in service.list_peers("carol")}
 
 
-def admin(relay, command: str, client_id: str) -> str:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "relay_server",
-            command,
-            client_id,
-            "--data-dir",
-            str(relay.data_dir),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-        env={**os.environ, **relay.env},
-    ).stdout
-
-
 @pytest.fixture
 def per_client(start_relay) -> tuple[object, dict[str, dict[str, str]]]:
     """A per-client relay where alpha and beta hold tokens; their headers."""
     relay = start_relay(token=None, auth_mode="per-client")
     headers = {}
     for client_id in ("alpha", "beta"):
-        output = admin(relay, "add-client", client_id)
-        token = next(line.strip() for line in output.splitlines() if line.startswith("    "))
+        token = relay.add_client(client_id)
         headers[client_id] = {"Authorization": f"Bearer {token}"}
     return relay, headers
 

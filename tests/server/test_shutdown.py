@@ -12,9 +12,12 @@ import threading
 import time
 
 import anyio
+import pytest
 import requests
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
+
+pytestmark = pytest.mark.relay_process  # SIGTERM to the `serve` process
 
 WAITS_LOGGED_S = 20.0
 

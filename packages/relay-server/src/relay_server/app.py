@@ -39,6 +39,7 @@ from relay_server.mcp_sessions import McpSessionMiddleware, McpSessions, session
 from relay_server.mcp_tools import build_mcp_server
 from relay_server.push import LivePush
 from relay_server.rate_limit import RateLimitMiddleware, TokenBuckets
+from relay_server.revocation import Revocation
 from relay_server.service import RelayLimits, RelayService
 from relay_server.token_marker import TokenMarker
 
@@ -132,16 +133,27 @@ def build_relay(config: ServerConfig) -> Relay:
     """Build the whole relay for ``config``; nothing listens until it is served."""
     hub = EventHub()
     service = build_service(config, hub)
+    sessions = McpSessions(config.mcp_sessions_per_client)
+    marker = service.token_marker
+    # Only per-client tokens change under a running relay.
+    revocation = (
+        Revocation(sessions, tokens_version=marker.state, owner_of=service.client_for_token_hash)
+        if marker is not None and config.effective_auth_mode == "per-client"
+        else None
+    )
     authenticator = Authenticator(
         config.effective_auth_mode,
         shared_token_hash=config.shared_token_hash,
         lookup_token_hash=service.client_for_token_hash,
-        tokens_version=service.token_marker.state if service.token_marker else None,
+        tokens_version=marker.state if marker else None,
+        on_tokens_changed=revocation.tokens_changed if revocation else None,
     )
 
     @asynccontextmanager
     async def lifespan(_: FastMCP) -> AsyncIterator[dict[str, Any]]:
         hub.attach(asyncio.get_running_loop())
+        if revocation is not None:
+            revocation.bind(asyncio.get_running_loop())
         set_mcp_body_limit(app, mcp_body_limit_bytes(config.inline_file_bytes))
         sessions.bind(session_manager_of(app))
         yield {}
@@ -158,8 +170,7 @@ def build_relay(config: ServerConfig) -> Relay:
     )
     # Push rides the handshake era's GET stream; see mcp_revisions.py for why this gate exists.
     revision_gate = [Middleware(HandshakeOnly)] if config.mcp_revisions == "push" else []
-    sessions = McpSessions(config.mcp_sessions_per_client)
-    push = LivePush(service, hub, streams=sessions)
+    push = LivePush(service, hub, streams=sessions, token_changes=revocation)
     mcp = build_mcp_server(service, version=__version__, lifespan=lifespan, push=push)
     app: Starlette = mcp.http_app(
         path=MCP_PATH,
@@ -170,6 +181,7 @@ def build_relay(config: ServerConfig) -> Relay:
                 authenticator=authenticator,
                 on_caller=service.record_seen,
                 touch_due=service.touch_due,
+                revocation=revocation,
             ),
             *rate_limit,
             Middleware(

@@ -20,19 +20,22 @@ import hmac
 import json
 import threading
 from collections.abc import Callable, Hashable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import anyio
 from fastmcp.server.auth import AccessToken
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relay_core import Forbidden, RelayError, Unauthorized, validate_client_id
 from relay_core.models import AuthMode
 from relay_core.wire import BEARER_PREFIX, CLIENT_ID_HEADER, HEALTH_PATH
 from relay_server.config import hash_token
+from relay_server.request_scope import CALLER_SCOPE_KEY, TOKEN_HASH_SCOPE_KEY
 
-CALLER_SCOPE_KEY: Final = "relay.caller"
+if TYPE_CHECKING:
+    from relay_server.revocation import ParkedRequest, Revocation
+
 PUBLIC_PATHS: Final = frozenset({HEALTH_PATH})
 
 
@@ -43,7 +46,8 @@ class Authenticator:
     it. ``tokens_version`` returns something that changes whenever tokens change (the state of
     the :class:`~relay_server.token_marker.TokenMarker`); it is looked at on every per-client
     request, and a new value forgets every remembered token, so a replaced or removed token is
-    refused from the next request on.
+    refused from the next request on, and ``on_tokens_changed`` is called (from the thread that
+    noticed) so what the old token still holds open can be ended.
     """
 
     def __init__(
@@ -53,6 +57,7 @@ class Authenticator:
         shared_token_hash: str | None = None,
         lookup_token_hash: Callable[[str], str | None] | None = None,
         tokens_version: Callable[[], Hashable] | None = None,
+        on_tokens_changed: Callable[[], None] | None = None,
     ) -> None:
         if mode == "shared" and not shared_token_hash:
             raise ValueError("shared mode needs a token hash")
@@ -62,6 +67,7 @@ class Authenticator:
         self._shared_hash = shared_token_hash
         self._lookup = lookup_token_hash
         self._tokens_version = tokens_version
+        self.on_tokens_changed = on_tokens_changed
         self._known: dict[str, str] = {}
         self._known_version: Hashable = tokens_version() if tokens_version else None
         self._lock = threading.Lock()  # resolve() runs on the loop and in worker threads
@@ -119,6 +125,8 @@ class Authenticator:
         """Forget remembered tokens when the tokens version moved since they were found."""
         if self._tokens_version is not None and self._tokens_version() != self._known_version:
             self.forget()
+            if self.on_tokens_changed is not None:
+                self.on_tokens_changed()
 
     def _owner(self, token_hash: str) -> str | None:
         self._revalidate()
@@ -170,7 +178,13 @@ async def send_error(
 
 
 class AuthMiddleware:
-    """Resolves the caller of every HTTP request but ``/healthz``, or answers 401/403."""
+    """Resolves the caller of every HTTP request but ``/healthz``, or answers 401/403.
+
+    In per-client mode it leaves the token's hash in the scope (:data:`TOKEN_HASH_SCOPE_KEY`),
+    and with ``revocation`` a ``GET`` that has not started answering when its token is replaced
+    or removed (a parked long-poll) is answered ``401`` instead (a ``POST`` or ``PUT`` is not cut:
+    a write could be done and yet reported refused).
+    """
 
     def __init__(
         self,
@@ -178,11 +192,13 @@ class AuthMiddleware:
         authenticator: Authenticator,
         on_caller: Callable[[str], None] | None = None,
         touch_due: Callable[[str], bool] | None = None,
+        revocation: Revocation | None = None,
     ) -> None:
         self.app = app
         self.authenticator = authenticator
         self.on_caller = on_caller
         self.touch_due = touch_due
+        self.revocation = revocation
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
@@ -191,6 +207,41 @@ class AuthMiddleware:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         authorization = headers.get("authorization")
         client_header = headers.get(CLIENT_ID_HEADER.lower())
+        token_hash = self._token_hash(authorization)
+        # A GET is tracked before its token is checked, so a token change that comes at any
+        # point after that check cannot miss it (see relay_server.revocation).
+        parked = (
+            self.revocation.park(token_hash)
+            if self.revocation is not None and token_hash is not None and scope["method"] == "GET"
+            else None
+        )
+        try:
+            await self._serve(
+                authorization, client_header, token_hash, parked, scope, receive, send
+            )
+        finally:
+            if parked is not None and self.revocation is not None:
+                self.revocation.unpark(parked)
+
+    def _token_hash(self, authorization: str | None) -> str | None:
+        """The hash of a well-formed per-client bearer token, else None."""
+        if self.authenticator.mode != "per-client":
+            return None
+        try:
+            return hash_token(Authenticator._bearer(authorization))
+        except Unauthorized:
+            return None
+
+    async def _serve(
+        self,
+        authorization: str | None,
+        client_header: str | None,
+        token_hash: str | None,
+        parked: ParkedRequest | None,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
         try:
             caller = self.authenticator.resolve_known(authorization, client_header)
             if caller is None:  # the database must be asked: not on the event loop
@@ -204,6 +255,28 @@ class AuthMiddleware:
         # The raw token stays here: nothing downstream needs it, and what is not kept is not
         # logged.
         scope["user"] = AuthenticatedUser(AccessToken(token="", client_id=caller, scopes=[]))
+        if token_hash is not None:
+            scope[TOKEN_HASH_SCOPE_KEY] = token_hash
         if self.on_caller is not None and (self.touch_due is None or self.touch_due(caller)):
             await anyio.to_thread.run_sync(self.on_caller, caller)
-        await self.app(scope, receive, send)
+        if parked is None:
+            await self.app(scope, receive, send)
+            return
+        parked.client_id = caller
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                parked.answering = True
+            await send(message)
+
+        with parked.cancel:  # cancelled by the sweep; at once if that came before this point
+            await self.app(scope, receive, watch)
+        if parked.revoked and not parked.answering:
+            await send_error(
+                scope,
+                send,
+                Unauthorized(
+                    "the bearer token was replaced or removed while this request waited; "
+                    "ask the relay's operator for the new one"
+                ),
+            )

@@ -41,7 +41,7 @@ from relay_core.wire import (
     HEALTH_PATH,
     MAX_JSON_BODY_BYTES,
 )
-from relay_server.auth import CALLER_SCOPE_KEY
+from relay_server.request_scope import CALLER_SCOPE_KEY
 from relay_server.service import RelayService
 
 log = logging.getLogger(__name__)

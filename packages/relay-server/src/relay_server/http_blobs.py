@@ -20,6 +20,7 @@ import anyio
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from relay_core import InvalidInput, validate_digest
 from relay_core.wire import BLOBS_PREFIX
@@ -31,6 +32,24 @@ WRITE_BATCH_BYTES: Final = 1024 * 1024
 """Bytes gathered from the request body before one hand-off to a worker thread."""
 OCTET_STREAM: Final = "application/octet-stream"
 _RANGE_RE: Final = re.compile(r"bytes=([0-9]*)-([0-9]*)")
+
+
+class BlobResponse(StreamingResponse):
+    """A blob's bytes, with its file closed however the response ends.
+
+    The reader closes the file when iterated to the end or stopped early, but a response that
+    fails or is cancelled before its body starts (the client went away) never iterates it.
+    """
+
+    def __init__(self, reader: BlobReader, status_code: int, headers: dict[str, str]) -> None:
+        super().__init__(reader, status_code=status_code, headers=headers, media_type=OCTET_STREAM)
+        self.reader = reader
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.reader.close()
 
 
 class RangeNotSatisfiable(Exception):
@@ -171,9 +190,7 @@ def blob_routes(service: RelayService) -> list[BaseRoute]:
         headers["content-length"] = str(reader.length)
         if partial:
             headers["content-range"] = f"bytes {reader.start}-{reader.last}/{reader.size}"
-        return StreamingResponse(
-            reader, status_code=206 if partial else 200, headers=headers, media_type=OCTET_STREAM
-        )
+        return BlobResponse(reader, 206 if partial else 200, headers)
 
     path = BLOBS_PREFIX + "/{sha256}"
     return [

@@ -33,7 +33,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relay_core.wire import MCP_PATH
-from relay_server.auth import CALLER_SCOPE_KEY
+from relay_server.request_scope import CALLER_SCOPE_KEY, TOKEN_HASH_SCOPE_KEY
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,9 @@ class SessionRecord:
     """Requests being served, an open GET stream included."""
     streams: int = 0
     """Open GET requests (the standalone stream push writes to)."""
+    token_hash: str | None = None
+    """Hash of the per-client token that opened the session (None in the other modes): a
+    session lives only as long as that token (see :mod:`relay_server.revocation`)."""
 
 
 class McpSessions:
@@ -108,6 +111,8 @@ class McpSessions:
         self._stream_watchers: list[Callable[[str, bool], None]] = []
         self.closed_over_cap = 0
         """How many sessions were closed to make room (for tests and status)."""
+        self.closed_revoked = 0
+        """How many sessions were closed because their token was replaced or removed."""
 
     def bind(self, manager: StreamableHTTPSessionManager | None) -> None:
         """Use ``manager`` to close sessions (call from the lifespan, once it exists).
@@ -137,9 +142,15 @@ class McpSessions:
         record = self._records.get(session_id)
         return record if record is not None and record.client_id == client_id else None
 
-    def opened(self, session_id: str, client_id: str) -> None:
-        """Count a session the SDK just opened for ``client_id``."""
-        record = SessionRecord(session_id, client_id, last_active=self._clock())
+    def records(self) -> list[SessionRecord]:
+        """Every session the relay counts (a copy: closing some while iterating is fine)."""
+        return list(self._records.values())
+
+    def opened(self, session_id: str, client_id: str, token_hash: str | None = None) -> None:
+        """Count a session the SDK just opened for ``client_id`` (with that token)."""
+        record = SessionRecord(
+            session_id, client_id, last_active=self._clock(), token_hash=token_hash
+        )
         self._records[session_id] = record
         self._by_client.setdefault(client_id, {})[session_id] = record
 
@@ -197,13 +208,18 @@ class McpSessions:
         )
         return [r.session_id for r in candidates[:excess]]
 
-    async def close(self, session_id: str) -> None:
-        """Close a session the way the SDK's idle timeout does; its id then answers 404."""
+    async def close(self, session_id: str) -> bool:
+        """Close a session the way the SDK's idle timeout does; its id then answers 404.
+
+        Its GET stream ends, and push stops at once: the session is forgotten before any
+        await, so it has no live stream from here on. True when the SDK still had it open.
+        """
         self.forget(session_id)
         transport = self.sdk_transports().get(session_id)
-        if transport is not None:
-            self.closed_over_cap += 1
-            await transport.terminate()
+        if transport is None:
+            return False
+        await transport.terminate()
+        return True
 
     def sdk_transports(self) -> MutableMapping[str, Terminable]:
         """The SDK's open sessions (empty until bound)."""
@@ -242,6 +258,17 @@ class McpSessionMiddleware:
             await self._opening(caller, scope, receive, send)
             return
         record = self.sessions.record(session_id, caller)
+        token_hash = scope.get(TOKEN_HASH_SCOPE_KEY)
+        if record is not None and record.token_hash not in (None, token_hash):
+            # The caller got in with another token of the same client than the one that
+            # opened the session. A client has one token, so the session's was replaced: the
+            # session goes with it, and the SDK answers this request 404.
+            log.info(
+                "closing MCP session %s of %s: its token was replaced", session_id[:12], caller
+            )
+            if await self.sessions.close(session_id):
+                self.sessions.closed_revoked += 1
+            record = None
         if record is None:
             await self.app(scope, receive, send)
             return
@@ -272,7 +299,7 @@ class McpSessionMiddleware:
                 opened = _header(message, SESSION_HEADER)
                 if opened is not None:
                     # Before the answer reaches the client, which may use the id at once.
-                    self.sessions.opened(opened, caller)
+                    self.sessions.opened(opened, caller, scope.get(TOKEN_HASH_SCOPE_KEY))
             await send(message)
 
         await self.app(scope, receive, watch)
@@ -285,7 +312,8 @@ class McpSessionMiddleware:
                 caller,
                 self.sessions.max_per_client,
             )
-            await self.sessions.close(session_id)
+            if await self.sessions.close(session_id):
+                self.sessions.closed_over_cap += 1
 
 
 def _header(scope_or_message: MutableMapping[str, Any], name: bytes) -> str | None:

@@ -60,8 +60,8 @@ from relay_core.wire import (
     blob_path,
 )
 from relay_server.access_log import log_call
-from relay_server.auth import CALLER_SCOPE_KEY
 from relay_server.push import CHANNEL_CAPABILITY, LivePush, PushRegistration
+from relay_server.request_scope import CALLER_SCOPE_KEY
 from relay_server.service import RelayService
 
 log = logging.getLogger(__name__)

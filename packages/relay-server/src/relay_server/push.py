@@ -15,6 +15,10 @@ left its session behind) is not in its client's feed at all (``mcp_sessions.McpS
 streams open and close), so it costs a send nothing; the SDK would drop the notification anyway.
 Push is best-effort on top of the durable store: whatever a client missed, it reads with
 ``read_messages``.
+
+Before each send a pump asks :class:`~relay_server.revocation.Revocation` whether a token change
+is being dealt with (one ``stat``) and waits for it, then sends only if its session's GET stream
+is still open: a session whose per-client token was replaced or removed is closed, not pushed to.
 """
 
 from __future__ import annotations
@@ -64,6 +68,12 @@ class StreamWatch(Protocol):
     def watch_streams(self, callback: Callable[[str, bool], None]) -> None: ...
 
 
+class TokenChanges(Protocol):
+    """Waits out the closing of what replaced tokens hold (see ``revocation.Revocation``)."""
+
+    async def settled(self) -> None: ...
+
+
 class LivePush:
     """Runs one pump per live MCP connection and stops it when the connection closes.
 
@@ -73,11 +83,16 @@ class LivePush:
     """
 
     def __init__(
-        self, service: RelayService, hub: EventHub, streams: StreamWatch | None = None
+        self,
+        service: RelayService,
+        hub: EventHub,
+        streams: StreamWatch | None = None,
+        token_changes: TokenChanges | None = None,
     ) -> None:
         self.service = service
         self.hub = hub
         self.streams = streams
+        self.token_changes = token_changes
         self.pumps = 0
         self.offered = 0
         """Events handed to pumps (for tests: work per send)."""
@@ -242,6 +257,13 @@ class _Pump:
                 await self._send(message)
 
     async def _send(self, message: Message) -> None:
+        push = self.push
+        if push.token_changes is not None:
+            await push.token_changes.settled()
+        if push.streams is not None and not push.streams.has_live_stream(
+            self.connection.session_id
+        ):
+            return  # closed meanwhile (its token changed, or it went away): nobody listens
         await self.connection.outbound.notify(CHANNEL_METHOD, channel_params(message))
         self.cursor = message.id
         self.push.pushed += 1
