@@ -178,7 +178,13 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
         ),
     ),
     "blobs": (),
-    "auth": (),
+    "auth": (
+        Equivalent(
+            "core/NumberReplacer",
+            "if not authorization.startswith(BEARER_PREFIX) or not authorization[ 6:].strip():",
+            "character 6 is the space that ends the checked 'Bearer ' prefix, and strip() drops it",
+        ),
+    ),
     "blobstore": (),
     "queries": (),
     "service": (),
