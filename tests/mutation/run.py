@@ -184,6 +184,12 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             "if not authorization.startswith(BEARER_PREFIX) or not authorization[ 6:].strip():",
             "character 6 is the space that ends the checked 'Bearer ' prefix, and strip() drops it",
         ),
+        Equivalent(
+            "core/ReplaceComparisonOperator_NotEq_Gt",
+            'if scope["type"] > "http" or scope["path"] in PUBLIC_PATHS:',
+            "uvicorn runs with ws='none', so the only other scope type is 'lifespan', which sorts"
+            " after 'http' too",
+        ),
     ),
     "blobstore": (),
     "queries": (),
