@@ -67,6 +67,7 @@ TARGETS: dict[str, Target] = {
             "tests/server/test_authenticator.py",
             "tests/server/test_auth.py",
             "tests/server/test_security.py",
+            "tests/server/test_revocation.py",
         ),
         "tokens and identity: a wrong answer lets a caller in, or in as someone else",
     ),
@@ -189,6 +190,13 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             'if scope["type"] > "http" or scope["path"] in PUBLIC_PATHS:',
             "uvicorn runs with ws='none', so the only other scope type is 'lifespan', which sorts"
             " after 'http' too",
+        ),
+        Equivalent(
+            "core/ReplaceComparisonOperator_Eq_GtE",
+            'if message["type"] >= "http.response.start":',
+            "of the messages an HTTP response sends, only 'http.response.trailers' sorts after"
+            " 'http.response.start' ('...body' sorts before), and trailers come after the start,"
+            " which already marked the request as answering",
         ),
     ),
     "blobstore": (),
