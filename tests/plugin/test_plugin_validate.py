@@ -3,6 +3,7 @@
 import json
 import shutil
 import struct
+from pathlib import Path
 
 import pytest
 import skilldocs
@@ -23,14 +24,19 @@ def test_claude_code_validates_the_repo_as_plugin_and_marketplace_in_strict_mode
     assert [server["name"] for server in report["provides"]["mcpServers"]] == ["agent-relay"]
 
 
-def test_the_strict_validator_fails_a_broken_plugin_manifest(claude, tmp_path):
-    copy = tmp_path / "plugin"
+def copy_of_the_plugin(copy: Path) -> Path:
+    """The plugin's manifests and skills, copied to ``copy`` for a test to break."""
     for name in MANIFESTS:
         source = skilldocs.ROOT / name
         if source.is_dir():
             shutil.copytree(source, copy / name)
         else:
             shutil.copy(source, copy / name)
+    return copy
+
+
+def test_the_strict_validator_fails_a_broken_plugin_manifest(claude, tmp_path):
+    copy = copy_of_the_plugin(tmp_path / "plugin")
     manifest = copy / ".claude-plugin" / "plugin.json"
     broken = json.loads(manifest.read_text())
     broken["author"] = "a string, not an object"
@@ -52,13 +58,7 @@ def test_the_plugin_is_ready_for_the_directory_profile_strictly(claude):
 
 
 def test_the_directory_profile_fails_without_the_icon(claude, tmp_path):
-    copy = tmp_path / "plugin"
-    for name in MANIFESTS:
-        source = skilldocs.ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, copy / name)
-        else:
-            shutil.copy(source, copy / name)
+    copy = copy_of_the_plugin(tmp_path / "plugin")
     (copy / ".claude-plugin" / "icon.png").unlink()
     result = claude("plugin", "validate", "--profile", "directory", "--strict", "--json", str(copy))
     assert result.returncode == 1
