@@ -81,9 +81,10 @@ MessageText = Annotated[str, AfterValidator(_check_text)]
 
 def _check_unique(values: list[str], what: str) -> list[str]:
     seen: set[str] = set()
-    duplicates = [v for v in values if v in seen or seen.add(v)]
-    if duplicates:
-        raise ValueError(f"{what} lists {duplicates[0]!r} more than once")
+    for value in values:
+        if value in seen:
+            raise ValueError(f"{what} lists {value!r} more than once")
+        seen.add(value)
     return values
 
 
