@@ -315,16 +315,6 @@ class RelayClient:
         )
         return self._model(MessagePage, response)
 
-    def wait_any(self, *, after: int | None = None, timeout_s: float | None = None) -> MessagePage:
-        """Messages from others in any of our sessions, waiting up to ``timeout_s`` for one."""
-        response = self._request(
-            "GET",
-            wire.WAIT_PATH,
-            params=_params(after=after, timeout=timeout_s),
-            read_timeout_s=self._long_poll_timeout(timeout_s or wire.DEFAULT_WAIT_S),
-        )
-        return self._model(MessagePage, response)
-
     def send_message(
         self,
         session: str,

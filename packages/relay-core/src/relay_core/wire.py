@@ -30,7 +30,6 @@ STATUS_PATH: Final = f"{API_PREFIX}/status"
 WHOAMI_PATH: Final = f"{API_PREFIX}/whoami"
 SESSIONS_PATH: Final = f"{API_PREFIX}/sessions"
 PEERS_PATH: Final = f"{API_PREFIX}/peers"
-WAIT_PATH: Final = f"{API_PREFIX}/wait"
 MESSAGES_PATH: Final = f"{API_PREFIX}/messages"
 
 
