@@ -17,6 +17,7 @@ from relay_core.toon import (
     encode,
     encode_messages,
     encode_table,
+    message_data,
 )
 
 TRICKY_STRINGS = [
@@ -75,6 +76,60 @@ def test_messages_encode_as_tables_not_the_verbose_list_form():
     assert "attachments[" in text
     assert "\n- " not in text
     assert len(text) < 0.8 * len(json.dumps([m.model_dump(mode="json") for m in messages]))
+
+
+def _message(id_: int, session: str, sender: str, text: str = "hi") -> Message:
+    return Message(
+        id=id_, session=session, sender=sender, text=text, created_at="2026-11-25T11:52:11.123Z"
+    )
+
+
+def test_a_page_of_one_session_names_it_once_above_the_table():
+    messages = [_message(i, "build", f"peer-{i % 2}") for i in range(1, 5)]
+    text = encode_messages(messages, next_after_id=4, has_more=False)
+    assert "has_more: false\nsession: build\nmessages[4]{id,sender,to,reply_to," in text
+    assert text.count("build") == 1
+    assert decode_messages(text) == messages
+
+
+def test_a_page_of_several_sessions_keeps_the_session_column():
+    messages = [_message(i, f"task-{i % 3}", "alpha", TRICKY_STRINGS[i]) for i in range(1, 7)]
+    text = encode_messages(messages, has_more=True)
+    assert "messages[6]{id,session,to,reply_to,text,created_at}:" in text
+    assert "\nsession:" not in text
+    assert text.count("alpha") == 1  # the one sender is still hoisted
+    assert decode_messages(text) == messages
+
+
+def test_an_empty_page_round_trips():
+    text = encode_messages([], next_after_id=None, has_more=False)
+    assert "session" not in decode(text)
+    assert decode_messages(text) == []
+
+
+def test_tricky_texts_round_trip_in_pages_of_one_and_of_several_sessions():
+    for sessions in (["s-01"], ["s-01", "s-02", "s-03"]):
+        messages = [
+            Message.model_validate({**row, "session": sessions[i % len(sessions)]})
+            for i, row in enumerate(MESSAGE_ROWS)
+        ]
+        assert decode_messages(encode_messages(messages, has_more=False)) == messages
+
+
+NAMES = st.sampled_from(["0", "007", "1e5", "1.5", "true", "null", "a-b", "x_"]) | st.from_regex(
+    r"[a-z0-9](?:[a-z0-9._-]{0,10}[a-z0-9_-])?", fullmatch=True
+)
+
+
+@given(st.lists(st.tuples(NAMES, NAMES), min_size=1, max_size=4))
+def test_names_that_look_like_other_scalars_round_trip_above_and_in_the_table(names):
+    messages = [_message(i, session, sender) for i, (session, sender) in enumerate(names, 1)]
+    assert decode_messages(encode_messages(messages, has_more=False)) == messages
+
+
+def test_page_keys_that_are_message_fields_are_refused():
+    with pytest.raises(ValueError, match="session"):
+        encode_messages([_message(1, "build", "alpha")], session="build")
 
 
 @given(st.lists(st.text(), min_size=1, max_size=8))
@@ -166,9 +221,7 @@ def reference_toon(tmp_path_factory, require_tool) -> Path:
 @pytest.mark.node
 def test_output_matches_the_reference_implementation(reference_toon):
     messages = [Message.model_validate(row) for row in MESSAGE_ROWS]
-    from relay_core.toon import message_tables
-
-    data = {"has_more": False, **message_tables(messages)}
+    data = message_data(messages, has_more=False)
     reference = subprocess.run(
         ["node", str(reference_toon)],
         input=json.dumps(data),

@@ -9,7 +9,11 @@ flattened here, deliberately and reversibly:
 
 - a list of names (``to``, ``shared_sessions``) becomes one space-separated string (names never
   contain spaces), and an empty list becomes ``""``;
-- a message's attachments go to a second table, ``attachments``, keyed by ``message_id``.
+- a message's attachments go to a second table, ``attachments``, keyed by ``message_id``;
+- a name every message of a page shares (``session``, ``sender``) is written once, above the
+  table (``session: build``), and its column is left out of the table: a page of one session
+  would otherwise repeat the session on every row. Only names are hoisted: a shared ``null``
+  ``reply_to`` or empty ``to`` written above the table would read as a fact about the page.
 
 Every optional key is always present (``null``): omitting one drops TOON to its verbose list form.
 """
@@ -17,7 +21,7 @@ Every optional key is always present (``null``): omitting one drops TOON to its 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import toon_format
 from pydantic import BaseModel
@@ -28,6 +32,9 @@ from relay_core.models import Message
 M = TypeVar("M", bound=BaseModel)
 
 _NAME_LIST_FIELDS = frozenset({"to", "shared_sessions"})
+
+SHARED_MESSAGE_FIELDS: Final = ("session", "sender")
+"""Message columns written once above the table when every message of a page has one value."""
 
 
 def encode(value: Any) -> str:
@@ -65,32 +72,60 @@ def decode_table(text: str, key: str, model: type[M]) -> list[M]:
     return [model.model_validate(_unflatten(row)) for row in _rows(decode(text), key)]
 
 
-def message_tables(messages: Sequence[Message]) -> dict[str, list[dict[str, Any]]]:
-    """Messages as two tables: ``messages`` and ``attachments`` (with ``message_id``)."""
+def message_data(messages: Sequence[Message], **extra: Any) -> dict[str, Any]:
+    """A page of messages as data for TOON: the scalar ``extra`` keys (such as ``has_more``),
+    the names all messages share (:data:`SHARED_MESSAGE_FIELDS`), then two tables: ``messages``
+    without those columns, and ``attachments`` (with ``message_id``).
+
+    Raises:
+        ValueError: an ``extra`` key is also a message field, so it could not be told apart.
+    """
+    clashes = extra.keys() & Message.model_fields.keys()
+    if clashes:
+        raise ValueError(f"page keys {sorted(clashes)} are message fields")
     rows, files = [], []
     for message in messages:
         row = model_row(message)
         for attachment in row.pop("attachments"):
             files.append({"message_id": message.id, **attachment})
         rows.append(row)
-    return {"messages": rows, "attachments": files}
+    shared: dict[str, Any] = {}
+    for field in SHARED_MESSAGE_FIELDS:
+        values = {row[field] for row in rows}
+        if len(values) == 1:
+            shared[field] = values.pop()
+            for row in rows:
+                del row[field]
+    return {**extra, **shared, "messages": rows, "attachments": files}
 
 
 def encode_messages(messages: Sequence[Message], **extra: Any) -> str:
-    """Encode messages (and any scalar ``extra`` keys, such as ``has_more``) as TOON."""
-    return encode({**extra, **message_tables(messages)})
+    """Encode a page of messages (and any scalar ``extra`` keys, such as ``has_more``) as TOON.
+
+    Raises:
+        ValueError: an ``extra`` key is also a message field.
+    """
+    return encode(message_data(messages, **extra))
 
 
 def decode_messages(text: str) -> list[Message]:
-    """The inverse of :func:`encode_messages`."""
+    """The inverse of :func:`encode_messages`.
+
+    Raises:
+        InvalidInput: the text is not valid TOON or has no ``messages`` table.
+    """
     data = decode(text)
+    rows = _rows(data, "messages")
+    shared = {field: data[field] for field in SHARED_MESSAGE_FIELDS if field in data}
     files: dict[int, list[dict[str, Any]]] = {}
     for row in _rows(data, "attachments"):
         attachment = dict(row)
         files.setdefault(attachment.pop("message_id"), []).append(attachment)
     return [
-        Message.model_validate({**_unflatten(row), "attachments": files.get(row["id"], [])})
-        for row in _rows(data, "messages")
+        Message.model_validate(
+            {**shared, **_unflatten(row), "attachments": files.get(row["id"], [])}
+        )
+        for row in rows
     ]
 
 
