@@ -42,9 +42,9 @@ from typing import Any, BinaryIO, Final
 from relay_core import InvalidInput
 from relay_core.blobs import CHUNK_BYTES, StreamingHash
 from relay_server import __version__
-from relay_server.blobstore import TEMP_SUFFIX, claim_leftover
 from relay_server.config import BLOBS_DIR, DATABASE_FILE, ServerConfig
 from relay_server.db import MIGRATIONS
+from relay_server.storage.blobs import TEMP_SUFFIX, claim_leftover
 
 QUARANTINE_DIR: Final = "quarantine"
 """Below the data dir: where ``check --repair`` moves bad blobs; nothing there is deleted."""
