@@ -1,0 +1,32 @@
+"""Which backend does the database steps of maintenance, picked by the kind of database.
+
+``check``, ``backup`` and ``restore`` handle blobs, manifests and reports themselves; reading a
+snapshot, checking integrity, copying the database and moving message ids on are the backend's
+(``relay_server.storage.<kind>.maintenance``). A backend that cannot do a step raises
+:class:`~relay_core.errors.Unavailable` saying what to use instead, for example "backup of a
+postgresql relay: use pg_dump".
+"""
+
+from __future__ import annotations
+
+from relay_core import InvalidInput
+from relay_server.config import ServerConfig
+from relay_server.storage.sqlite.maintenance import SqliteMaintenance
+
+
+def database_kind(config: ServerConfig) -> str:
+    """The kind of database ``config`` names: the scheme of ``database_url`` (default sqlite)."""
+    if not config.database_url:
+        return "sqlite"
+    return config.database_url.partition(":")[0]
+
+
+def maintenance_for(config: ServerConfig) -> SqliteMaintenance:
+    """The maintenance steps of the database of the relay ``config`` describes.
+
+    Raises:
+        InvalidInput: no backend here handles that kind of database.
+    """
+    if database_kind(config) == "sqlite":
+        return SqliteMaintenance(config.database_path)
+    raise InvalidInput("database_url must be sqlite:///PATH")
