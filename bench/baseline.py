@@ -88,7 +88,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     port = parser.parse_args().port
-    # The same options as relay_server.cli.serve; keep the two in step.
+    # The same options as relay_server.cli.serving.serve; keep the two in step.
     uvicorn.run(
         build_app(os.environ["RELAY_TOKEN"]),
         host="127.0.0.1",

@@ -72,7 +72,7 @@ TARGETS: dict[str, Target] = {
         "tokens and identity: a wrong answer lets a caller in, or in as someone else",
     ),
     "blobstore": Target(
-        "packages/relay-server/src/relay_server/blobstore.py",
+        "packages/relay-server/src/relay_server/storage/blobs",
         (
             "tests/server/test_claim_leftover.py",
             "tests/server/test_blobstore_edges.py",

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from relay_core import errors
 from relay_core.blobs import CHUNK_BYTES
-from relay_server.blobstore import STALE_TEMP_S, BlobStore, StoredBlob, Usage
+from relay_server.storage.blobs import STALE_TEMP_S, BlobStore, StoredBlob, Usage
 
 MiB = 1024 * 1024
 DAY = 86400.0

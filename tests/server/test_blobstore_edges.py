@@ -13,7 +13,7 @@ import hashlib
 import pytest
 
 from relay_core import errors
-from relay_server.blobstore import BlobStore, Usage
+from relay_server.storage.blobs import BlobStore, Usage
 
 MiB = 1024 * 1024
 

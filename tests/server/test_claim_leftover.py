@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from relay_server import blobstore
-from relay_server.blobstore import STALE_TEMP_S, claim_leftover
+from relay_server.storage.blobs import STALE_TEMP_S, claim_leftover, files
 
 
 def temp_file(tmp_path: Path, age_s: float) -> Path:
@@ -57,10 +56,10 @@ def test_with_file_locks_a_file_an_upload_holds_locked_is_not_claimed(tmp_path):
 def test_without_file_locks_only_a_file_untouched_for_the_stale_age_is_claimed(
     tmp_path, monkeypatch, age_s, expected
 ):
-    monkeypatch.setattr(blobstore, "fcntl", None)
+    monkeypatch.setattr(files, "fcntl", None)
     assert claimed(temp_file(tmp_path, age_s)) is expected
 
 
 def test_without_file_locks_a_missing_file_is_not_claimed(tmp_path, monkeypatch):
-    monkeypatch.setattr(blobstore, "fcntl", None)
+    monkeypatch.setattr(files, "fcntl", None)
     assert claimed(tmp_path / "gone.part") is False

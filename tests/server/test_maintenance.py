@@ -24,6 +24,7 @@ from relay_server import maintenance
 from relay_server.app import build_service
 from relay_server.cli import main
 from relay_server.config import ServerConfig, load_config
+from relay_server.maintenance import copying
 
 MiB = 1024 * 1024
 
@@ -277,7 +278,7 @@ def test_a_backup_that_fails_halfway_leaves_nothing_under_the_target_name(
     def broken_copy(source, fanout):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(maintenance, "_copy_blob", broken_copy)
+    monkeypatch.setattr(copying, "_copy_blob", broken_copy)
     target = tmp_path / "copy"
     with pytest.raises(OSError, match="No space left"):
         maintenance.backup(data.config, target)

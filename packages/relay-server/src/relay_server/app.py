@@ -26,7 +26,6 @@ from relay_core.wire import MCP_PATH
 from relay_server import __version__
 from relay_server.access_log import AccessLogMiddleware
 from relay_server.auth import Authenticator, AuthMiddleware
-from relay_server.blobstore import BlobStore
 from relay_server.config import ServerConfig
 from relay_server.db import PRIVATE_DIR_MODE, make_private, open_database
 from relay_server.events import EventHub
@@ -41,6 +40,7 @@ from relay_server.push import LivePush
 from relay_server.rate_limit import RateLimitMiddleware, TokenBuckets
 from relay_server.revocation import Revocation
 from relay_server.service import RelayLimits, RelayService
+from relay_server.storage.blobs import BlobStore
 from relay_server.token_marker import TokenMarker
 
 MCP_ENVELOPE_BYTES: Final = 64 * 1024

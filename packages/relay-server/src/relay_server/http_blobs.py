@@ -4,7 +4,8 @@ Bytes stream both ways and are never held whole. An upload's body is read as it 
 are gathered into batches of about 1 MiB and each batch is hashed and written in a worker thread,
 so the event loop (and every long-poll on it) never waits on the disk, and one upload holds about
 one batch in memory. The fsync and rename at the end run in a worker thread too. A download is a
-verifying :class:`~relay_server.blobstore.BlobReader` iterated in a worker thread, 1 MiB a chunk.
+verifying :class:`~relay_server.storage.blobs.BlobReader` iterated in a worker thread, 1 MiB a
+chunk.
 
 Limits are checked before a byte is read (``Content-Length`` against ``max_blob_bytes`` and the
 quota) and again while reading. The caller comes from the auth middleware like on every route, and
@@ -24,9 +25,9 @@ from starlette.types import Receive, Scope, Send
 
 from relay_core import InvalidInput, validate_digest
 from relay_core.wire import BLOBS_PREFIX
-from relay_server.blobstore import BlobReader, Upload
 from relay_server.http_api import caller_of, json_response, run
 from relay_server.service import RelayService
+from relay_server.storage.blobs import BlobReader, Upload
 
 WRITE_BATCH_BYTES: Final = 1024 * 1024
 """Bytes gathered from the request body before one hand-off to a worker thread."""

@@ -65,8 +65,8 @@ from relay_core.wire import (
 )
 from relay_server import db as store
 from relay_server import queries
-from relay_server.blobstore import BlobReader, BlobStore, GcReport, StoredBlob, Upload
 from relay_server.events import EventHub, Posted
+from relay_server.storage.blobs import BlobReader, BlobStore, GcReport, StoredBlob, Upload
 from relay_server.token_marker import TokenMarker
 
 log = logging.getLogger(__name__)
