@@ -15,7 +15,7 @@ from starlette.requests import ClientDisconnect
 
 from relay_core import MessagePage, Status
 from relay_server.blobstore import BlobStore
-from relay_server.http_blobs import BlobResponse
+from relay_server.http.files import BlobResponse
 
 MiB = 1024 * 1024
 
