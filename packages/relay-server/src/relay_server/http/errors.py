@@ -27,8 +27,10 @@ WWW_AUTHENTICATE: Final = 'Bearer realm="agent-relay"'
 
 
 def error_body(error: RelayError) -> bytes:
-    """The JSON body of an answer carrying ``error``."""
-    return json.dumps(error.to_payload(), separators=(",", ":")).encode()
+    """The JSON body of an answer carrying ``error``, in ``json.dumps``' default spacing
+    (``{"error": {"code": "invalid", ...}}``), which clients and tests have always seen from the
+    refusals sent before any route runs."""
+    return json.dumps(error.to_payload()).encode()
 
 
 def error_response(
