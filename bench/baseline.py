@@ -30,8 +30,8 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 
 from relay_core.wire import HEALTH_PATH, MCP_PATH
-from relay_server.auth import Authenticator, AuthMiddleware
 from relay_server.config import hash_token
+from relay_server.middleware.auth import Authenticator, AuthMiddleware
 
 ECHO_PATH = "/api/v1/echo"
 PING_PATH = "/api/v1/ping"

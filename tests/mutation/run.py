@@ -61,7 +61,7 @@ TARGETS: dict[str, Target] = {
         "digest validation and streaming hashes: a wrong answer serves or keeps damaged bytes",
     ),
     "auth": Target(
-        "packages/relay-server/src/relay_server/auth.py",
+        "packages/relay-server/src/relay_server/middleware/auth.py",
         # The unit tests first: with -x, most mutants die there in seconds, before a relay starts.
         (
             "tests/server/test_authenticator.py",

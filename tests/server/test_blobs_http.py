@@ -14,7 +14,7 @@ import requests
 from starlette.requests import ClientDisconnect
 
 from relay_core import MessagePage, Status
-from relay_server.http_blobs import BlobResponse
+from relay_server.http.files import BlobResponse
 from relay_server.storage.blobs import BlobStore
 
 MiB = 1024 * 1024

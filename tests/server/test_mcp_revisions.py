@@ -116,7 +116,7 @@ def test_the_sdk_still_picks_the_era_from_the_header_alone(relay):
     """The gate reads only the MCP-Protocol-Version header, because the MCP SDK routes on it.
 
     If an upgrade starts serving a modern envelope without that header, this fails: the gate
-    must then look at the body too (see relay_server/mcp_revisions.py).
+    must then look at the body too (see relay_server/mcp/revisions.py).
     """
     answer = post(relay, modern_request("tools/list", request_id=1))
     assert answer.status_code == 400  # the handshake transport: no session id

@@ -14,7 +14,7 @@ from fastmcp import FastMCP
 from mcp.server.streamable_http import StreamableHTTPServerTransport
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
-from relay_server.mcp_sessions import sdk_session_transports
+from relay_server.mcp.connections import sdk_session_transports
 from tests.server.test_push_fanout import RawSession, Served, serve
 
 

@@ -5,7 +5,7 @@ test_abuse.py checks the limit over HTTP against a real relay, on every route fa
 
 import pytest
 
-from relay_server.rate_limit import TokenBuckets, retry_after_s
+from relay_server.middleware.rate_limit import TokenBuckets, retry_after_s
 
 
 class Clock:

@@ -19,25 +19,25 @@ from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, Request
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.routing import Mount, Route
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from relay_core.wire import MCP_PATH
 from relay_server import __version__
-from relay_server.access_log import AccessLogMiddleware
-from relay_server.auth import Authenticator, AuthMiddleware
 from relay_server.config import ServerConfig
 from relay_server.db import PRIVATE_DIR_MODE, make_private, open_database
 from relay_server.events import EventHub
-from relay_server.host_guard import GuardAnswers
-from relay_server.http_api import EXCEPTION_HANDLERS, build_http_api
-from relay_server.http_blobs import blob_routes
-from relay_server.inline_budget import InlineBudget, InlineBudgetMiddleware
-from relay_server.mcp_revisions import HandshakeOnly
-from relay_server.mcp_sessions import McpSessionMiddleware, McpSessions, session_manager_of
-from relay_server.mcp_tools import build_mcp_server
-from relay_server.push import LivePush
-from relay_server.rate_limit import RateLimitMiddleware, TokenBuckets
+from relay_server.http.api import build_http_api
+from relay_server.http.errors import EXCEPTION_HANDLERS
+from relay_server.mcp.connections import McpSessionMiddleware, McpSessions, session_manager_of
+from relay_server.mcp.inline_budget import InlineBudget, InlineBudgetMiddleware
+from relay_server.mcp.push import LivePush
+from relay_server.mcp.revisions import HandshakeOnly
+from relay_server.mcp.server import build_mcp_server
+from relay_server.middleware.access_log import AccessLogMiddleware
+from relay_server.middleware.auth import Authenticator, AuthMiddleware
+from relay_server.middleware.host_guard import GuardAnswers
+from relay_server.middleware.rate_limit import RateLimitMiddleware, TokenBuckets
 from relay_server.revocation import Revocation
 from relay_server.service import RelayLimits, RelayService
 from relay_server.storage.blobs import BlobStore
@@ -63,18 +63,12 @@ def set_mcp_body_limit(app: Starlette, limit: int) -> None:
     is nothing to set). Raises RuntimeError when FastMCP or the SDK changed shape, so an upgrade
     that breaks this fails at start, not on the first large upload.
     """
-    broken = RuntimeError("cannot find the MCP SDK's request body limit to set it")
-    route = next(
-        (r for r in app.router.routes if isinstance(r, Route) and r.path == MCP_PATH), None
-    )
-    if route is None:
-        raise broken
-    manager = getattr(route.endpoint, "session_manager", None)
+    manager = session_manager_of(app)
     if manager is None:
         return
     guard = getattr(manager, "asgi_app", None)
     if not isinstance(guard, RequestBodyLimitMiddleware):
-        raise broken
+        raise RuntimeError("cannot find the MCP SDK's request body limit to set it")
     guard.max_body_size = limit
     manager.max_request_body_size = limit
 
@@ -129,11 +123,10 @@ def build_service(config: ServerConfig, hub: EventHub | None = None) -> RelaySer
     )
 
 
-def build_relay(config: ServerConfig) -> Relay:
-    """Build the whole relay for ``config``; nothing listens until it is served."""
-    hub = EventHub()
-    service = build_service(config, hub)
-    sessions = McpSessions(config.mcp_sessions_per_client)
+def _authenticator(
+    config: ServerConfig, service: RelayService, sessions: McpSessions
+) -> tuple[Authenticator, Revocation | None]:
+    """Who may call, and (per-client tokens only) what ends when a token is replaced."""
     marker = service.token_marker
     # Only per-client tokens change under a running relay.
     revocation = (
@@ -148,16 +141,17 @@ def build_relay(config: ServerConfig) -> Relay:
         tokens_version=marker.state if marker else None,
         on_tokens_changed=revocation.tokens_changed if revocation else None,
     )
+    return authenticator, revocation
 
-    @asynccontextmanager
-    async def lifespan(_: FastMCP) -> AsyncIterator[dict[str, Any]]:
-        hub.attach(asyncio.get_running_loop())
-        if revocation is not None:
-            revocation.bind(asyncio.get_running_loop())
-        set_mcp_body_limit(app, mcp_body_limit_bytes(config.inline_file_bytes))
-        sessions.bind(session_manager_of(app))
-        yield {}
 
+def _middleware(
+    config: ServerConfig,
+    service: RelayService,
+    sessions: McpSessions,
+    authenticator: Authenticator,
+    revocation: Revocation | None,
+) -> list[Middleware]:
+    """The middlewares inside FastMCP's Host/Origin guard, outermost first."""
     rate_limit = (
         [
             Middleware(
@@ -168,39 +162,58 @@ def build_relay(config: ServerConfig) -> Relay:
         if config.rate_limit_per_s > 0
         else []
     )
-    # Push rides the handshake era's GET stream; see mcp_revisions.py for why this gate exists.
+    # Push rides the handshake era's GET stream; see mcp/revisions.py for why this gate exists.
     revision_gate = [Middleware(HandshakeOnly)] if config.mcp_revisions == "push" else []
+    return [
+        Middleware(AccessLogMiddleware),
+        Middleware(
+            AuthMiddleware,
+            authenticator=authenticator,
+            on_caller=service.record_seen,
+            touch_due=service.touch_due,
+            revocation=revocation,
+        ),
+        *rate_limit,
+        Middleware(
+            InlineBudgetMiddleware,
+            budget=InlineBudget(
+                config.inline_bytes_in_flight,
+                mcp_body_limit_bytes(config.inline_file_bytes),
+                config.inline_upload_wait_s,
+            ),
+        ),
+        *revision_gate,
+        Middleware(McpSessionMiddleware, sessions=sessions),
+    ]
+
+
+def build_relay(config: ServerConfig) -> Relay:
+    """Build the whole relay for ``config``; nothing listens until it is served."""
+    hub = EventHub()
+    service = build_service(config, hub)
+    sessions = McpSessions(config.mcp_sessions_per_client)
+    authenticator, revocation = _authenticator(config, service, sessions)
+
+    @asynccontextmanager
+    async def lifespan(_: FastMCP) -> AsyncIterator[dict[str, Any]]:
+        hub.attach(asyncio.get_running_loop())
+        if revocation is not None:
+            revocation.bind(asyncio.get_running_loop())
+        set_mcp_body_limit(app, mcp_body_limit_bytes(config.inline_file_bytes))
+        sessions.bind(session_manager_of(app))
+        yield {}
+
     push = LivePush(service, hub, streams=sessions, token_changes=revocation)
     mcp = build_mcp_server(service, version=__version__, lifespan=lifespan, push=push)
     app: Starlette = mcp.http_app(
         path=MCP_PATH,
-        middleware=[
-            Middleware(AccessLogMiddleware),
-            Middleware(
-                AuthMiddleware,
-                authenticator=authenticator,
-                on_caller=service.record_seen,
-                touch_due=service.touch_due,
-                revocation=revocation,
-            ),
-            *rate_limit,
-            Middleware(
-                InlineBudgetMiddleware,
-                budget=InlineBudget(
-                    config.inline_bytes_in_flight,
-                    mcp_body_limit_bytes(config.inline_file_bytes),
-                    config.inline_upload_wait_s,
-                ),
-            ),
-            *revision_gate,
-            Middleware(McpSessionMiddleware, sessions=sessions),
-        ],
+        middleware=_middleware(config, service, sessions, authenticator, revocation),
         host_origin_protection=True,
         allowed_hosts=[config.host, *config.allowed_hosts],
         session_idle_timeout=config.mcp_session_idle_s,
     )
     app.add_middleware(GuardAnswers)  # outermost: around FastMCP's Host/Origin guard
-    app.router.routes.append(Mount("/", app=build_http_api(service, blob_routes(service))))
+    app.router.routes.append(Mount("/", app=build_http_api(service)))
     # Mount's pattern does not match a path with a newline in it (%0A), so such requests end in
     # the outer app's router: its 404s must be JSON like every other error.
     app.add_exception_handler(HTTPException, EXCEPTION_HANDLERS[HTTPException])

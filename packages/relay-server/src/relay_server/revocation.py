@@ -32,7 +32,7 @@ from collections.abc import Callable, Hashable
 
 import anyio
 
-from relay_server.mcp_sessions import McpSessions
+from relay_server.mcp.connections import McpSessions
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from relay_core import Unavailable
 from relay_core.wire import MCP_PATH
 from relay_server.config import ServerConfig
 from relay_server.events import EventHub
-from relay_server.slow_clients import protocol_with_timeouts
+from relay_server.middleware.slow_clients import protocol_with_timeouts
 
 DRAIN_POLL_S: Final = 0.05
 
@@ -36,7 +36,8 @@ DRAIN_POLL_S: Final = 0.05
 def uvicorn_options(config: ServerConfig) -> dict[str, Any]:
     """The keyword arguments of ``uvicorn.run`` / ``uvicorn.Config`` for a relay with ``config``.
 
-    uvicorn's own limits, and the ones it lacks (see slow_clients.py and docs/security.md).
+    uvicorn's own limits, and the ones it lacks (see middleware/slow_clients.py and
+    docs/security.md).
     """
     return {
         "host": config.host,

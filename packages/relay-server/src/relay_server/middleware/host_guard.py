@@ -10,13 +10,13 @@ allows it. Everything else passes through untouched.
 
 from __future__ import annotations
 
-import json
 from typing import Final
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relay_core import Forbidden, RelayError
+from relay_server.http.errors import send_error
 
 GUARD_STATUSES: Final = frozenset({403, 421})
 
@@ -58,18 +58,7 @@ class GuardAnswers:
                 # The guard's answers carry no content type; the relay's own errors are JSON.
                 if status in GUARD_STATUSES and not content_type.startswith("application/json"):
                     rewriting = True
-                    body = json.dumps(_refusal(status, scope).to_payload()).encode()
-                    await send(
-                        {
-                            "type": "http.response.start",
-                            "status": status,
-                            "headers": [
-                                (b"content-type", b"application/json"),
-                                (b"content-length", b"%d" % len(body)),
-                            ],
-                        }
-                    )
-                    await send({"type": "http.response.body", "body": body})
+                    await send_error(scope, send, _refusal(status, scope), status=status)
                     return
             if rewriting:
                 return  # the guard's own text body: already answered

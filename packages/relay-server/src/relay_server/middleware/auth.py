@@ -17,7 +17,6 @@ it: another client presenting that ``Mcp-Session-Id`` gets 404, as if it did not
 from __future__ import annotations
 
 import hmac
-import json
 import threading
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Final
@@ -31,7 +30,8 @@ from relay_core import Forbidden, RelayError, Unauthorized, validate_client_id
 from relay_core.models import AuthMode
 from relay_core.wire import BEARER_PREFIX, CLIENT_ID_HEADER, HEALTH_PATH
 from relay_server.config import hash_token
-from relay_server.request_scope import CALLER_SCOPE_KEY, TOKEN_HASH_SCOPE_KEY
+from relay_server.http.errors import send_error
+from relay_server.middleware.request_scope import CALLER_SCOPE_KEY, TOKEN_HASH_SCOPE_KEY
 
 if TYPE_CHECKING:
     from relay_server.revocation import ParkedRequest, Revocation
@@ -160,21 +160,6 @@ class Authenticator:
                 "(agent-relay onboard --client-id ...)"
             )
         return validate_client_id(client_id)
-
-
-async def send_error(
-    scope: Scope, send: Send, error: RelayError, headers: dict[str, str] | None = None
-) -> None:
-    """Answer an HTTP request with a relay error as JSON (used before any route runs)."""
-    body = json.dumps(error.to_payload()).encode()
-    fields = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
-    if isinstance(error, Unauthorized):
-        fields.append((b"www-authenticate", b'Bearer realm="agent-relay"'))
-    fields += [
-        (name.encode("latin-1"), value.encode("latin-1")) for name, value in (headers or {}).items()
-    ]
-    await send({"type": "http.response.start", "status": error.http_status, "headers": fields})
-    await send({"type": "http.response.body", "body": body})
 
 
 class AuthMiddleware:

@@ -1,8 +1,8 @@
 """What authentication leaves in each request's ASGI scope for the layers after it.
 
-The auth middleware (:mod:`relay_server.auth`) sets these keys once it let a request in; the
-access log, the rate limit, the MCP session table, the inline-upload budget and the adapters
-read them. Kept apart from auth so that reading who called does not depend on how they were
+The auth middleware (:mod:`relay_server.middleware.auth`) sets these keys once it let a request
+in; the access log, the rate limit, the MCP session table, the inline-upload budget and the
+adapters read them. Kept apart from auth so that reading who called does not depend on how they were
 checked.
 """
 

@@ -9,7 +9,7 @@ chunk.
 
 Limits are checked before a byte is read (``Content-Length`` against ``max_blob_bytes`` and the
 quota) and again while reading. The caller comes from the auth middleware like on every route, and
-errors go through the HTTP API's one exception table.
+errors are answered by :mod:`relay_server.http.errors`.
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ from starlette.types import Receive, Scope, Send
 
 from relay_core import InvalidInput, validate_digest
 from relay_core.wire import BLOBS_PREFIX
-from relay_server.http_api import caller_of, json_response, run
-from relay_server.service import RelayService
+from relay_server.http.errors import error_response
+from relay_server.http.params import caller_of
+from relay_server.http.responses import json_response
+from relay_server.http.service_calls import run, service_of
 from relay_server.storage.blobs import BlobReader, Upload
 
 WRITE_BATCH_BYTES: Final = 1024 * 1024
@@ -131,72 +133,75 @@ async def _receive_into(request: Request, upload: Upload) -> None:
         await anyio.to_thread.run_sync(write_all, pieces)
 
 
-def blob_routes(service: RelayService) -> list[BaseRoute]:
-    """The ``/blobs/{sha256}`` routes, to hand to :func:`~relay_server.http_api.build_http_api`."""
+async def put_blob(request: Request) -> Response:
+    """Store a file streamed in the request body under its SHA-256."""
+    service = service_of(request)
+    caller = caller_of(request)
+    sha256 = validate_digest(request.path_params["sha256"])
+    declared = _declared_length(request)
+    if declared is None:
+        error = InvalidInput("Content-Length is required: send the file with its size")
+        return error_response(error, 411)
+    upload = await run(service.begin_upload, caller, sha256, declared)
+    try:
+        await _receive_into(request, upload)
+        info = await run(service.finish_upload, caller, upload)
+    except ClientDisconnect:
+        raise InvalidInput(
+            f"upload of {sha256} was cut off after {upload.received} of {declared} bytes"
+        ) from None
+    finally:
+        upload.abort()  # a no-op once committed; otherwise nothing is left behind
+    return json_response(info, 201 if info.created else 200)
 
-    async def put_blob(request: Request) -> Response:
-        caller = caller_of(request)
-        sha256 = validate_digest(request.path_params["sha256"])
-        declared = _declared_length(request)
-        if declared is None:
-            error = InvalidInput("Content-Length is required: send the file with its size")
-            return json_response(error.to_payload(), 411)
-        upload = await run(service.begin_upload, caller, sha256, declared)
-        try:
-            await _receive_into(request, upload)
-            info = await run(service.finish_upload, caller, upload)
-        except ClientDisconnect:
-            raise InvalidInput(
-                f"upload of {sha256} was cut off after {upload.received} of {declared} bytes"
-            ) from None
-        finally:
-            upload.abort()  # a no-op once committed; otherwise nothing is left behind
-        return json_response(info, 201 if info.created else 200)
 
-    async def head_blob(request: Request) -> Response:
-        sha256 = validate_digest(request.path_params["sha256"])
-        info = await run(service.blob_info, caller_of(request), sha256)
-        return Response(
-            status_code=200,
-            media_type=OCTET_STREAM,
-            headers={
-                "content-length": str(info.size),
-                "etag": _etag(sha256),
-                "accept-ranges": "bytes",
-            },
-        )
+async def head_blob(request: Request) -> Response:
+    """A file's size and ETag, without its bytes."""
+    sha256 = validate_digest(request.path_params["sha256"])
+    info = await run(service_of(request).blob_info, caller_of(request), sha256)
+    return Response(
+        status_code=200,
+        media_type=OCTET_STREAM,
+        headers={
+            "content-length": str(info.size),
+            "etag": _etag(sha256),
+            "accept-ranges": "bytes",
+        },
+    )
 
-    async def get_blob(request: Request) -> Response:
-        caller = caller_of(request)
-        sha256 = validate_digest(request.path_params["sha256"])
-        headers = {"etag": _etag(sha256), "accept-ranges": "bytes"}
-        if_range = request.headers.get("if-range")
-        range_header = request.headers.get("range")
-        if if_range is not None and if_range != _etag(sha256):
-            range_header = None  # the client holds other bytes: start over
 
-        def open_reader() -> tuple[BlobReader, bool]:
-            size = service.blob_info(caller, sha256).size
-            span = requested_range(range_header, size)
-            start, end = span if span is not None else (0, None)
-            return service.open_blob(caller, sha256, start, end), span is not None
+async def get_blob(request: Request) -> Response:
+    """A file's bytes, whole or the one range asked for, streamed."""
+    service = service_of(request)
+    caller = caller_of(request)
+    sha256 = validate_digest(request.path_params["sha256"])
+    headers = {"etag": _etag(sha256), "accept-ranges": "bytes"}
+    if_range = request.headers.get("if-range")
+    range_header = request.headers.get("range")
+    if if_range is not None and if_range != _etag(sha256):
+        range_header = None  # the client holds other bytes: start over
 
-        try:
-            reader, partial = await run(open_reader)
-        except RangeNotSatisfiable as exc:
-            error = InvalidInput(f"range {range_header!r} is past the end of {sha256}")
-            response = json_response(error.to_payload(), 416)
-            response.headers.update({**headers, "content-range": f"bytes */{exc.size}"})
-            return response
-        headers["content-length"] = str(reader.length)
-        if partial:
-            headers["content-range"] = f"bytes {reader.start}-{reader.last}/{reader.size}"
-        return BlobResponse(reader, 206 if partial else 200, headers)
+    def open_reader() -> tuple[BlobReader, bool]:
+        size = service.blob_info(caller, sha256).size
+        span = requested_range(range_header, size)
+        start, end = span if span is not None else (0, None)
+        return service.open_blob(caller, sha256, start, end), span is not None
 
-    path = BLOBS_PREFIX + "/{sha256}"
-    return [
-        # HEAD first: the GET route below would answer HEAD too, by reading the file.
-        Route(path, head_blob, methods=["HEAD"]),
-        Route(path, get_blob, methods=["GET"]),
-        Route(path, put_blob, methods=["PUT"]),
-    ]
+    try:
+        reader, partial = await run(open_reader)
+    except RangeNotSatisfiable as exc:
+        error = InvalidInput(f"range {range_header!r} is past the end of {sha256}")
+        return error_response(error, 416, {**headers, "content-range": f"bytes */{exc.size}"})
+    headers["content-length"] = str(reader.length)
+    if partial:
+        headers["content-range"] = f"bytes {reader.start}-{reader.last}/{reader.size}"
+    return BlobResponse(reader, 206 if partial else 200, headers)
+
+
+BLOB_PATH: Final = BLOBS_PREFIX + "/{sha256}"
+ROUTES: Final[list[BaseRoute]] = [
+    # HEAD first: the GET route below would answer HEAD too, by reading the file.
+    Route(BLOB_PATH, head_blob, methods=["HEAD"]),
+    Route(BLOB_PATH, get_blob, methods=["GET"]),
+    Route(BLOB_PATH, put_blob, methods=["PUT"]),
+]

@@ -26,13 +26,13 @@ seconds (only the gaps are timed), and the number of connections (see docs/secur
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from relay_core import InvalidInput
+from relay_server.http.errors import error_body
 
 
 class _TimedH11Protocol(H11Protocol):
@@ -109,7 +109,7 @@ class _TimedH11Protocol(H11Protocol):
 
 def _raw_error(status: int, reason: str, message: str) -> bytes:
     """A whole HTTP answer with an ``invalid`` relay error, for a request no route will see."""
-    body = json.dumps(InvalidInput(message).to_payload()).encode()
+    body = error_body(InvalidInput(message))
     head = (
         f"HTTP/1.1 {status} {reason}\r\n"
         "content-type: application/json\r\n"

@@ -11,7 +11,7 @@ or more queued than ``MAX_QUEUED`` because the client reads slowly. Either way e
 gets a message at most once, in id order.
 
 A connection whose GET stream is not open right now (a Claude Code that crashed or slept and
-left its session behind) is not in its client's feed at all (``mcp_sessions.McpSessions`` says when
+left its session behind) is not in its client's feed at all (``connections.McpSessions`` says when
 streams open and close), so it costs a send nothing; the SDK would drop the notification anyway.
 Push is best-effort on top of the durable store: whatever a client missed, it reads with
 ``read_messages``.
@@ -37,8 +37,8 @@ from mcp.server.session import ServerSession
 
 from relay_core import Message, RelayError
 from relay_core.wire import MAX_PAGE_SIZE
-from relay_server.channel_event import channel_params
 from relay_server.events import EventHub, Posted
+from relay_server.mcp.channel_event import channel_params
 from relay_server.service import RelayService
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def connection_of(session: ServerSession) -> Connection | None:
 
 
 class StreamWatch(Protocol):
-    """Which MCP sessions have their GET stream open (see ``mcp_sessions.McpSessions``)."""
+    """Which MCP sessions have their GET stream open (see ``connections.McpSessions``)."""
 
     def has_live_stream(self, session_id: str | None) -> bool: ...
 

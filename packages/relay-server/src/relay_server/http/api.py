@@ -1,0 +1,30 @@
+"""Assembles the HTTP adapter's routes into one Starlette app (see docs/http-api.md)."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+
+from relay_server.http import files, health, messages, peers, sessions
+from relay_server.http.errors import EXCEPTION_HANDLERS
+from relay_server.http.service_calls import SERVICE_STATE
+from relay_server.service import RelayService
+
+
+def build_http_api(service: RelayService) -> Starlette:
+    """The Starlette app serving ``/healthz``, ``/api/v1/...`` and ``/blobs/...`` for ``service``.
+
+    Handlers parse the request, call the service (blocking calls in a worker thread) and answer
+    with the relay-core model as JSON; errors are answered by the one table in :mod:`.errors`.
+    """
+    app = Starlette(
+        routes=[
+            *health.ROUTES,
+            *peers.ROUTES,
+            *sessions.ROUTES,
+            *messages.ROUTES,
+            *files.ROUTES,
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+    )
+    setattr(app.state, SERVICE_STATE, service)
+    return app
