@@ -40,3 +40,32 @@ def test_the_bench_runs_two_figures_end_to_end_and_writes_its_results(tmp_path):
         assert row["value"] > 0
         assert row["baseline"] > 0
     assert "2 HTTP send" in finished.stdout  # the table was printed
+
+
+def test_the_cli_start_figure_times_every_case_against_a_bare_python(tmp_path):
+    output = tmp_path / "latest.json"
+    command = [sys.executable, "-m", "bench", "--scale", "smoke", "--only", "cli"]
+    finished = subprocess.run(
+        [*command, "--output", str(output)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    rows = {row["case"]: row for row in json.loads(output.read_text())["rows"]}
+    assert set(rows) == {
+        "import relay_client",
+        "agent-relay --version",
+        "agent-relay --help",
+        "agent-relay send",
+    }
+    targeted = {"agent-relay --version", "agent-relay send"}
+    for case, row in rows.items():
+        assert row["figure"] == "10 CLI start"
+        assert row["baseline_name"] == "python -c pass"
+        assert row["value"] > 0
+        assert row["baseline"] > 0
+        assert row["status"] in ({"PASS", "MISS"} if case in targeted else {"INFO"})
