@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Final
 
+from bench.cli_start import cli_start_figure
 from bench.durability import durability_figure
 from bench.encoding import encoding_figure
 from bench.files import files_figure
@@ -43,6 +44,7 @@ FIGURES: Final[dict[str, Figure]] = {
     "waiters": waiters_figure,
     "fsync": durability_figure,
     "team": team_figure,
+    "cli": cli_start_figure,
 }
 DEFAULT_OUTPUT: Final = REPO_ROOT / "bench" / "results" / "latest.json"
 

@@ -27,6 +27,8 @@ class Scale:
     blob_bytes: int
     waiters: int
     toon_messages: int = 100
+    cli_runs: int = 30
+    """Timed runs of each ``agent-relay`` start case (figure 10)."""
 
 
 FULL = Scale(
@@ -52,6 +54,7 @@ QUICK = Scale(
     page_reads=50,
     blob_bytes=64 * MiB,
     waiters=250,
+    cli_runs=10,
 )
 SMOKE = Scale(
     name="smoke",
@@ -65,5 +68,6 @@ SMOKE = Scale(
     blob_bytes=1 * MiB,
     waiters=10,
     toon_messages=20,
+    cli_runs=3,
 )
 SCALES = {s.name: s for s in (FULL, QUICK, SMOKE)}

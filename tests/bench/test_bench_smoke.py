@@ -63,3 +63,24 @@ def test_the_encoding_figure_counts_tokens_as_well_as_characters(tmp_path, requi
         assert row["status"] in {"PASS", "MISS", "INFO"}
         assert row["value"] > 0
         assert row["baseline"] > 0
+
+
+def test_the_cli_start_figure_times_every_case_against_a_bare_python(tmp_path):
+    output = tmp_path / "latest.json"
+    finished = run_bench("cli", output)
+
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    rows = {row["case"]: row for row in json.loads(output.read_text())["rows"]}
+    assert set(rows) == {
+        "import relay_client",
+        "agent-relay --version",
+        "agent-relay --help",
+        "agent-relay send",
+    }
+    targeted = {"agent-relay --version", "agent-relay send"}
+    for case, row in rows.items():
+        assert row["figure"] == "10 CLI start"
+        assert row["baseline_name"] == "python -c pass"
+        assert row["value"] > 0
+        assert row["baseline"] > 0
+        assert row["status"] in ({"PASS", "MISS"} if case in targeted else {"INFO"})

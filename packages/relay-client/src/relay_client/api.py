@@ -24,13 +24,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from importlib.metadata import version
 from pathlib import Path
 from typing import IO, Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 import requests
 
+from relay_client import __version__
 from relay_client.config import ClientConfig, normalise_relay_url
 from relay_client.partial import PartialFile, partial_path
 from relay_core import (
@@ -77,7 +77,7 @@ FOLLOW_FIRST_DELAY_S: Final = 0.5
 FOLLOW_MAX_DELAY_S: Final = 30.0
 """...up to this, for as long as the follower runs."""
 TRANSFER_CHUNK_BYTES: Final = 1024 * 1024
-USER_AGENT: Final = f"agent-relay-client/{version('relay-client')}"
+USER_AGENT: Final = f"agent-relay-client/{__version__}"
 SERVE_HINT: Final = "is `agent-relay-server serve` running?"
 MISDIRECTED_STATUS: Final = 421
 """The relay's answer to a Host header outside its allowed_hosts."""

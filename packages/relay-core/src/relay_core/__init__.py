@@ -1,57 +1,135 @@
-"""agent-relay's shared domain: names, models, errors, the wire contract, TOON and blob hashing."""
+"""agent-relay's shared domain: names, models, errors, the wire contract, TOON and blob hashing.
 
-from relay_core.blobs import Digest, Hashed, StreamingHash, hash_chunks, hash_file, validate_digest
-from relay_core.errors import (
-    Conflict,
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    QuotaExceeded,
-    RateLimited,
-    RelayError,
-    TooLarge,
-    Unauthorized,
-    Unavailable,
-    error_from_payload,
-)
-from relay_core.models import (
-    Attachment,
-    AttachmentRef,
-    BlobInfo,
-    CreateSessionRequest,
-    Health,
-    InviteRequest,
-    MarkReadRequest,
-    Message,
-    MessagePage,
-    Participant,
-    Peer,
-    ReadPosition,
-    RelayModel,
-    RequestModel,
-    SendMessageRequest,
-    SentMessage,
-    SessionDetail,
-    SessionSummary,
-    Status,
-    StatusCounts,
-    StatusLimits,
-    WhoAmI,
-)
-from relay_core.names import (
-    ClientId,
-    FileName,
-    PeerName,
-    SessionName,
-    safe_file_name,
-    safe_filename,
-    validate_client_id,
-    validate_filename,
-    validate_name,
-    validate_peer_name,
-    validate_session_name,
-)
-from relay_core.timestamps import Timestamp, format_timestamp, from_ms, now_ms, to_ms
+The names are imported on first use (PEP 562): ``import relay_core`` alone loads no submodule, so
+a program that needs only the errors or the names (the ``agent-relay`` command answering
+``--version``) does not pay for pydantic and the models.
+"""
+
+import typing
+
+from relay_core import lazy_exports as _lazy
+
+# Module imports only: any other public name here would have to be in __all__.
+
+if typing.TYPE_CHECKING:
+    from relay_core.blobs import (
+        Digest,
+        Hashed,
+        StreamingHash,
+        hash_chunks,
+        hash_file,
+        validate_digest,
+    )
+    from relay_core.errors import (
+        Conflict,
+        Forbidden,
+        InvalidInput,
+        NotFound,
+        QuotaExceeded,
+        RateLimited,
+        RelayError,
+        TooLarge,
+        Unauthorized,
+        Unavailable,
+        error_from_payload,
+    )
+    from relay_core.models import (
+        Attachment,
+        AttachmentRef,
+        BlobInfo,
+        CreateSessionRequest,
+        Health,
+        InviteRequest,
+        MarkReadRequest,
+        Message,
+        MessagePage,
+        Participant,
+        Peer,
+        ReadPosition,
+        RelayModel,
+        RequestModel,
+        SendMessageRequest,
+        SentMessage,
+        SessionDetail,
+        SessionSummary,
+        Status,
+        StatusCounts,
+        StatusLimits,
+        WhoAmI,
+    )
+    from relay_core.names import (
+        ClientId,
+        FileName,
+        PeerName,
+        SessionName,
+        safe_file_name,
+        safe_filename,
+        validate_client_id,
+        validate_filename,
+        validate_name,
+        validate_peer_name,
+        validate_session_name,
+    )
+    from relay_core.timestamps import Timestamp, format_timestamp, from_ms, now_ms, to_ms
+
+_SOURCES: typing.Final[dict[str, str]] = {
+    "Digest": "relay_core.blobs",
+    "Hashed": "relay_core.blobs",
+    "StreamingHash": "relay_core.blobs",
+    "hash_chunks": "relay_core.blobs",
+    "hash_file": "relay_core.blobs",
+    "validate_digest": "relay_core.blobs",
+    "Conflict": "relay_core.errors",
+    "Forbidden": "relay_core.errors",
+    "InvalidInput": "relay_core.errors",
+    "NotFound": "relay_core.errors",
+    "QuotaExceeded": "relay_core.errors",
+    "RateLimited": "relay_core.errors",
+    "RelayError": "relay_core.errors",
+    "TooLarge": "relay_core.errors",
+    "Unauthorized": "relay_core.errors",
+    "Unavailable": "relay_core.errors",
+    "error_from_payload": "relay_core.errors",
+    "Attachment": "relay_core.models",
+    "AttachmentRef": "relay_core.models",
+    "BlobInfo": "relay_core.models",
+    "CreateSessionRequest": "relay_core.models",
+    "Health": "relay_core.models",
+    "InviteRequest": "relay_core.models",
+    "MarkReadRequest": "relay_core.models",
+    "Message": "relay_core.models",
+    "MessagePage": "relay_core.models",
+    "Participant": "relay_core.models",
+    "Peer": "relay_core.models",
+    "ReadPosition": "relay_core.models",
+    "RelayModel": "relay_core.models",
+    "RequestModel": "relay_core.models",
+    "SendMessageRequest": "relay_core.models",
+    "SentMessage": "relay_core.models",
+    "SessionDetail": "relay_core.models",
+    "SessionSummary": "relay_core.models",
+    "Status": "relay_core.models",
+    "StatusCounts": "relay_core.models",
+    "StatusLimits": "relay_core.models",
+    "WhoAmI": "relay_core.models",
+    "ClientId": "relay_core.names",
+    "FileName": "relay_core.names",
+    "PeerName": "relay_core.names",
+    "SessionName": "relay_core.names",
+    "safe_file_name": "relay_core.names",
+    "safe_filename": "relay_core.names",
+    "validate_client_id": "relay_core.names",
+    "validate_filename": "relay_core.names",
+    "validate_name": "relay_core.names",
+    "validate_peer_name": "relay_core.names",
+    "validate_session_name": "relay_core.names",
+    "Timestamp": "relay_core.timestamps",
+    "format_timestamp": "relay_core.timestamps",
+    "from_ms": "relay_core.timestamps",
+    "now_ms": "relay_core.timestamps",
+    "to_ms": "relay_core.timestamps",
+}
+"""The module each public name lives in, imported when the name is first used."""
 
 __version__ = "0.1.0"
 
@@ -112,3 +190,6 @@ __all__ = [
     "validate_peer_name",
     "validate_session_name",
 ]
+
+
+__getattr__, __dir__ = _lazy.lazy_exports(__name__, _SOURCES)

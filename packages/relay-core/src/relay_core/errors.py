@@ -21,9 +21,10 @@ same class with :func:`error_from_payload`. Messages are for people and may chan
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
-from pydantic import AfterValidator, ValidationError
+if TYPE_CHECKING:
+    from pydantic import AfterValidator, ValidationError
 
 INVALID: Final = "invalid"
 UNAUTHORIZED: Final = "unauthorized"
@@ -157,6 +158,8 @@ def pydantic_check(check: Callable[[object], str]) -> AfterValidator:
 
     pydantic turns only ValueError into a ValidationError; this re-raises the same message.
     """
+    # Imported here so that the errors alone (all a client needs to report one) load no pydantic.
+    from pydantic import AfterValidator
 
     def run(value: object) -> str:
         try:

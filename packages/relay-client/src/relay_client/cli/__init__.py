@@ -2,24 +2,40 @@
 
 The root group builds one :class:`~relay_client.cli.app.App` (config, roster, cursors and relay
 client, each made on first use) and every command receives it through ``pass_app``. Errors are
-turned into one line on stderr and an exit code in one place, :class:`RelayGroup`.
+turned into one line on stderr and an exit code in one place, :class:`RelayGroup`. A command's
+module is imported only when that command runs (:mod:`relay_client.cli.lazy`).
 """
 
 from __future__ import annotations
 
 import click
 
+from relay_client import __version__
 from relay_client.cli.app import App, RelayGroup
-from relay_client.cli.files import fetch_file, send_file
-from relay_client.cli.health import doctor, status
-from relay_client.cli.messages import send, tail
-from relay_client.cli.peers import peers
-from relay_client.cli.sessions import session
-from relay_client.cli.setup import config_group, connect, onboard
+from relay_client.cli.lazy import LazyCommands
+
+_COMMANDS = LazyCommands(
+    {
+        "onboard": "relay_client.cli.setup:onboard",
+        "connect": "relay_client.cli.setup:connect",
+        "config": "relay_client.cli.setup:config_group",
+        "peers": "relay_client.cli.peers:peers",
+        "session": "relay_client.cli.sessions:session",
+        "send": "relay_client.cli.messages:send",
+        "send-file": "relay_client.cli.files:send_file",
+        "fetch-file": "relay_client.cli.files:fetch_file",
+        "tail": "relay_client.cli.messages:tail",
+        "status": "relay_client.cli.health:status",
+        "doctor": "relay_client.cli.health:doctor",
+    }
+)
+"""Every subcommand, by name: where it is defined."""
 
 
-@click.group(cls=RelayGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="relay-client", prog_name="agent-relay")
+@click.group(
+    cls=RelayGroup, commands=_COMMANDS, context_settings={"help_option_names": ["-h", "--help"]}
+)
+@click.version_option(__version__, prog_name="agent-relay")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Messages and files between Claude Code agents on one LAN, through an agent-relay.
@@ -29,22 +45,6 @@ def cli(ctx: click.Context) -> None:
     app = App()
     ctx.obj = app
     ctx.call_on_close(app.close)
-
-
-for command in (
-    onboard,
-    connect,
-    config_group,
-    peers,
-    session,
-    send,
-    send_file,
-    fetch_file,
-    tail,
-    status,
-    doctor,
-):
-    cli.add_command(command)
 
 
 def main() -> None:

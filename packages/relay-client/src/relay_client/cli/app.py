@@ -1,5 +1,8 @@
 """What every command shares: the context object, the ``--json`` option, output helpers,
 and the one place where a RelayError becomes a one-line error and an exit code.
+
+Every command imports this module, ``agent-relay --version`` too: what only some commands need
+(the HTTP client, the config and state files, the models) is imported where it is first used.
 """
 
 from __future__ import annotations
@@ -9,17 +12,11 @@ import json
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import cached_property
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import click
 
-from relay_client.api import RelayClient
 from relay_client.cli.render import json_safe, visible
-from relay_client.config import ClientConfig
-from relay_client.cursors import Cursors
-from relay_client.paths import DataPaths
-from relay_client.roster import Roster
-from relay_core import RelayError, format_timestamp
 from relay_core.errors import (
     CONFLICT,
     FORBIDDEN,
@@ -31,7 +28,15 @@ from relay_core.errors import (
     TOO_LARGE,
     UNAUTHORIZED,
     UNAVAILABLE,
+    RelayError,
 )
+
+if TYPE_CHECKING:
+    from relay_client.api import RelayClient
+    from relay_client.config import ClientConfig
+    from relay_client.cursors import Cursors
+    from relay_client.paths import DataPaths
+    from relay_client.roster import Roster
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -130,6 +135,8 @@ class App:
     """This machine's config, roster, cursors and relay client, each built on first use."""
 
     def __init__(self, paths: DataPaths | None = None) -> None:
+        from relay_client.paths import DataPaths
+
         self.paths = paths or DataPaths.default()
         self.as_json = False
         """Set by ``--json``: the command prints JSON, and so does an error."""
@@ -137,21 +144,29 @@ class App:
     @cached_property
     def config(self) -> ClientConfig:
         """config.toml; raises NotConfigured before ``agent-relay onboard``."""
+        from relay_client.config import ClientConfig
+
         return ClientConfig.load(self.paths.config)
 
     @cached_property
     def roster(self) -> Roster:
         """peers.toml."""
+        from relay_client.roster import Roster
+
         return Roster.load(self.paths.peers)
 
     @cached_property
     def cursors(self) -> Cursors:
         """cursors/."""
+        from relay_client.cursors import Cursors
+
         return Cursors(self.paths.cursors)
 
     @cached_property
     def client(self) -> RelayClient:
         """The relay client for config.toml's relay, identity and token."""
+        from relay_client.api import RelayClient
+
         return RelayClient.from_config(self.config)
 
     def resolve(self, names: Iterable[str]) -> list[str]:
@@ -204,6 +219,8 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [jsonable(item) for item in value]
     if isinstance(value, datetime):
+        from relay_core.timestamps import format_timestamp
+
         return format_timestamp(value)
     return value
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import UTC, datetime
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
-from relay_core import Message, SessionDetail
+if TYPE_CHECKING:
+    from relay_core import Message, SessionDetail
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 BODY_INDENT: Final = "    "
