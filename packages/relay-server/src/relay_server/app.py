@@ -28,7 +28,6 @@ from relay_server.access_log import AccessLogMiddleware
 from relay_server.auth import Authenticator, AuthMiddleware
 from relay_server.blobstore import BlobStore
 from relay_server.config import ServerConfig
-from relay_server.db import PRIVATE_DIR_MODE, make_private, open_database
 from relay_server.events import EventHub
 from relay_server.host_guard import GuardAnswers
 from relay_server.http_api import EXCEPTION_HANDLERS, build_http_api
@@ -41,6 +40,8 @@ from relay_server.push import LivePush
 from relay_server.rate_limit import RateLimitMiddleware, TokenBuckets
 from relay_server.revocation import Revocation
 from relay_server.service import RelayLimits, RelayService
+from relay_server.storage import open_storage
+from relay_server.storage.sqlite import PRIVATE_DIR_MODE, make_private
 from relay_server.token_marker import TokenMarker
 
 MCP_ENVELOPE_BYTES: Final = 64 * 1024
@@ -108,9 +109,9 @@ def build_service(config: ServerConfig, hub: EventHub | None = None) -> RelaySer
     """Open the database and build the service (also used by the admin commands)."""
     for directory in (config.data_dir, config.blobs_dir):
         make_private(directory, PRIVATE_DIR_MODE)
-    db = open_database(config.database_path)
+    storage = open_storage(config.database_url or config.database_path)
     return RelayService(
-        db,
+        storage,
         hub or EventHub(),
         version=__version__,
         auth_mode=config.effective_auth_mode,

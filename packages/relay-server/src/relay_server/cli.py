@@ -23,8 +23,8 @@ from relay_core import RelayError, validate_client_id
 from relay_core.wire import DEFAULT_HOST, DEFAULT_PORT
 from relay_server import __version__, systemd
 from relay_server.config import ServerConfig, default_data_dir, hash_token, is_loopback, load_config
-from relay_server.db import PRIVATE_UMASK
 from relay_server.local_addresses import local_addresses
+from relay_server.storage.sqlite import PRIVATE_UMASK
 
 if TYPE_CHECKING:
     from relay_server.maintenance import BackupReport, CheckReport

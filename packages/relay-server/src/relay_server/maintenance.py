@@ -44,7 +44,7 @@ from relay_core.blobs import CHUNK_BYTES, StreamingHash
 from relay_server import __version__
 from relay_server.blobstore import TEMP_SUFFIX, claim_leftover
 from relay_server.config import BLOBS_DIR, DATABASE_FILE, ServerConfig
-from relay_server.db import MIGRATIONS
+from relay_server.storage.migrations import MIGRATIONS
 
 QUARANTINE_DIR: Final = "quarantine"
 """Below the data dir: where ``check --repair`` moves bad blobs; nothing there is deleted."""
