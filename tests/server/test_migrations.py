@@ -16,6 +16,7 @@ from relay_server.app import build_service
 from relay_server.config import DATABASE_FILE, ServerConfig
 from relay_server.storage import files, open_storage
 from relay_server.storage.migrations import MIGRATIONS
+from relay_server.storage.sqlite import dialect as sqlite_dialect
 
 RELEASE_0_1_0_SCHEMA = (
     'CREATE TABLE IF NOT EXISTS "applied_migration" '
@@ -176,7 +177,10 @@ def release_relay(tmp_path) -> Path:
 def test_upgrading_a_release_relay_keeps_every_row(release_relay):
     path = release_relay / DATABASE_FILE
     before = rows_of(path)
-    open_storage(path).close()
+    storage = open_storage(path)
+    # The rebuild ran with foreign keys off (dropping a table would cascade); they are on again.
+    assert storage.database.execute_sql("PRAGMA foreign_keys").fetchone() == (1,)
+    storage.close()
     assert rows_of(path) == before
     assert before["message"] == [row[:7] for row in ROWS["message"][:4]]
 
@@ -263,3 +267,17 @@ def test_a_relay_already_upgraded_is_left_alone(release_relay):
     upgraded = schema_of(path)
     open_storage(path).close()
     assert schema_of(path) == upgraded
+
+
+def test_an_upgrade_that_fails_leaves_the_release_tables_as_they_were(release_relay, monkeypatch):
+    path = release_relay / DATABASE_FILE
+    rows, schema = rows_of(path), schema_of(path)
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("disk pulled out mid-upgrade")
+
+    monkeypatch.setattr(sqlite_dialect, "raise_id_counter", broken)
+    with pytest.raises(RuntimeError, match="mid-upgrade"):
+        open_storage(path)
+    assert rows_of(path) == rows
+    assert schema_of(path) == schema

@@ -35,9 +35,9 @@ class Storage:
         self.backend = backend
         """Which backend holds the data: a scheme of :data:`SCHEMES`."""
 
-    def transaction(self) -> AbstractContextManager[None]:
+    def transaction(self) -> AbstractContextManager[object]:
         """One transaction (the outermost; nested ones are savepoints): all of it or nothing."""
-        transaction: AbstractContextManager[None] = self.database.atomic()
+        transaction: AbstractContextManager[object] = self.database.atomic()
         return transaction
 
     def close(self) -> None:

@@ -18,11 +18,16 @@ from peewee import Database, Expression, Field
 class Dialect(Protocol):
     """The SQL one backend speaks where the backends differ."""
 
-    name: str
-    """The backend's name, as in a database URL's scheme: ``sqlite``."""
-    id_key: str
-    """Column definition of a 64-bit primary key the database counts up and never reuses, not
-    even after the newest row is deleted (message ids are cursors)."""
+    @property
+    def name(self) -> str:
+        """The backend's name, as in a database URL's scheme: ``sqlite``."""
+        ...
+
+    @property
+    def id_key(self) -> str:
+        """Column definition of a 64-bit primary key the database counts up and never reuses,
+        not even after the newest row is deleted (message ids are cursors)."""
+        ...
 
     def in_list(self, field: Field, values: Iterable[object]) -> Expression:
         """``field IN values``, as one statement whatever the number of values."""

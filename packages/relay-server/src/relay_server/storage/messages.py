@@ -17,7 +17,7 @@ from relay_server.storage.models import Message as MessageRow
 from relay_server.storage.models import Participant, Recipient, Session, dialect
 
 
-def visible_to(caller: str) -> ModelSelect:
+def visible_to(caller: str) -> ModelSelect[MessageRow]:
     """Messages the caller may read (not yet restricted to its sessions)."""
     recipient = Recipient.alias()
     addressed = fn.EXISTS(
@@ -30,7 +30,7 @@ def visible_to(caller: str) -> ModelSelect:
     )
 
 
-def visible_in_sessions(caller: str) -> ModelSelect:
+def visible_in_sessions(caller: str) -> ModelSelect[MessageRow]:
     """Messages the caller may read in the sessions it belongs to (joined to its participant
     rows, so a query may compare with its read position)."""
     return visible_to(caller).join(
@@ -42,7 +42,7 @@ def visible_in_sessions(caller: str) -> ModelSelect:
 
 def visible_message(caller: str, message_id: int, session_id: int | None = None) -> MessageRow:
     """One message in a session the caller belongs to and may read, or NotFound."""
-    row = visible_in_sessions(caller).where(MessageRow.id == message_id).first()
+    row: MessageRow | None = visible_in_sessions(caller).where(MessageRow.id == message_id).first()
     if row is None or (session_id is not None and row.session_id != session_id):
         raise NotFound(f"message {message_id} does not exist or is not visible to you")
     return row
@@ -92,7 +92,7 @@ def unseen_everywhere(caller: str, after_id: int | None, limit: int) -> MessageP
     return _page(query, after_id or 0, limit)
 
 
-def _page(query: ModelSelect, start: int | None, limit: int) -> MessagePage:
+def _page(query: ModelSelect[MessageRow], start: int | None, limit: int) -> MessagePage:
     """Run a message query as one page of at most ``limit`` rows in id order."""
     rows = list(query.order_by(MessageRow.id).limit(limit + 1))
     has_more = len(rows) > limit
@@ -107,7 +107,7 @@ def to_messages(rows: Sequence[MessageRow]) -> list[Message]:
         return []
     in_list = dialect().in_list
     ids = [row.id for row in rows]
-    session_names = dict(
+    session_names: dict[int, str] = dict(
         Session.select(Session.id, Session.name)
         .where(in_list(Session.id, {row.session_id for row in rows}))
         .tuples()

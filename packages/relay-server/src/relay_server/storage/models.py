@@ -8,7 +8,7 @@ the backend that opened it (see :func:`bind`).
 from __future__ import annotations
 
 import contextvars
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, cast
 
 from peewee import (
     BigAutoField,
@@ -66,10 +66,13 @@ def bind(db: Database) -> None:
     _bound_here.set(db)
 
 
+class _WithDialect(Protocol):
+    dialect: Dialect
+
+
 def dialect() -> Dialect:
     """The dialect of the database the models are bound to here (see :data:`database`)."""
-    found: Dialect = database.obj.dialect
-    return found
+    return cast("_WithDialect", database.obj).dialect
 
 
 class BaseModel(Model):
