@@ -279,8 +279,8 @@ class RelayService:
         """A session the caller belongs to, with its participants."""
         session = sessions.session_row(name)
         membership = sessions.membership(session, caller)
-        participants = sessions.participants(session.id)
         last_id, unread = messages.counts(session.id, caller, membership.last_read_id)
+        participants = sessions.participants(session.id)
         return SessionDetail(
             name=session.name,
             description=session.description,
