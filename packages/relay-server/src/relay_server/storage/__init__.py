@@ -22,6 +22,8 @@ from peewee import Database
 from relay_core import InvalidInput
 from relay_server.storage.sqlite import open_sqlite
 
+__all__ = ["SCHEMES", "Storage", "open_storage"]
+
 SCHEMES: Final = ("sqlite",)
 """Database URL schemes this relay can open."""
 

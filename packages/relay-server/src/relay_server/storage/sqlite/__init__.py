@@ -16,6 +16,15 @@ from relay_server.storage.migrations import migrate
 from relay_server.storage.models import bind
 from relay_server.storage.sqlite.database import PRAGMAS, RelayDatabase
 
+__all__ = [
+    "PRIVATE_DIR_MODE",
+    "PRIVATE_FILE_MODE",
+    "PRIVATE_UMASK",
+    "SQLITE_SIDE_FILES",
+    "make_private",
+    "open_sqlite",
+]
+
 PRIVATE_UMASK: Final = 0o077
 """What the relay's commands create is for its own user only: directories 0700, files 0600."""
 PRIVATE_DIR_MODE: Final = 0o700
