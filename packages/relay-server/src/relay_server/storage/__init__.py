@@ -61,8 +61,8 @@ def open_storage(url_or_path: str | Path) -> Storage:
     scheme, _, rest = url_or_path.partition("://")
     if scheme.lower() not in SCHEMES:
         raise InvalidInput(
-            f"database URL scheme {scheme!r} is not supported: this relay opens "
-            f"{', '.join(f'{s}:' for s in SCHEMES)} URLs (sqlite:///PATH) or a plain file path"
+            f"database URL scheme {scheme!r} is not supported (supported: "
+            f"{', '.join(SCHEMES)}): use sqlite:///PATH or a plain path to a SQLite file"
         )
     if not rest.startswith("/"):
         raise InvalidInput("a SQLite database URL is sqlite:///PATH (three slashes)")
