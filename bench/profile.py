@@ -29,8 +29,7 @@ from bench.throughput import Connect, http_workers, mcp_workers
 
 LAYERS: Final = (
     ("relay_server/service.py", "relay service (incl. peewee/SQLite)"),
-    ("relay_server/queries.py", "relay service (incl. peewee/SQLite)"),
-    ("relay_server/db.py", "relay service (incl. peewee/SQLite)"),
+    ("relay_server/storage/", "relay service (incl. peewee/SQLite)"),
     ("relay_core/toon.py", "TOON encoding"),
     ("relay_server/middleware/access_log.py", "access log"),
     ("relay_server/middleware/auth.py", "auth middleware"),

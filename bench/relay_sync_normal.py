@@ -8,9 +8,9 @@ so the bench can show what the per-send fsync costs.
 
 from __future__ import annotations
 
-from relay_server import db
 from relay_server.cli import main
+from relay_server.storage.sqlite.database import PRAGMAS
 
 if __name__ == "__main__":
-    db.PRAGMAS["synchronous"] = "normal"
+    PRAGMAS["synchronous"] = "normal"
     main()

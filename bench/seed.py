@@ -13,8 +13,8 @@ from typing import Final
 from bench.processes import Server
 from relay_core import now_ms
 from relay_core.wire import SESSIONS_PATH, session_messages_path
-from relay_server import db as store
 from relay_server.config import DATABASE_FILE
+from relay_server.storage import models, open_storage
 
 SEND_TEXT: Final = (
     "Build 4127 is green on linux-x86_64; the flaky test_upload_resume passed 20/20 after "
@@ -68,16 +68,16 @@ def fill_store(data_dir: Path, count: int, session: str, writer: str, reader: st
 
     Sending a million messages through the API would take longer than the whole bench, so the
     rows go straight into the file, before the relay starts, in one transaction. The schema
-    comes from the server itself (``open_database`` runs its migrations, and table and column
+    comes from the server itself (``open_storage`` runs its migrations, and table and column
     names are read from its peewee models); the rows are bulk-inserted with the sqlite3
     driver's ``executemany`` on peewee's connection, about ten times faster than building
     ``insert_many`` queries. ``reader`` has read all but the last 50 messages.
     """
-    db = store.open_database(data_dir / DATABASE_FILE)
+    db = open_storage(data_dir / DATABASE_FILE).database
     try:
         stamp = now_ms() - count
         texts = message_texts(200)
-        message = store.Message
+        message = models.Message
         columns = [
             message.session.column_name,
             message.sender.column_name,
@@ -90,21 +90,24 @@ def fill_store(data_dir: Path, count: int, session: str, writer: str, reader: st
             f"VALUES ({', '.join('?' * len(columns))})"
         )
         with db.atomic():
-            store.Client.insert_many(
+            models.Client.insert_many(
                 [{"client_id": c, "created_ms": stamp} for c in (writer, reader)]
             ).execute()
-            session_id = store.Session.insert(
+            session_id = models.Session.insert(
                 name=session, created_by=writer, created_ms=stamp
             ).execute()
-            store.Participant.insert_many(
+            models.Participant.insert_many(
                 [{"session": session_id, "client": c, "joined_ms": stamp} for c in (writer, reader)]
             ).execute()
             db.connection().executemany(
                 insert,
-                ((session_id, writer, texts[i % len(texts)], 0, stamp + i) for i in range(count)),
+                (
+                    (session_id, writer, texts[i % len(texts)], False, stamp + i)
+                    for i in range(count)
+                ),
             )
-            store.Participant.update(last_read_id=max(count - 50, 0)).where(
-                store.Participant.client == reader
+            models.Participant.update(last_read_id=max(count - 50, 0)).where(
+                models.Participant.client == reader
             ).execute()
     finally:
         db.close()

@@ -80,8 +80,8 @@ TARGETS: dict[str, Target] = {
         ),
         "blob writes and verified reads: a wrong answer loses or corrupts a file",
     ),
-    "queries": Target(
-        "packages/relay-server/src/relay_server/queries.py",
+    "messages": Target(
+        "packages/relay-server/src/relay_server/storage/messages.py",
         ("tests/server/test_security.py", "tests/server/test_http_api.py"),
         "visibility: a wrong answer shows a client messages it may not read",
     ),
@@ -200,7 +200,7 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
         ),
     ),
     "blobstore": (),
-    "queries": (),
+    "messages": (),
     "service": (),
 }
 

@@ -1,4 +1,5 @@
-"""RelayDatabase: writers take turns on one in-process lock; statements are reused."""
+"""The SQLite backend: writers take turns on one in-process lock; statements are reused;
+open_storage opens only the databases it knows."""
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -6,10 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from peewee import IntegrityError
 
-from relay_core import CreateSessionRequest, SendMessageRequest
-from relay_server import db as store
+from relay_core import CreateSessionRequest, InvalidInput, SendMessageRequest
 from relay_server.app import build_service
 from relay_server.config import ServerConfig
+from relay_server.storage import open_storage
+from relay_server.storage.models import Client
+from relay_server.storage.sqlite.database import PRAGMAS, RelayDatabase
 
 THREADS = 8
 WRITES_EACH = 25
@@ -17,14 +20,14 @@ WRITES_EACH = 25
 
 @pytest.fixture
 def fresh_db(tmp_path):
-    database = store.open_database(tmp_path / "relay.sqlite3")
+    database = open_storage(tmp_path / "relay.sqlite3").database
     yield database
     database.close()
 
 
 def add_client(database, client_id):
     with database.atomic():
-        store.Client.create(client_id=client_id, created_ms=0)
+        Client.create(client_id=client_id, created_ms=0)
 
 
 def add_client_from_another_thread(database, client_id):
@@ -49,20 +52,20 @@ def test_writers_on_many_threads_all_commit(fresh_db):
     with ThreadPoolExecutor(THREADS) as pool:
         list(pool.map(write_all, range(THREADS)))
 
-    assert store.Client.select().count() == THREADS * WRITES_EACH
+    assert Client.select().count() == THREADS * WRITES_EACH
 
 
 def test_a_rolled_back_transaction_frees_the_lock_for_other_threads(fresh_db):
     def doomed():
         with fresh_db.atomic():
-            store.Client.create(client_id="doomed", created_ms=0)
+            Client.create(client_id="doomed", created_ms=0)
             raise RuntimeError("abort")
 
     with pytest.raises(RuntimeError):
         doomed()
 
     assert add_client_from_another_thread(fresh_db, "after")
-    assert [c.client_id for c in store.Client.select()] == ["after"]
+    assert [c.client_id for c in Client.select()] == ["after"]
 
 
 def test_a_failed_statement_inside_a_transaction_frees_the_lock(fresh_db):
@@ -71,23 +74,23 @@ def test_a_failed_statement_inside_a_transaction_frees_the_lock(fresh_db):
         add_client(fresh_db, "taken")
 
     assert add_client_from_another_thread(fresh_db, "next")
-    assert store.Client.select().count() == 2
+    assert Client.select().count() == 2
 
 
 def test_nested_transactions_take_the_lock_once(fresh_db):
     with fresh_db.atomic(), fresh_db.atomic():
-        store.Client.create(client_id="nested", created_ms=0)
+        Client.create(client_id="nested", created_ms=0)
 
     assert add_client_from_another_thread(fresh_db, "next")
-    assert store.Client.select().count() == 2
+    assert Client.select().count() == 2
 
 
 def test_many_writing_threads_never_see_database_is_locked(tmp_path):
     # A busy timeout of 50 ms makes SQLite's polling lose often (hundreds of "database is
     # locked" with a plain SqliteDatabase here); the relay's writers wait their turn instead.
-    db = store.RelayDatabase(
+    db = RelayDatabase(
         str(tmp_path / "relay.sqlite3"),
-        pragmas={**store.PRAGMAS, "busy_timeout": 50},
+        pragmas={**PRAGMAS, "busy_timeout": 50},
         lock_type="IMMEDIATE",
     )
     db.execute_sql("CREATE TABLE item (id INTEGER PRIMARY KEY, writer INTEGER NOT NULL)")
@@ -125,13 +128,13 @@ def test_pages_of_any_length_run_the_same_sql(tmp_path, monkeypatch):
             "alpha", "s", SendMessageRequest.parse({"text": "x", "attachments": [ref]})
         )
     statements: list[str] = []
-    execute_sql = store.RelayDatabase.execute_sql
+    execute_sql = RelayDatabase.execute_sql
 
     def recording(self, sql, params=None):
         statements.append(sql)
         return execute_sql(self, sql, params)
 
-    monkeypatch.setattr(store.RelayDatabase, "execute_sql", recording)
+    monkeypatch.setattr(RelayDatabase, "execute_sql", recording)
     seen = []
     for limit in (1, 2, 5):
         statements.clear()
@@ -140,3 +143,29 @@ def test_pages_of_any_length_run_the_same_sql(tmp_path, monkeypatch):
         assert all(m.attachments for m in page.messages)
         seen.append(set(statements))
     assert seen[0] == seen[1] == seen[2]
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://relay:secret@db.example/relay", "mysql://db/relay", "sqlite://relay"]
+)
+def test_open_storage_refuses_a_database_it_cannot_open_and_changes_nothing(tmp_path, url):
+    with pytest.raises(InvalidInput) as refused:
+        open_storage(url)
+    message = str(refused.value)
+    assert "sqlite:///PATH" in message
+    assert "secret" not in message
+    assert refused.value.code == "invalid"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_open_storage_takes_a_sqlite_url_or_a_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    by_url = open_storage("sqlite:///by-url.sqlite3")
+    by_path = open_storage(str(tmp_path / "by-path.sqlite3"))
+    assert (by_url.backend, by_path.backend) == ("sqlite", "sqlite")
+    assert sorted(p.name for p in tmp_path.glob("*.sqlite3")) == [
+        "by-path.sqlite3",
+        "by-url.sqlite3",
+    ]
+    by_url.close()
+    by_path.close()

@@ -26,7 +26,7 @@ class Statements:
     """SQL statements this thread's connection runs while counting."""
 
     def __init__(self, service: RelayService) -> None:
-        self.connection = service.db.connection()
+        self.connection = service.storage.database.connection()
         self.seen: list[str] = []
 
     def __enter__(self) -> list[str]:

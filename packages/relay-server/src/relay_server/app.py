@@ -25,7 +25,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from relay_core.wire import MCP_PATH
 from relay_server import __version__
 from relay_server.config import ServerConfig
-from relay_server.db import PRIVATE_DIR_MODE, make_private, open_database
 from relay_server.events import EventHub
 from relay_server.http.api import build_http_api
 from relay_server.http.errors import EXCEPTION_HANDLERS
@@ -40,7 +39,9 @@ from relay_server.middleware.host_guard import GuardAnswers
 from relay_server.middleware.rate_limit import RateLimitMiddleware, TokenBuckets
 from relay_server.revocation import Revocation
 from relay_server.service import RelayLimits, RelayService
+from relay_server.storage import open_storage
 from relay_server.storage.blobs import BlobStore
+from relay_server.storage.sqlite import PRIVATE_DIR_MODE, make_private
 from relay_server.token_marker import TokenMarker
 
 MCP_ENVELOPE_BYTES: Final = 64 * 1024
@@ -102,9 +103,9 @@ def build_service(config: ServerConfig, hub: EventHub | None = None) -> RelaySer
     """Open the database and build the service (also used by the admin commands)."""
     for directory in (config.data_dir, config.blobs_dir):
         make_private(directory, PRIVATE_DIR_MODE)
-    db = open_database(config.database_path)
+    storage = open_storage(config.database_url or config.database_path)
     return RelayService(
-        db,
+        storage,
         hub or EventHub(),
         version=__version__,
         auth_mode=config.effective_auth_mode,

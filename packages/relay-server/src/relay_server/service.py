@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from functools import partial
 
 import anyio
-from peewee import Database, fn
 
 from relay_core import (
     Attachment,
@@ -34,7 +33,6 @@ from relay_core import (
     Message,
     MessagePage,
     NotFound,
-    Participant,
     Peer,
     QuotaExceeded,
     ReadPosition,
@@ -63,9 +61,8 @@ from relay_core.wire import (
     MAX_TEXT_BYTES,
     MAX_WAIT_S,
 )
-from relay_server import db as store
-from relay_server import queries
 from relay_server.events import EventHub, Posted
+from relay_server.storage import Storage, clients, files, messages, sessions
 from relay_server.storage.blobs import BlobReader, BlobStore, GcReport, StoredBlob, Upload
 from relay_server.token_marker import TokenMarker
 
@@ -111,7 +108,7 @@ class RelayService:
 
     def __init__(
         self,
-        db: Database,
+        storage: Storage,
         hub: EventHub,
         *,
         version: str,
@@ -120,7 +117,7 @@ class RelayService:
         blobs: BlobStore | None = None,
         token_marker: TokenMarker | None = None,
     ) -> None:
-        self.db = db
+        self.storage = storage
         self.token_marker = token_marker
         self.hub = hub
         self.version = version
@@ -153,14 +150,8 @@ class RelayService:
         """
         stamp = now_ms()
         try:
-            with self.db.atomic():
-                queries.ensure_clients([client_id], stamp)
-                store.Client.update(last_seen_ms=stamp).where(
-                    store.Client.client_id == client_id
-                ).execute()
-                store.Client.update(first_seen_ms=stamp).where(
-                    (store.Client.client_id == client_id) & store.Client.first_seen_ms.is_null()
-                ).execute()
+            with self.storage.transaction():
+                clients.record_seen(client_id, stamp)
         except QuotaExceeded as exc:
             log.warning("last-seen time of %s not recorded: %s", client_id, exc)
 
@@ -172,18 +163,8 @@ class RelayService:
         client already had a token, which the new one replaced.
         """
         validate_client_id(client_id)
-        with self.db.atomic():
-            queries.ensure_clients([client_id], now_ms())
-            replaced = (
-                store.Client.select()
-                .where(
-                    (store.Client.client_id == client_id) & store.Client.token_hash.is_null(False)
-                )
-                .exists()
-            )
-            store.Client.update(token_hash=token_hash).where(
-                store.Client.client_id == client_id
-            ).execute()
+        with self.storage.transaction():
+            replaced = clients.set_token(client_id, token_hash, now_ms())
         self._tokens_changed()
         return replaced
 
@@ -197,14 +178,8 @@ class RelayService:
             NotFound: the client has no token on this relay.
         """
         validate_client_id(client_id)
-        with self.db.atomic():
-            removed = (
-                store.Client.update(token_hash=None)
-                .where(
-                    (store.Client.client_id == client_id) & store.Client.token_hash.is_null(False)
-                )
-                .execute()
-            )
+        with self.storage.transaction():
+            removed = clients.remove_token(client_id)
         if not removed:
             raise NotFound(f"client {client_id!r} has no token on this relay")
         self._tokens_changed()
@@ -228,12 +203,11 @@ class RelayService:
 
     def client_for_token_hash(self, token_hash: str) -> str | None:
         """The client a per-client token belongs to, if any."""
-        row = store.Client.get_or_none(store.Client.token_hash == token_hash)
-        return row.client_id if row else None
+        return clients.client_for_token_hash(token_hash)
 
     def whoami(self, caller: str) -> WhoAmI:
         """The caller as the relay sees it."""
-        row = queries.client_row(caller)
+        row = clients.client_row(caller)
         seen = row.last_seen_ms or now_ms()
         return WhoAmI(
             client_id=caller,
@@ -252,9 +226,9 @@ class RelayService:
             caller=caller,
             auth_mode=self.auth_mode,
             counts=StatusCounts(
-                clients=store.Client.select().count(),
-                sessions=store.Session.select().count(),
-                messages=store.Message.select().count(),
+                clients=clients.count_clients(),
+                sessions=sessions.count_sessions(),
+                messages=messages.count_messages(),
                 blobs=blob_count,
                 blob_bytes=blob_bytes,
             ),
@@ -271,45 +245,7 @@ class RelayService:
 
     def list_peers(self, caller: str) -> list[Peer]:
         """Every other client the relay knows, with the sessions the caller shares with it."""
-        mine = store.Participant.select(store.Participant.session).where(
-            store.Participant.client == caller
-        )
-        shared: dict[str, list[str]] = {}
-        rows = (
-            store.Participant.select(store.Participant.client, store.Session.name)
-            .join(store.Session)
-            .where(store.Participant.session.in_(mine) & (store.Participant.client != caller))
-            .order_by(store.Session.name)
-            .tuples()
-        )
-        for client_id, session_name in rows:
-            shared.setdefault(client_id, []).append(session_name)
-        peers = []
-        # A client id someone invited but that never called is shown only to those sharing a
-        # session with it: anyone may invite any name, and must not fill everyone's list.
-        known = (
-            store.Client.first_seen_ms.is_null(False)
-            | store.Client.token_hash.is_null(False)
-            | store.Client.client_id.in_(
-                store.Participant.select(store.Participant.client).where(
-                    store.Participant.session.in_(mine)
-                )
-            )
-        )
-        for row in (
-            store.Client.select()
-            .where((store.Client.client_id != caller) & known)
-            .order_by(store.Client.client_id)
-        ):
-            peers.append(
-                Peer(
-                    client_id=row.client_id,
-                    first_seen=from_ms(row.first_seen_ms) if row.first_seen_ms else None,
-                    last_seen=from_ms(row.last_seen_ms) if row.last_seen_ms else None,
-                    shared_sessions=shared.get(row.client_id, []),
-                )
-            )
-        return peers
+        return clients.peers(caller)
 
     # --- sessions ---------------------------------------------------------------------------
 
@@ -321,69 +257,37 @@ class RelayService:
         """
         stamp = now_ms()
         members = [caller, *(p for p in request.participants if p != caller)]
-        with self.db.atomic():
+        with self.storage.transaction():
             self._refuse_unregistered(members[1:])
-            existing = store.Session.get_or_none(store.Session.name == request.name)
+            existing = sessions.session_named(request.name)
             if existing is not None:
                 raise Conflict(
                     f"session {request.name!r} already exists (created by "
                     f"{existing.created_by_id} at {from_ms(existing.created_ms):%Y-%m-%d %H:%M}Z)",
                     details={"session": request.name, "created_by": existing.created_by_id},
                 )
-            queries.ensure_clients(members, stamp)
-            session = store.Session.create(
-                name=request.name,
-                description=request.description,
-                created_by=caller,
-                created_ms=stamp,
-            )
-            store.Participant.insert_many(
-                [{"session": session.id, "client": m, "joined_ms": stamp} for m in members]
-            ).execute()
+            clients.ensure_clients(members, stamp)
+            session_id = sessions.add_session(request.name, request.description, caller, stamp)
+            sessions.add_participants(session_id, members, stamp)
         return self.get_session(caller, request.name)
 
     def list_sessions(self, caller: str, include_closed: bool = False) -> list[SessionSummary]:
         """The caller's sessions, newest first, with unread counts (one query)."""
-        return [
-            SessionSummary(
-                name=row["name"],
-                description=row["description"],
-                created_by=row["created_by"],
-                created_at=from_ms(row["created_ms"]),
-                closed_at=from_ms(row["closed_ms"]) if row["closed_ms"] else None,
-                participants=row["participants"],
-                last_message_id=row["last_id"],
-                unread=row["unread"] or 0,
-            )
-            for row in queries.session_summaries(caller, include_closed)
-        ]
+        return sessions.session_summaries(caller, include_closed)
 
     def get_session(self, caller: str, name: str) -> SessionDetail:
         """A session the caller belongs to, with its participants."""
-        session = queries.session_row(name)
-        membership = queries.membership(session, caller)
-        rows = (
-            store.Participant.select(store.Participant, store.Client)
-            .join(store.Client)
-            .where(store.Participant.session == session.id)
-            .order_by(store.Participant.joined_ms, store.Participant.client)
-        )
-        last_id, unread = queries.counts(session.id, caller, membership.last_read_id)
+        session = sessions.session_row(name)
+        membership = sessions.membership(session, caller)
+        last_id, unread = messages.counts(session.id, caller, membership.last_read_id)
+        participants = sessions.participants(session.id)
         return SessionDetail(
             name=session.name,
             description=session.description,
             created_by=session.created_by_id,
             created_at=from_ms(session.created_ms),
             closed_at=from_ms(session.closed_ms) if session.closed_ms else None,
-            participants=[
-                Participant(
-                    client_id=row.client_id,
-                    joined_at=from_ms(row.joined_ms),
-                    last_seen=from_ms(row.client.last_seen_ms) if row.client.last_seen_ms else None,
-                    last_read_id=row.last_read_id,
-                )
-                for row in rows
-            ],
+            participants=participants,
             last_message_id=last_id,
             unread=unread,
         )
@@ -391,14 +295,12 @@ class RelayService:
     def invite(self, caller: str, name: str, request: InviteRequest) -> SessionDetail:
         """Add clients to a session the caller belongs to; existing members are left alone."""
         stamp = now_ms()
-        with self.db.atomic():
-            session = queries.open_session_row(name)
-            queries.membership(session, caller)
+        with self.storage.transaction():
+            session = sessions.open_session_row(name)
+            sessions.membership(session, caller)
             self._refuse_unregistered(request.clients)
-            queries.ensure_clients(request.clients, stamp)
-            store.Participant.insert_many(
-                [{"session": session.id, "client": c, "joined_ms": stamp} for c in request.clients]
-            ).on_conflict_ignore().execute()
+            clients.ensure_clients(request.clients, stamp)
+            sessions.add_participants(session.id, request.clients, stamp, keep_existing=True)
         return self.get_session(caller, name)
 
     def _refuse_unregistered(self, client_ids: list[str]) -> None:
@@ -409,7 +311,7 @@ class RelayService:
         """
         if self.auth_mode != "per-client":
             return
-        strangers = queries.unregistered(client_ids)
+        strangers = clients.unregistered(client_ids)
         if strangers:
             names = ", ".join(repr(c) for c in strangers)
             raise NotFound(
@@ -421,26 +323,22 @@ class RelayService:
 
     def leave(self, caller: str, name: str) -> None:
         """Remove the caller from a session."""
-        with self.db.atomic():
-            session = queries.session_row(name)
-            queries.membership(session, caller)
-            store.Participant.delete().where(
-                (store.Participant.session == session.id) & (store.Participant.client == caller)
-            ).execute()
+        with self.storage.transaction():
+            session = sessions.session_row(name)
+            sessions.membership(session, caller)
+            sessions.remove_participant(session.id, caller)
 
     def close_session(self, caller: str, name: str) -> SessionDetail:
         """Close a session (creator only); it stays readable, but takes no new messages."""
-        with self.db.atomic():
-            session = queries.session_row(name)
-            queries.membership(session, caller)
+        with self.storage.transaction():
+            session = sessions.session_row(name)
+            sessions.membership(session, caller)
             if session.created_by_id != caller:
                 raise Forbidden(
                     f"only {session.created_by_id!r}, who created session {name!r}, may close it"
                 )
             if session.closed_ms is None:
-                store.Session.update(closed_ms=now_ms()).where(
-                    store.Session.id == session.id
-                ).execute()
+                sessions.close_session(session.id, now_ms())
         return self.get_session(caller, name)
 
     # --- messages ---------------------------------------------------------------------------
@@ -456,42 +354,35 @@ class RelayService:
         """
         stamp = now_ms()
         # The event leaves after the commit, in commit order, carrying the message itself.
-        with self.hub.after_commit() as publish, self.db.atomic():
-            session = queries.open_session_row(name)
-            members = queries.members_including(session, caller)
+        with self.hub.after_commit() as publish, self.storage.transaction():
+            session = sessions.open_session_row(name)
+            members = sessions.members_including(session, caller)
             strangers = [c for c in request.to if c not in members]
             if strangers:
                 raise InvalidInput(
                     f"{strangers[0]!r} is not a participant of session {name!r}; invite it first"
                 )
             if request.reply_to is not None:
-                queries.visible_message(caller, request.reply_to, session_id=session.id)
+                messages.visible_message(caller, request.reply_to, session_id=session.id)
             attachments = self._resolve_attachments(caller, request)
-            row = store.Message.create(
-                session=session.id,
-                sender=caller,
-                reply_to=request.reply_to,
+            message_id = messages.add_message(
+                session.id,
+                caller,
                 text=request.text,
-                narrowed=bool(request.to),
-                created_ms=stamp,
+                reply_to=request.reply_to,
+                recipients=request.to,
+                attachments=attachments,
+                stamp=stamp,
             )
-            if request.to:
-                store.Recipient.insert_many(
-                    [{"message": row.id, "client": c} for c in request.to]
-                ).execute()
-            if attachments:
-                store.Attachment.insert_many(
-                    [{"message": row.id, "position": i, **a} for i, a in enumerate(attachments)]
-                ).execute()
             readers = set(request.to) if request.to else members
             publish(
                 Posted(
-                    message_id=row.id,
+                    message_id=message_id,
                     session=name,
                     sender=caller,
                     recipients=frozenset(readers - {caller}),
                     message=Message(
-                        id=row.id,
+                        id=message_id,
                         session=name,
                         sender=caller,
                         to=sorted(request.to),
@@ -502,7 +393,7 @@ class RelayService:
                     ),
                 )
             )
-        return SentMessage(id=row.id, session=name, created_at=from_ms(stamp))
+        return SentMessage(id=message_id, session=name, created_at=from_ms(stamp))
 
     def read_messages(
         self,
@@ -519,16 +410,13 @@ class RelayService:
         """
         _page_limit(limit)
         _after(after_id)
-        session = queries.session_row(name)
-        membership = queries.membership(session, caller)
+        session = sessions.session_row(name)
+        membership = sessions.membership(session, caller)
         start = membership.last_read_id if after_id is None else after_id
-        query = queries.visible_to(caller).where(
-            (store.Message.session == session.id) & (store.Message.id > start)
-        )
-        page = queries.page(query, start, limit)
+        page = messages.session_page(caller, session.id, start, limit)
         if mark_read and page.messages:
-            with self.db.atomic():
-                queries.advance_read(session.id, caller, page.messages[-1].id)
+            with self.storage.transaction():
+                sessions.advance_read(session.id, caller, page.messages[-1].id)
         return page
 
     def poll(
@@ -545,26 +433,12 @@ class RelayService:
         """
         _page_limit(limit)
         _after(after_id)
-        query = queries.visible_to(caller).where(store.Message.sender != caller)
-        if name is not None:
-            session = queries.session_row(name)
-            membership = queries.membership(session, caller)
-            start = membership.last_read_id if after_id is None else after_id
-            query = query.where((store.Message.session == session.id) & (store.Message.id > start))
-        else:
-            start = after_id or 0
-            query = query.join(
-                store.Participant,
-                on=(
-                    (store.Participant.session == store.Message.session)
-                    & (store.Participant.client == caller)
-                ),
-            )
-            if after_id is None:
-                query = query.where(store.Message.id > store.Participant.last_read_id)
-            else:
-                query = query.where(store.Message.id > after_id)
-        return queries.page(query, start, limit)
+        if name is None:
+            return messages.unseen_everywhere(caller, after_id, limit)
+        session = sessions.session_row(name)
+        membership = sessions.membership(session, caller)
+        start = membership.last_read_id if after_id is None else after_id
+        return messages.unseen_in_session(caller, session.id, start, limit)
 
     async def wait_for_messages(
         self,
@@ -633,7 +507,7 @@ class RelayService:
 
     def latest_message_id(self) -> int:
         """The newest message id in the relay (0 when empty)."""
-        return store.Message.select(fn.MAX(store.Message.id)).scalar() or 0
+        return messages.latest_message_id()
 
     def get_message(self, caller: str, message_id: int) -> Message:
         """One message the caller can read.
@@ -641,18 +515,17 @@ class RelayService:
         Raises:
             NotFound: no such message, or the caller may not read it.
         """
-        row = queries.visible_message(caller, _message_id(message_id, "message id"))
-        return queries.to_messages([row])[0]
+        return messages.get_message(caller, _message_id(message_id, "message id"))
 
     def mark_read(self, caller: str, name: str, up_to_id: int) -> ReadPosition:
         """Move the caller's read position forward to ``up_to_id`` (never backward)."""
         _message_id(up_to_id, "up_to_id")
-        session = queries.session_row(name)
-        queries.membership(session, caller)
-        with self.db.atomic():
-            queries.advance_read(session.id, caller, up_to_id)
-        membership = queries.membership(session, caller)
-        _, unread = queries.counts(session.id, caller, membership.last_read_id)
+        session = sessions.session_row(name)
+        sessions.membership(session, caller)
+        with self.storage.transaction():
+            sessions.advance_read(session.id, caller, up_to_id)
+        membership = sessions.membership(session, caller)
+        _, unread = messages.counts(session.id, caller, membership.last_read_id)
         return ReadPosition(session=name, last_read_id=membership.last_read_id, unread=unread)
 
     # --- files ------------------------------------------------------------------------------
@@ -736,11 +609,10 @@ class RelayService:
         Also removes temp files left by crashed uploads. With ``dry_run``, only reports.
         """
         report = self._blob_store().gc(
-            queries.blob_referenced, grace_s=grace_s, now=now, dry_run=dry_run
+            files.blob_referenced, grace_s=grace_s, now=now, dry_run=dry_run
         )
         if report.blobs and not dry_run:
-            gone = [blob.sha256 for blob in report.blobs]
-            store.Upload.delete().where(store.Upload.sha256.in_(gone)).execute()
+            files.forget_uploads(blob.sha256 for blob in report.blobs)
         return report
 
     def _blob_store(self) -> BlobStore:
@@ -757,16 +629,12 @@ class RelayService:
 
     def _record_upload(self, caller: str, sha256: str) -> None:
         stamp = now_ms()
-        with self.db.atomic():
-            queries.ensure_clients([caller], stamp)
-            store.Upload.insert(sha256=sha256, uploader=caller, created_ms=stamp).on_conflict(
-                conflict_target=[store.Upload.sha256, store.Upload.uploader],
-                update={store.Upload.created_ms: stamp},
-            ).execute()
+        with self.storage.transaction():
+            files.record_upload(caller, sha256, stamp)
 
     def _check_blob_access(self, caller: str, sha256: str) -> None:
         validate_digest(sha256)
-        if not queries.may_read_blob(caller, sha256):
+        if not files.may_read_blob(caller, sha256):
             raise NotFound(f"file {sha256} does not exist or is not visible to you")
 
     def _resolve_attachments(
@@ -777,7 +645,7 @@ class RelayService:
             size = self.blobs.size_of(ref.sha256) if self.blobs else None
             # A file the caller neither uploaded nor can read is refused like a missing one:
             # knowing a digest must not be enough to pass a file on.
-            if size is None or not queries.may_read_blob(caller, ref.sha256):
+            if size is None or not files.may_read_blob(caller, ref.sha256):
                 raise InvalidInput(
                     f"attachment {ref.filename!r}: file {ref.sha256[:12]}... is not on the relay; "
                     "upload it first (PUT /blobs/{sha256} or the upload_file tool)"

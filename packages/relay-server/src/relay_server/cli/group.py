@@ -16,7 +16,7 @@ import click
 from relay_core import RelayError
 from relay_server import __version__
 from relay_server.config import ServerConfig, default_data_dir, load_config
-from relay_server.db import PRIVATE_UMASK
+from relay_server.storage.sqlite import PRIVATE_UMASK
 
 F = TypeVar("F", bound=Callable[..., Any])
 CONFIG_FILE_NAME = "config.toml"

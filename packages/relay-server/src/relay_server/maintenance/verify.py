@@ -24,7 +24,6 @@ from typing import BinaryIO
 from relay_core.blobs import CHUNK_BYTES, StreamingHash
 from relay_server import __version__
 from relay_server.config import ServerConfig
-from relay_server.db import MIGRATIONS
 from relay_server.maintenance.backend import maintenance_for
 from relay_server.maintenance.report import (
     CORRUPT_BLOB,
@@ -45,6 +44,7 @@ from relay_server.storage.blobs.files import (
     quarantine,
     scan_store,
 )
+from relay_server.storage.migrations import MIGRATIONS
 from relay_server.storage.sqlite.maintenance import DatabaseCheck, Snapshot
 
 

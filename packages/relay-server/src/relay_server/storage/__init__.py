@@ -1,0 +1,69 @@
+"""The relay's storage: the only place that knows a database.
+
+:func:`open_storage` picks the backend from a database URL, opens and migrates the database, and
+returns a :class:`Storage`. The queries the service needs are functions with domain names, one
+module a domain (:mod:`.clients`, :mod:`.sessions`, :mod:`.messages`, :mod:`.files`); they run on
+the database the models are bound to (:mod:`.models`), inside whatever transaction the caller
+opened with :meth:`Storage.transaction`. Where SQL differs between databases they ask the
+backend's :class:`~relay_server.storage.dialect.Dialect`.
+
+Backends: SQLite (:mod:`.sqlite`). A PostgreSQL backend goes in ``storage/postgres/``, with its
+scheme in :data:`SCHEMES`.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Final
+
+from peewee import Database
+
+from relay_core import InvalidInput
+from relay_server.storage.sqlite import open_sqlite
+
+__all__ = ["SCHEMES", "Storage", "open_storage"]
+
+SCHEMES: Final = ("sqlite",)
+"""Database URL schemes this relay can open."""
+
+
+class Storage:
+    """An opened relay database."""
+
+    def __init__(self, database: Database, backend: str) -> None:
+        self.database = database
+        """The Peewee database the models are bound to."""
+        self.backend = backend
+        """Which backend holds the data: a scheme of :data:`SCHEMES`."""
+
+    def transaction(self) -> AbstractContextManager[object]:
+        """One transaction (the outermost; nested ones are savepoints): all of it or nothing."""
+        transaction: AbstractContextManager[object] = self.database.atomic()
+        return transaction
+
+    def close(self) -> None:
+        """Close this thread's connection to the database."""
+        self.database.close()
+
+
+def open_storage(url_or_path: str | Path) -> Storage:
+    """Open the relay's database, creating and migrating it as needed.
+
+    ``url_or_path`` is a database URL (``sqlite:///PATH``: the path is what follows the three
+    slashes, so ``sqlite:////srv/relay.sqlite3`` is absolute) or a plain path to a SQLite file.
+
+    Raises:
+        InvalidInput: a URL whose scheme is not one of :data:`SCHEMES` (nothing is opened).
+    """
+    if isinstance(url_or_path, Path) or "://" not in url_or_path:
+        return Storage(open_sqlite(Path(url_or_path)), "sqlite")
+    scheme, _, rest = url_or_path.partition("://")
+    if scheme.lower() not in SCHEMES:
+        raise InvalidInput(
+            f"database URL scheme {scheme!r} is not supported (supported: "
+            f"{', '.join(SCHEMES)}): use sqlite:///PATH or a plain path to a SQLite file"
+        )
+    if not rest.startswith("/"):
+        raise InvalidInput("a SQLite database URL is sqlite:///PATH (three slashes)")
+    return Storage(open_sqlite(Path(rest.removeprefix("/"))), "sqlite")

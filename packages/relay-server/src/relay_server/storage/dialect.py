@@ -1,0 +1,46 @@
+"""What a database backend supplies to the shared storage code: the pieces of SQL that differ.
+
+The models, the migrations and the queries are written once; where SQL must differ between
+databases (how an id column counts up, how one parameter carries a list, how a table changes its
+column types), they ask the :class:`Dialect` of the database they run on (``models.dialect()``).
+A backend (``storage/sqlite/``; PostgreSQL later) implements it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from peewee import Database, Expression, Field
+
+
+class Dialect(Protocol):
+    """The SQL one backend speaks where the backends differ."""
+
+    @property
+    def name(self) -> str:
+        """The backend's name, as in a database URL's scheme: ``sqlite``."""
+        ...
+
+    @property
+    def id_key(self) -> str:
+        """Column definition of a 64-bit primary key the database counts up and never reuses,
+        not even after the newest row is deleted (message ids are cursors)."""
+        ...
+
+    def in_list(self, field: Field, values: Iterable[object]) -> Expression:
+        """``field IN values``, as one statement whatever the number of values."""
+        ...
+
+    def changing_schema(self, db: Database) -> AbstractContextManager[None]:
+        """Wrap one migration's transaction (entered before it begins, left after it ends)."""
+        ...
+
+    def retype_tables(
+        self, db: Database, tables: Mapping[str, str], indexes: Mapping[str, str]
+    ) -> None:
+        """Give existing ``tables`` (name -> column definitions) these definitions, keeping every
+        row, id and id counter, and ``indexes`` (name -> table and columns); runs inside the
+        migration's transaction. A backend whose tables were always made so does nothing."""
+        ...

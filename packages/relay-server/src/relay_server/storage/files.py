@@ -1,0 +1,48 @@
+"""Files: who uploaded which blob, and whether a blob is referenced or readable by a caller.
+
+Plain functions over the models; they run inside whatever transaction the caller opened. The
+blobs themselves are files in the blob store; this is what the database knows of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from relay_server.storage.clients import ensure_clients
+from relay_server.storage.messages import visible_in_sessions
+from relay_server.storage.models import Attachment, Message, Upload
+
+
+def record_upload(caller: str, sha256: str, stamp: int) -> None:
+    """Record that ``caller`` uploaded the blob (again) at ``stamp``."""
+    ensure_clients([caller], stamp)
+    Upload.insert(sha256=sha256, uploader=caller, created_ms=stamp).on_conflict(
+        conflict_target=[Upload.sha256, Upload.uploader],
+        update={Upload.created_ms: stamp},
+    ).execute()
+
+
+def forget_uploads(digests: Iterable[str]) -> None:
+    """Drop the upload records of blobs that are gone."""
+    Upload.delete().where(Upload.sha256.in_(list(digests))).execute()
+
+
+def may_read_blob(caller: str, sha256: str) -> bool:
+    """True when the caller uploaded the file or can read a message that has it attached."""
+    uploaded = Upload.select().where((Upload.sha256 == sha256) & (Upload.uploader == caller))
+    if uploaded.exists():
+        return True
+    attached = (
+        visible_in_sessions(caller)
+        .switch(Message)
+        .join(Attachment, on=(Attachment.message == Message.id))
+        .where(Attachment.sha256 == sha256)
+    )
+    found: bool = attached.exists()
+    return found
+
+
+def blob_referenced(sha256: str) -> bool:
+    """True when a message has the blob attached."""
+    found: bool = Attachment.select().where(Attachment.sha256 == sha256).exists()
+    return found

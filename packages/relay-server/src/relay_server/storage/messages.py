@@ -1,0 +1,193 @@
+"""Messages: storing them, and reading those a caller may see, as pages and counts.
+
+Plain functions over the models; they run inside whatever transaction the caller opened.
+Visibility lives here, in one place: a message with recipients (``narrowed``) is visible only to
+its sender and those recipients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from peewee import JOIN, ModelSelect, fn
+
+from relay_core import Attachment, Message, MessagePage, NotFound, from_ms
+from relay_server.storage.models import Attachment as AttachmentRow
+from relay_server.storage.models import Message as MessageRow
+from relay_server.storage.models import Participant, Recipient, Session, dialect
+
+
+def visible_to(caller: str) -> ModelSelect[MessageRow]:
+    """Messages the caller may read (not yet restricted to its sessions)."""
+    recipient = Recipient.alias()
+    addressed = fn.EXISTS(
+        recipient.select(recipient.message).where(
+            (recipient.message == MessageRow.id) & (recipient.client == caller)
+        )
+    )
+    return MessageRow.select().where(
+        ~MessageRow.narrowed | (MessageRow.sender == caller) | addressed
+    )
+
+
+def visible_in_sessions(caller: str) -> ModelSelect[MessageRow]:
+    """Messages the caller may read in the sessions it belongs to (joined to its participant
+    rows, so a query may compare with its read position)."""
+    return visible_to(caller).join(
+        Participant,
+        JOIN.INNER,
+        on=((Participant.session == MessageRow.session) & (Participant.client == caller)),
+    )
+
+
+def visible_message(caller: str, message_id: int, session_id: int | None = None) -> MessageRow:
+    """One message in a session the caller belongs to and may read, or NotFound."""
+    row: MessageRow | None = visible_in_sessions(caller).where(MessageRow.id == message_id).first()
+    if row is None or (session_id is not None and row.session_id != session_id):
+        raise NotFound(f"message {message_id} does not exist or is not visible to you")
+    return row
+
+
+def get_message(caller: str, message_id: int) -> Message:
+    """One message the caller can read, or NotFound."""
+    return to_messages([visible_message(caller, message_id)])[0]
+
+
+def counts(session_id: int, caller: str, last_read_id: int) -> tuple[int | None, int]:
+    """The newest visible message id and the caller's unread count in a session."""
+    visible = visible_to(caller).where(MessageRow.session == session_id)
+    last_id = visible.select(fn.MAX(MessageRow.id)).scalar()
+    unread = (
+        visible.select(fn.COUNT(MessageRow.id))
+        .where((MessageRow.id > last_read_id) & (MessageRow.sender != caller))
+        .scalar()
+    )
+    return last_id, unread or 0
+
+
+def session_page(caller: str, session_id: int, start: int, limit: int) -> MessagePage:
+    """The messages of a session the caller may read after id ``start``: one page."""
+    query = visible_to(caller).where((MessageRow.session == session_id) & (MessageRow.id > start))
+    return _page(query, start, limit)
+
+
+def unseen_in_session(caller: str, session_id: int, start: int, limit: int) -> MessagePage:
+    """Messages from others in one session after id ``start`` that the caller may read."""
+    query = (
+        visible_to(caller)
+        .where(MessageRow.sender != caller)
+        .where((MessageRow.session == session_id) & (MessageRow.id > start))
+    )
+    return _page(query, start, limit)
+
+
+def unseen_everywhere(caller: str, after_id: int | None, limit: int) -> MessagePage:
+    """Messages from others in all the caller's sessions that it may read: after ``after_id``
+    (ids are global), or without it, after the caller's read position in each session."""
+    query = visible_in_sessions(caller).where(MessageRow.sender != caller)
+    if after_id is None:
+        query = query.where(MessageRow.id > Participant.last_read_id)
+    else:
+        query = query.where(MessageRow.id > after_id)
+    return _page(query, after_id or 0, limit)
+
+
+def _page(query: ModelSelect[MessageRow], start: int | None, limit: int) -> MessagePage:
+    """Run a message query as one page of at most ``limit`` rows in id order."""
+    rows = list(query.order_by(MessageRow.id).limit(limit + 1))
+    has_more = len(rows) > limit
+    messages = to_messages(rows[:limit])
+    next_after = messages[-1].id if messages else start
+    return MessagePage(messages=messages, next_after_id=next_after, has_more=has_more)
+
+
+def to_messages(rows: Sequence[MessageRow]) -> list[Message]:
+    """Build Message models (with recipients and attachments) from rows, in three queries."""
+    if not rows:
+        return []
+    in_list = dialect().in_list
+    ids = [row.id for row in rows]
+    session_names: dict[int, str] = dict(
+        Session.select(Session.id, Session.name)
+        .where(in_list(Session.id, {row.session_id for row in rows}))
+        .tuples()
+    )
+    recipients: dict[int, list[str]] = {}
+    narrowed = [row.id for row in rows if row.narrowed]
+    if narrowed:
+        for message_id, client_id in (
+            Recipient.select(Recipient.message, Recipient.client)
+            .where(in_list(Recipient.message, narrowed))
+            .order_by(Recipient.client)
+            .tuples()
+        ):
+            recipients.setdefault(message_id, []).append(client_id)
+    files: dict[int, list[Attachment]] = {}
+    for attachment in (
+        AttachmentRow.select()
+        .where(in_list(AttachmentRow.message, ids))
+        .order_by(AttachmentRow.message, AttachmentRow.position)
+    ):
+        files.setdefault(attachment.message_id, []).append(
+            Attachment(
+                sha256=attachment.sha256,
+                filename=attachment.filename,
+                size=attachment.size,
+                mime=attachment.mime,
+            )
+        )
+    return [
+        Message(
+            id=row.id,
+            session=session_names[row.session_id],
+            sender=row.sender_id,
+            to=recipients.get(row.id, []),
+            reply_to=row.reply_to,
+            text=row.text,
+            attachments=files.get(row.id, []),
+            created_at=from_ms(row.created_ms),
+        )
+        for row in rows
+    ]
+
+
+def add_message(
+    session_id: int,
+    sender: str,
+    *,
+    text: str,
+    reply_to: int | None,
+    recipients: Sequence[str],
+    attachments: Sequence[Mapping[str, object]],
+    stamp: int,
+) -> int:
+    """Store a message with its recipients (it is narrowed when there are some) and its
+    attachments (``sha256``, ``filename``, ``size``, ``mime`` each, in order); its id."""
+    row = MessageRow.create(
+        session=session_id,
+        sender=sender,
+        reply_to=reply_to,
+        text=text,
+        narrowed=bool(recipients),
+        created_ms=stamp,
+    )
+    if recipients:
+        Recipient.insert_many([{"message": row.id, "client": c} for c in recipients]).execute()
+    if attachments:
+        AttachmentRow.insert_many(
+            [{"message": row.id, "position": i, **a} for i, a in enumerate(attachments)]
+        ).execute()
+    message_id: int = row.id
+    return message_id
+
+
+def latest_message_id() -> int:
+    """The newest message id in the relay (0 when empty)."""
+    latest: int | None = MessageRow.select(fn.MAX(MessageRow.id)).scalar()
+    return latest or 0
+
+
+def count_messages() -> int:
+    """How many messages the relay holds."""
+    count: int = MessageRow.select().count()
+    return count
