@@ -28,7 +28,7 @@ from bench.stats import drive
 from bench.throughput import Connect, http_workers, mcp_workers
 
 LAYERS: Final = (
-    ("relay_server/service.py", "relay service (incl. peewee/SQLite)"),
+    ("relay_server/service/", "relay service (incl. peewee/SQLite)"),
     ("relay_server/storage/", "relay service (incl. peewee/SQLite)"),
     ("relay_core/toon.py", "TOON encoding"),
     ("relay_server/middleware/access_log.py", "access log"),

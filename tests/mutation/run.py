@@ -86,7 +86,7 @@ TARGETS: dict[str, Target] = {
         "visibility: a wrong answer shows a client messages it may not read",
     ),
     "service": Target(
-        "packages/relay-server/src/relay_server/service.py",
+        "packages/relay-server/src/relay_server/service/messages.py",
         (
             "tests/server/test_http_api.py",
             "tests/server/test_security.py",

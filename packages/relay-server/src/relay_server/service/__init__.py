@@ -1,0 +1,16 @@
+"""RelayService: every use case of the relay, in one place, one module per feature.
+
+Adapters (MCP tools, HTTP API) parse requests and shape answers; every decision about data is
+made here. The caller's client id is always passed in explicitly by the adapter that
+authenticated it, never taken from a request body.
+
+Methods are synchronous and short (they run in worker threads, one SQLite connection per
+thread), except the waits, which are async and hold no thread while they wait. Writes run in one
+``BEGIN IMMEDIATE`` transaction each and signal the event hub only after commit, so a woken
+reader always finds the row.
+"""
+
+from relay_server.service.base import RelayLimits
+from relay_server.service.relay import RelayService
+
+__all__ = ["RelayLimits", "RelayService"]

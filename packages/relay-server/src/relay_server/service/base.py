@@ -1,0 +1,48 @@
+"""What every feature of the service shares: the store, the event hub, the configuration."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from relay_core.models import AuthMode
+from relay_server.events import EventHub
+from relay_server.storage import Storage
+from relay_server.storage.blobs import BlobStore
+from relay_server.token_marker import TokenMarker
+
+
+@dataclass(frozen=True)
+class RelayLimits:
+    """The configured limits the service enforces and reports."""
+
+    max_blob_bytes: int
+    blob_quota_bytes: int
+    inline_file_bytes: int
+
+
+class ServiceBase:
+    """The state the feature classes of :class:`~relay_server.service.RelayService` work on."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        hub: EventHub,
+        *,
+        version: str,
+        auth_mode: AuthMode,
+        limits: RelayLimits,
+        blobs: BlobStore | None = None,
+        token_marker: TokenMarker | None = None,
+    ) -> None:
+        self.storage = storage
+        self.token_marker = token_marker
+        self.hub = hub
+        self.version = version
+        self.auth_mode = auth_mode
+        self.limits = limits
+        self.blobs = blobs
+        self._started = time.monotonic()
+        self._touched: dict[str, float] = {}
+        self._touch_lock = threading.Lock()

@@ -1,0 +1,149 @@
+"""Clients: who is calling, their tokens, what the relay and its peers look like to them."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from relay_core import (
+    NotFound,
+    Peer,
+    QuotaExceeded,
+    Status,
+    StatusCounts,
+    StatusLimits,
+    Unavailable,
+    WhoAmI,
+    from_ms,
+    now_ms,
+    validate_client_id,
+)
+from relay_core.wire import MAX_PAGE_SIZE, MAX_TEXT_BYTES, MAX_WAIT_S
+from relay_server.service.base import ServiceBase
+from relay_server.storage import clients, messages, sessions
+
+log = logging.getLogger(__name__)
+
+TOUCH_INTERVAL_S = 5.0
+"""Record a client's ``last_seen`` at most this often (it is a write)."""
+
+
+class ClientsFeature(ServiceBase):
+    """Uptime, last-seen bookkeeping, per-client tokens, whoami, status and peers."""
+
+    def uptime_s(self) -> float:
+        """Seconds since the service started."""
+        return round(time.monotonic() - self._started, 3)
+
+    def touch_due(self, client_id: str) -> bool:
+        """True (once) when ``client_id``'s last-seen time is due to be recorded again."""
+        now = time.monotonic()
+        with self._touch_lock:
+            if now - self._touched.get(client_id, -TOUCH_INTERVAL_S) < TOUCH_INTERVAL_S:
+                return False
+            self._touched[client_id] = now
+            return True
+
+    def record_seen(self, client_id: str) -> None:
+        """Record that ``client_id`` called now, creating the client on its first call.
+
+        Bookkeeping only: on a full disk it is skipped (and logged), so reads keep working.
+        """
+        stamp = now_ms()
+        try:
+            with self.storage.transaction():
+                clients.record_seen(client_id, stamp)
+        except QuotaExceeded as exc:
+            log.warning("last-seen time of %s not recorded: %s", client_id, exc)
+
+    def register_client(self, client_id: str, token_hash: str) -> bool:
+        """Give a client a per-client token, creating the client or replacing its token.
+
+        Used by ``agent-relay-server add-client``. A running relay refuses the old token from
+        its next request on (see :mod:`relay_server.token_marker`). Returns True when the
+        client already had a token, which the new one replaced.
+        """
+        validate_client_id(client_id)
+        with self.storage.transaction():
+            replaced = clients.set_token(client_id, token_hash, now_ms())
+        self._tokens_changed()
+        return replaced
+
+    def remove_client_token(self, client_id: str) -> None:
+        """Take a client's per-client token away; its sessions and messages stay.
+
+        Used by ``agent-relay-server remove-client``; a running relay refuses the token from
+        its next request on.
+
+        Raises:
+            NotFound: the client has no token on this relay.
+        """
+        validate_client_id(client_id)
+        with self.storage.transaction():
+            removed = clients.remove_token(client_id)
+        if not removed:
+            raise NotFound(f"client {client_id!r} has no token on this relay")
+        self._tokens_changed()
+
+    def _tokens_changed(self) -> None:
+        """Tell a running relay that tokens changed (see :mod:`relay_server.token_marker`).
+
+        Raises:
+            Unavailable: the change is stored, but the marker could not be written.
+        """
+        if self.token_marker is None:
+            return
+        try:
+            self.token_marker.announce()
+        except OSError as exc:
+            raise Unavailable(
+                f"the token change is stored, but a running relay could not be told "
+                f"({self.token_marker.path}: {exc.strerror}): restart the relay so that it "
+                "stops accepting the old token"
+            ) from None
+
+    def client_for_token_hash(self, token_hash: str) -> str | None:
+        """The client a per-client token belongs to, if any."""
+        return clients.client_for_token_hash(token_hash)
+
+    def whoami(self, caller: str) -> WhoAmI:
+        """The caller as the relay sees it."""
+        row = clients.client_row(caller)
+        seen = row.last_seen_ms or now_ms()
+        return WhoAmI(
+            client_id=caller,
+            auth_mode=self.auth_mode,
+            first_seen=from_ms(row.first_seen_ms or seen),
+            last_seen=from_ms(seen),
+        )
+
+    def status(self, caller: str) -> Status:
+        """Version, uptime, counts, limits and the caller's unread total."""
+        blob_count, blob_bytes = self.blobs.usage() if self.blobs else (0, 0)
+        unread = sum(s.unread for s in sessions.session_summaries(caller, True))
+        return Status(
+            version=self.version,
+            uptime_s=self.uptime_s(),
+            caller=caller,
+            auth_mode=self.auth_mode,
+            counts=StatusCounts(
+                clients=clients.count_clients(),
+                sessions=sessions.count_sessions(),
+                messages=messages.count_messages(),
+                blobs=blob_count,
+                blob_bytes=blob_bytes,
+            ),
+            limits=StatusLimits(
+                max_text_bytes=MAX_TEXT_BYTES,
+                max_blob_bytes=self.limits.max_blob_bytes,
+                blob_quota_bytes=self.limits.blob_quota_bytes,
+                inline_file_bytes=self.limits.inline_file_bytes,
+                max_page_size=MAX_PAGE_SIZE,
+                max_wait_s=MAX_WAIT_S,
+            ),
+            unread=unread,
+        )
+
+    def list_peers(self, caller: str) -> list[Peer]:
+        """Every other client the relay knows, with the sessions the caller shares with it."""
+        return clients.peers(caller)

@@ -1,0 +1,145 @@
+"""Messages: posting, reading pages, polling, one message, read positions."""
+
+from __future__ import annotations
+
+from relay_core import (
+    Attachment,
+    InvalidInput,
+    Message,
+    MessagePage,
+    ReadPosition,
+    SendMessageRequest,
+    SentMessage,
+    from_ms,
+    now_ms,
+)
+from relay_core.wire import DEFAULT_PAGE_SIZE
+from relay_server.events import Posted
+from relay_server.service import bounds
+from relay_server.service.base import ServiceBase
+from relay_server.service.files import resolve_attachments
+from relay_server.storage import messages, sessions
+
+
+class MessagesFeature(ServiceBase):
+    """Post and read messages, and move read positions."""
+
+    def post_message(self, caller: str, name: str, request: SendMessageRequest) -> SentMessage:
+        """Store a message from the caller, then wake its recipients.
+
+        Raises:
+            NotFound: no such session, or ``reply_to`` is not a message the caller can read.
+            Forbidden: the caller is not a participant.
+            Conflict: the session is closed.
+            InvalidInput: a recipient is not a participant, or an attachment is not uploaded.
+        """
+        stamp = now_ms()
+        # The event leaves after the commit, in commit order, carrying the message itself.
+        with self.hub.after_commit() as publish, self.storage.transaction():
+            session = sessions.open_session_row(name)
+            members = sessions.members_including(session, caller)
+            strangers = [c for c in request.to if c not in members]
+            if strangers:
+                raise InvalidInput(
+                    f"{strangers[0]!r} is not a participant of session {name!r}; invite it first"
+                )
+            if request.reply_to is not None:
+                messages.visible_message(caller, request.reply_to, session_id=session.id)
+            attachments = resolve_attachments(self.blobs, caller, request)
+            message_id = messages.add_message(
+                session.id,
+                caller,
+                text=request.text,
+                reply_to=request.reply_to,
+                recipients=request.to,
+                attachments=attachments,
+                stamp=stamp,
+            )
+            readers = set(request.to) if request.to else members
+            publish(
+                Posted(
+                    message_id=message_id,
+                    session=name,
+                    sender=caller,
+                    recipients=frozenset(readers - {caller}),
+                    message=Message(
+                        id=message_id,
+                        session=name,
+                        sender=caller,
+                        to=sorted(request.to),
+                        reply_to=request.reply_to,
+                        text=request.text,
+                        attachments=[Attachment(**a) for a in attachments],
+                        created_at=from_ms(stamp),
+                    ),
+                )
+            )
+        return SentMessage(id=message_id, session=name, created_at=from_ms(stamp))
+
+    def read_messages(
+        self,
+        caller: str,
+        name: str,
+        after_id: int | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        mark_read: bool = False,
+    ) -> MessagePage:
+        """A page of the session's messages the caller can read, in id order.
+
+        With no ``after_id`` the page starts at the caller's read position. ``mark_read`` moves
+        that position to the end of the page.
+        """
+        bounds.page_limit(limit)
+        bounds.after(after_id)
+        session = sessions.session_row(name)
+        membership = sessions.membership(session, caller)
+        start = membership.last_read_id if after_id is None else after_id
+        page = messages.session_page(caller, session.id, start, limit)
+        if mark_read and page.messages:
+            with self.storage.transaction():
+                sessions.advance_read(session.id, caller, page.messages[-1].id)
+        return page
+
+    def poll(
+        self,
+        caller: str,
+        name: str | None = None,
+        after_id: int | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+    ) -> MessagePage:
+        """Messages from others the caller has not seen: one page, without waiting.
+
+        In one session (``name``) or all of the caller's sessions; after ``after_id`` (ids are
+        global) or, without it, after the caller's read position in each session.
+        """
+        bounds.page_limit(limit)
+        bounds.after(after_id)
+        if name is None:
+            return messages.unseen_everywhere(caller, after_id, limit)
+        session = sessions.session_row(name)
+        membership = sessions.membership(session, caller)
+        start = membership.last_read_id if after_id is None else after_id
+        return messages.unseen_in_session(caller, session.id, start, limit)
+
+    def latest_message_id(self) -> int:
+        """The newest message id in the relay (0 when empty)."""
+        return messages.latest_message_id()
+
+    def get_message(self, caller: str, message_id: int) -> Message:
+        """One message the caller can read.
+
+        Raises:
+            NotFound: no such message, or the caller may not read it.
+        """
+        return messages.get_message(caller, bounds.message_id(message_id, "message id"))
+
+    def mark_read(self, caller: str, name: str, up_to_id: int) -> ReadPosition:
+        """Move the caller's read position forward to ``up_to_id`` (never backward)."""
+        bounds.message_id(up_to_id, "up_to_id")
+        session = sessions.session_row(name)
+        sessions.membership(session, caller)
+        with self.storage.transaction():
+            sessions.advance_read(session.id, caller, up_to_id)
+        membership = sessions.membership(session, caller)
+        _, unread = messages.counts(session.id, caller, membership.last_read_id)
+        return ReadPosition(session=name, last_read_id=membership.last_read_id, unread=unread)
