@@ -204,7 +204,7 @@ def build_relay(config: ServerConfig) -> Relay:
         sessions.bind(session_manager_of(app))
         yield {}
 
-    push = LivePush(service, hub, streams=sessions, token_changes=revocation)
+    push = LivePush(service, streams=sessions, token_changes=revocation)
     mcp = build_mcp_server(service, version=__version__, lifespan=lifespan, push=push)
     app: Starlette = mcp.http_app(
         path=MCP_PATH,

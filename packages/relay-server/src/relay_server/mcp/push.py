@@ -1,13 +1,12 @@
 """Live push: new messages sent to live MCP connections as Claude Code channel events.
 
 Every MCP connection with a standalone stream (the handshake era's GET stream, which Claude Code
-opens) gets one pump, keyed by the *authenticated client*, never by MCP session id. One event
-hub listener per client hands each :class:`~relay_server.events.Posted` event to those of the
-client's pumps whose GET stream is open; the event carries the committed message and events
-arrive in commit (= id) order, so a pump sends it as it is: no database read and no thread hop
-per message. A pump reads the store
-(:meth:`RelayService.poll` from its cursor) only to fill a gap: an event without its message,
-or more queued than ``MAX_QUEUED`` because the client reads slowly. Either way each connection
+opens) gets one pump, keyed by the *authenticated client*, never by MCP session id. One
+:meth:`RelayService.watch` per client hands each committed message to those of the client's
+pumps whose GET stream is open; messages arrive in commit (= id) order, so a pump sends each as
+it is: no database read and no thread hop per message. A pump reads the store
+(:meth:`RelayService.poll` from its cursor) only to fill a gap: news without its message, or
+more queued than ``MAX_QUEUED`` because the client reads slowly. Either way each connection
 gets a message at most once, in id order.
 
 A connection whose GET stream is not open right now (a Claude Code that crashed or slept and
@@ -37,9 +36,8 @@ from mcp.server.session import ServerSession
 
 from relay_core import Message, RelayError
 from relay_core.wire import MAX_PAGE_SIZE
-from relay_server.events import EventHub, Posted
 from relay_server.mcp.channel_event import channel_params
-from relay_server.service import RelayService
+from relay_server.service import RelayService, Watch
 
 log = logging.getLogger(__name__)
 
@@ -77,25 +75,23 @@ class TokenChanges(Protocol):
 class LivePush:
     """Runs one pump per live MCP connection and stops it when the connection closes.
 
-    With ``streams``, a pump receives events only while its session's GET stream is open; a
-    client none of whose connections listens has no hub listener at all, so what it left
+    With ``streams``, a pump receives messages only while its session's GET stream is open; a
+    client none of whose connections listens has no watch at all, so what it left
     behind costs a send nothing. Without ``streams`` every connection counts as listening.
     """
 
     def __init__(
         self,
         service: RelayService,
-        hub: EventHub,
         streams: StreamWatch | None = None,
         token_changes: TokenChanges | None = None,
     ) -> None:
         self.service = service
-        self.hub = hub
         self.streams = streams
         self.token_changes = token_changes
         self.pumps = 0
         self.offered = 0
-        """Events handed to pumps (for tests: work per send)."""
+        """Messages (or gaps) handed to pumps (for tests: work per send)."""
         self.pushed = 0
         """Notifications handed to connections (for tests and the bench)."""
         self.store_reads = 0
@@ -148,15 +144,16 @@ class LivePush:
     async def start_cursor(self) -> int:
         """The id a new pump starts after: the newest message the relay has stored.
 
-        The hub knows it once a message was delivered; before that (just after a start) it is
+        Watchers know it once a message was delivered; before that (just after a start) it is
         read once from the store.
         """
-        if self.hub.last_message_id:
-            return self.hub.last_message_id
+        delivered = self.service.newest_delivered_id()
+        if delivered:
+            return delivered
         if self._floor is None:
             self.store_reads += 1
             self._floor = await anyio.to_thread.run_sync(self.service.latest_message_id)
-        return max(self._floor, self.hub.last_message_id)
+        return max(self._floor, self.service.newest_delivered_id())
 
     async def read_after(self, caller: str, cursor: int) -> tuple[list[Message], bool]:
         """One page of what ``caller`` may read after ``cursor``, from the store; and has_more."""
@@ -171,30 +168,30 @@ class LivePush:
 
 
 class _ClientFeed:
-    """One client's pumps, and its one event hub listener while any of them listens."""
+    """One client's pumps, and its one watch while any of them listens."""
 
     def __init__(self, push: LivePush, caller: str) -> None:
         self.caller = caller
         self.pumps: set[_Pump] = set()
         self.listening: set[_Pump] = set()
         self._push = push
-        self._unsubscribe: Callable[[], None] | None = None
+        self._watch: Watch | None = None
 
     def listen(self, pump: _Pump) -> None:
         self.listening.add(pump)
-        if self._unsubscribe is None:
-            self._unsubscribe = self._push.hub.subscribe([self.caller], self._posted)
+        if self._watch is None:
+            self._watch = self._push.service.watch(self.caller, self._heard)
 
     def unlisten(self, pump: _Pump) -> None:
         self.listening.discard(pump)
-        if not self.listening and self._unsubscribe is not None:
-            self._unsubscribe()
-            self._unsubscribe = None
+        if not self.listening and self._watch is not None:
+            self._watch.stop()
+            self._watch = None
 
-    def _posted(self, event: Posted) -> None:
+    def _heard(self, message: Message | None) -> None:
         for pump in self.listening:
             self._push.offered += 1
-            pump.offer(event)
+            pump.offer(message)
 
 
 class _Pump:
@@ -210,19 +207,19 @@ class _Pump:
         self.gap = False
         self.woken = asyncio.Event()
 
-    def offer(self, event: Posted) -> None:
-        """Queue an event's message (on the loop thread; never blocks)."""
-        if event.message is None or len(self.queue) >= MAX_QUEUED:
+    def offer(self, message: Message | None) -> None:
+        """Queue a message, or note a gap for None (on the loop thread; never blocks)."""
+        if message is None or len(self.queue) >= MAX_QUEUED:
             self.gap = True
             self.queue.clear()
         else:
-            self.queue.append(event.message)
+            self.queue.append(message)
         self.woken.set()
 
     def resume(self) -> None:
         """The GET stream is open again: what came while it was shut is not sent later."""
         if self.cursor is not None and not self.queue and not self.gap:
-            self.cursor = max(self.cursor, self.push.hub.last_message_id)
+            self.cursor = max(self.cursor, self.push.service.newest_delivered_id())
 
     async def run(self) -> None:
         try:

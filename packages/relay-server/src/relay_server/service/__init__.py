@@ -12,5 +12,6 @@ reader always finds the row.
 
 from relay_server.service.base import RelayLimits
 from relay_server.service.relay import RelayService
+from relay_server.service.watch import MessageListener, Watch
 
-__all__ = ["RelayLimits", "RelayService"]
+__all__ = ["MessageListener", "RelayLimits", "RelayService", "Watch"]

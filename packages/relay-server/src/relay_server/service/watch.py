@@ -1,15 +1,23 @@
-"""Waiting for messages: long polls that answer as soon as one arrives."""
+"""Watching for messages: one registration that live push and the long polls share.
+
+:meth:`WatchFeature.watch` hands a caller's listener every committed message the caller may
+read, in commit (= id) order, on the event loop thread. Live push (``mcp/push.py``) sends what
+it hears; a long poll (:meth:`WatchFeature.wait_for_messages`, :meth:`WatchFeature.read_or_wait`)
+takes it as the cue to read its page again. Neither sees the event hub behind it, so the hub can
+be replaced (LISTEN/NOTIFY for several replicas) without touching them.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 
 import anyio
 
-from relay_core import MessagePage, Unavailable
+from relay_core import Message, MessagePage, Unavailable
 from relay_core.wire import DEFAULT_PAGE_SIZE, DEFAULT_WAIT_S
 from relay_server.events import Posted
 from relay_server.service import bounds
@@ -17,9 +25,56 @@ from relay_server.service.messages import MessagesFeature
 
 log = logging.getLogger(__name__)
 
+MessageListener = Callable[[Message | None], None]
+"""Hears a committed message, or None when the news came without it (read the store then)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """A caller's registration made by :meth:`WatchFeature.watch`."""
+
+    _undo: tuple[Callable[[], None], ...]
+
+    def stop(self) -> None:
+        """Hear nothing more (safe to call twice)."""
+        for undo in self._undo:
+            undo()
+
 
 class WatchFeature(MessagesFeature):
-    """Long polls over :class:`MessagesFeature`."""
+    """Watching for new messages: live listeners and the long polls built on them."""
+
+    def watch(
+        self,
+        caller: str,
+        listener: MessageListener,
+        *,
+        on_close: Callable[[], None] | None = None,
+    ) -> Watch:
+        """Call ``listener`` (on the event loop thread) for each new message ``caller`` may read.
+
+        Messages arrive in commit order, so their ids increase; the caller's own messages are
+        not among them. A listener gets None for news that did not carry the message: what it
+        missed is in the store (:meth:`poll` from its last id). ``on_close`` is called when the
+        relay starts shutting down. Register before reading the store, so nothing committed
+        after that read goes unheard.
+        """
+
+        def posted(event: Posted) -> None:
+            listener(event.message)
+
+        undo = [self.hub.subscribe([caller], posted)]
+        if on_close is not None:
+            undo.append(self.hub.on_close(on_close))
+        return Watch(tuple(undo))
+
+    def newest_delivered_id(self) -> int:
+        """The id of the newest message listeners have heard of (0 before the first).
+
+        Costs no store read; before the first message since the start, ask
+        :meth:`latest_message_id`.
+        """
+        return self.hub.last_message_id
 
     async def wait_for_messages(
         self,
@@ -58,14 +113,13 @@ class WatchFeature(MessagesFeature):
         deadline = loop.time() + timeout_s
         woken = asyncio.Event()
 
-        def on_posted(event: Posted) -> None:
-            if name is None or event.session == name:
+        def heard(message: Message | None) -> None:
+            if name is None or message is None or message.session == name:
                 woken.set()
 
-        # Subscribe before the first fetch: a message committed after the fetch read the
-        # table is then guaranteed to set the event.
-        unsubscribe = self.hub.subscribe([caller], on_posted)
-        stop_watching_close = self.hub.on_close(woken.set)
+        # Watch before the first fetch: a message committed after the fetch read the table is
+        # then guaranteed to set the event.
+        watch = self.watch(caller, heard, on_close=woken.set)
         log.debug("%s waits up to %gs for %s", caller, timeout_s, name or "any session")
         try:
             while True:
@@ -83,5 +137,4 @@ class WatchFeature(MessagesFeature):
                 with anyio.move_on_after(remaining):
                     await woken.wait()
         finally:
-            unsubscribe()
-            stop_watching_close()
+            watch.stop()
