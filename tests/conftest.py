@@ -58,6 +58,7 @@ QUICK: Final = (
     "tests/server/test_http_api.py",
     "tests/server/test_mcp_tools.py",
     "tests/server/test_security.py",
+    "tests/server/test_service.py",
 )
 """What ``uv run pytest -m quick`` runs: the pure code, the client, and the relay's main routes
 through in-process relays; no relay process, no Claude Code, no fault injection or fuzzing."""
