@@ -35,7 +35,6 @@ LINGERING: Final = 20
 SHARED_TARGET: Final = 0.9
 LIVE_TARGET: Final = 0.7
 PUSH_CPU_TARGET_MS: Final = 0.3
-CHANNEL_CAPABILITY: Final = {"experimental": {"claude/channel": {}}}
 CHANNEL_METHOD: Final = "notifications/claude/channel"
 ATTACH_TIMEOUT_S: Final = 10.0
 
@@ -107,7 +106,7 @@ class LiveRecipient:
 
     @classmethod
     async def connect(cls, relay: Server, client: str) -> LiveRecipient:
-        mcp = await McpSession.open(relay.port, identity(client), CHANNEL_CAPABILITY)
+        mcp = await McpSession.open(relay.port, identity(client))
         stream = await EventStream.open(relay.port, mcp)
         recipient = cls(mcp, stream)
         await mcp.call("whoami", {})  # the relay attaches push on a request after the GET
