@@ -45,3 +45,23 @@ def test_imports_follow_the_dependency_direction(package):
         if allowed is not None:
             outside = roots - allowed - set(sys.stdlib_module_names) - {"__future__"}
             assert not outside, f"{path.name} imports {outside}"
+
+
+def imported_modules(path: Path) -> set[str]:
+    modules = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            modules |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules.add(node.module)
+    return modules
+
+
+@pytest.mark.parametrize("adapter", ["mcp", "http"])
+def test_the_adapters_hear_of_messages_through_the_service_only(adapter):
+    """Long polls and live push use ``RelayService.watch``; the event hub behind it can change
+    (LISTEN/NOTIFY for several replicas) without touching an adapter."""
+    files = sorted((ROOT / "packages/relay-server/src/relay_server" / adapter).rglob("*.py"))
+    assert files
+    for path in files:
+        assert "relay_server.events" not in imported_modules(path), f"{adapter}/{path.name}"

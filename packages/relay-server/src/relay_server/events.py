@@ -1,7 +1,9 @@
 """Wake-ups: who must hear, right now, that a message was stored.
 
-The service publishes a :class:`Posted` event after it commits (so a woken reader finds the row);
-long-poll waiters and live MCP connections subscribe by client id, never by MCP session id.
+The service publishes a :class:`Posted` event after it commits (so a woken reader finds the row).
+Long polls and live push hear of messages only through ``RelayService.watch``, which subscribes
+here by client id, never by MCP session id; the app attaches the hub to its loop and the server
+closes it on shutdown.
 Publishing is safe from any thread; callbacks run on the event loop thread.
 
 Events are delivered in the order they were published, from every thread: each goes through the
@@ -138,5 +140,5 @@ class EventHub:
                 log.exception("close callback failed")
 
     def listener_count(self) -> int:
-        """How many listeners are registered (for status and tests)."""
+        """How many listeners are registered (the test relay's ``listeners()`` waits on it)."""
         return sum(len(v) for v in self._listeners.values())
