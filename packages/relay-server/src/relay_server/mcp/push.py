@@ -144,7 +144,7 @@ class LivePush:
     async def start_cursor(self) -> int:
         """The id a new pump starts after: the newest message the relay has stored.
 
-        Watchers know it once a message was delivered; before that (just after a start) it is
+        The service knows it once a message was delivered; before that (just after a start) it is
         read once from the store.
         """
         delivered = self.service.newest_delivered_id()
