@@ -36,14 +36,17 @@ def error_body(error: RelayError) -> bytes:
 def error_response(
     error: RelayError, status: int | None = None, headers: Mapping[str, str] | None = None
 ) -> Response:
-    """The answer for ``error``: its own HTTP status unless ``status`` is given, JSON, and
-    ``WWW-Authenticate`` on a ``401``; ``headers`` are added last."""
+    """The answer for ``error``: its own HTTP status unless ``status`` is given, JSON,
+    ``WWW-Authenticate`` on a ``401`` and ``Content-Range: bytes */SIZE`` on a ``416`` (from
+    ``details["size"]``); ``headers`` are added before the ``Content-Range``."""
     status_code = status or error.http_status
     body = error_body(error)
     fields = {"content-type": "application/json", "content-length": str(len(body))}
     if status_code == 401:
         fields["www-authenticate"] = WWW_AUTHENTICATE
     fields.update({name.lower(): value for name, value in (headers or {}).items()})
+    if status_code == 416 and "size" in error.details:
+        fields["content-range"] = f"bytes */{error.details['size']}"
     return Response(body, status_code=status_code, headers=fields)
 
 
