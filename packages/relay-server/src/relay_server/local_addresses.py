@@ -37,7 +37,7 @@ def _usable(address: str) -> bool:
 def _linux_ipv4() -> set[str]:
     import fcntl  # POSIX only
 
-    found = set()
+    found: set[str] = set()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         for _, name in socket.if_nameindex():
             request = struct.pack("256s", name.encode()[:15])
@@ -50,7 +50,7 @@ def _linux_ipv4() -> set[str]:
 
 
 def _linux_ipv6() -> set[str]:
-    found = set()
+    found: set[str] = set()
     try:
         lines = IF_INET6.read_text().splitlines()
     except OSError:
@@ -63,7 +63,7 @@ def _linux_ipv6() -> set[str]:
 
 
 def _routed() -> set[str]:
-    found = set()
+    found: set[str] = set()
     for family, probe in ROUTE_PROBES:
         try:
             with socket.socket(family, socket.SOCK_DGRAM) as sock:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
+from collections.abc import Callable
 from typing import Any, Final
 
 import uvicorn
@@ -124,12 +125,14 @@ class RelayServer(uvicorn.Server):
     uvicorn finish.
     """
 
-    def __init__(self, config: uvicorn.Config, hub: EventHub) -> None:
-        self.answers = AnswersInFlight(config.app)
-        config.app = self.answers
-        super().__init__(config)
+    def __init__(self, app: ASGIApp, hub: EventHub, **options: Any) -> None:
+        """Serve ``app`` with ``uvicorn.Config`` ``options`` (see :func:`uvicorn_options`)."""
+        self.answers = AnswersInFlight(app)
+        super().__init__(uvicorn.Config(self.answers, **options))
         self.hub = hub
-        AppStatus.disable_automatic_graceful_drain()
+        # Untyped in sse-starlette; it takes nothing and returns nothing.
+        disable_drain: Callable[[], None] = AppStatus.disable_automatic_graceful_drain
+        disable_drain()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         """Wake the waiters, wait for their answers, end the event streams, then shut down."""

@@ -87,21 +87,7 @@ def render_unit(
     Raises ValueError when a path is not absolute or the executable or its interpreter is in a
     hidden home.
     """
-    for label, path in (("executable", executable), ("data_dir", data_dir), ("config", config)):
-        if not PurePosixPath(path).is_absolute():
-            raise ValueError(f"{label} must be an absolute path, got {path!r}")
-    if _hidden(executable):
-        raise ValueError(
-            f"executable {executable!r} is under a home directory, which ProtectHome= hides; "
-            "install agent-relay-server outside /home and /root (see docs/plugin.md)"
-        )
-    if interpreter is not None and _hidden(interpreter):
-        raise ValueError(
-            f"{executable} runs with the Python at {interpreter}, under a home directory: the "
-            "service user cannot run it (Permission denied; ProtectHome= hides it too). "
-            "Reinstall with a Python outside /home and /root, e.g. one uv manages: "
-            f"{MANAGED_PYTHON_INSTALL}"
-        )
+    _check_paths(executable, data_dir, config, interpreter)
     data = PurePosixPath(data_dir)
     command = shlex.join([executable, "serve", "--data-dir", data_dir, "--config", config])
     identity = [f"User={user}", f"Group={user}"] if user else ["DynamicUser=yes"]
@@ -132,6 +118,25 @@ def render_unit(
         "WantedBy=multi-user.target",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _check_paths(executable: str, data_dir: str, config: str, interpreter: str | None) -> None:
+    """ValueError unless the paths are absolute and the programs outside a hidden home."""
+    for label, path in (("executable", executable), ("data_dir", data_dir), ("config", config)):
+        if not PurePosixPath(path).is_absolute():
+            raise ValueError(f"{label} must be an absolute path, got {path!r}")
+    if _hidden(executable):
+        raise ValueError(
+            f"executable {executable!r} is under a home directory, which ProtectHome= hides; "
+            "install agent-relay-server outside /home and /root (see docs/plugin.md)"
+        )
+    if interpreter is not None and _hidden(interpreter):
+        raise ValueError(
+            f"{executable} runs with the Python at {interpreter}, under a home directory: the "
+            "service user cannot run it (Permission denied; ProtectHome= hides it too). "
+            "Reinstall with a Python outside /home and /root, e.g. one uv manages: "
+            f"{MANAGED_PYTHON_INSTALL}"
+        )
 
 
 def _hidden(path: str) -> bool:

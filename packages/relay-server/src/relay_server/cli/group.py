@@ -23,11 +23,16 @@ CONFIG_FILE_NAME = "config.toml"
 
 
 class RelayCommandError(click.ClickException):
-    """A relay error shown as one line, with exit code 2 for bad input and 1 otherwise."""
+    """A relay error shown as one line, with exit code 1 (2 for bad input, :class:`_BadInput`)."""
 
     def __init__(self, error: RelayError) -> None:
         super().__init__(f"{error.code}: {error.message}")
-        self.exit_code = 2 if error.code == "invalid" else 1
+
+
+class _BadInput(RelayCommandError):
+    """A relay ``invalid`` error: exit code 2, like click's usage errors."""
+
+    exit_code = 2  # click reads it from the class
 
 
 class RelayGroup(click.Group):
@@ -37,7 +42,8 @@ class RelayGroup(click.Group):
         try:
             return super().invoke(ctx)
         except RelayError as error:
-            raise RelayCommandError(error) from None
+            shown = _BadInput if error.code == "invalid" else RelayCommandError
+            raise shown(error) from None
 
 
 def config_options(function: F) -> F:

@@ -12,11 +12,17 @@ from relay_server.cli.group import config_options, load
 if TYPE_CHECKING:
     from relay_server.maintenance import BackupReport, CheckReport
 
+    # Newer clicks make ParamType generic (value, input); the relay accepts click 8.2, whose
+    # ParamType cannot be subscripted at run time.
+    _SecondsParam = click.ParamType[float, Any]
+else:
+    _SecondsParam = click.ParamType
+
 
 _DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
-class Duration(click.ParamType):
+class Duration(_SecondsParam):
     """A length of time: ``90s``, ``30m``, ``24h``, ``7d`` or plain seconds; in seconds."""
 
     name = "duration"

@@ -45,8 +45,6 @@ def serve(
     log_level: str | None,
 ) -> None:
     """Run the relay: MCP at /mcp, the HTTP API at /api/v1, files at /blobs."""
-    import uvicorn
-
     from relay_server.app import build_relay
     from relay_server.serving import RelayServer, listen, uvicorn_options
 
@@ -67,7 +65,7 @@ def serve(
         f"(MCP at /mcp, auth {config.effective_auth_mode}, data in {config.data_dir})",
         err=True,
     )
-    server = RelayServer(uvicorn.Config(relay.app, **uvicorn_options(config)), relay.hub)
+    server = RelayServer(relay.app, relay.hub, **uvicorn_options(config))
     server.run(sockets=[sock])
     if not server.started:
         raise click.ClickException("the relay did not start; the log above says why")

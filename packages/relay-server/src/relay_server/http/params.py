@@ -21,7 +21,8 @@ M = TypeVar("M", bound=RequestModel)
 
 def caller_of(request: Request) -> str:
     """The client id the auth middleware resolved."""
-    return request.scope[CALLER_SCOPE_KEY]
+    caller: str = request.scope[CALLER_SCOPE_KEY]
+    return caller
 
 
 async def read_body(request: Request, model: type[M]) -> M:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar, cast
 
 from fastmcp.exceptions import NotFoundError, ToolError
 from fastmcp.exceptions import ValidationError as ArgumentError
-from fastmcp.server.middleware import Middleware, MiddlewareContext
+from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
 from fastmcp.tools import ToolResult
 from mcp.types import CallToolRequestParams
 from pydantic import ValidationError
@@ -70,7 +70,7 @@ class ToolCalls(Middleware):
     async def on_call_tool(
         self,
         context: MiddlewareContext[CallToolRequestParams],
-        call_next: Callable[[MiddlewareContext[CallToolRequestParams]], Any],
+        call_next: CallNext[CallToolRequestParams, ToolResult],
     ) -> ToolResult:
         started = time.perf_counter()
         outcome = "ok"

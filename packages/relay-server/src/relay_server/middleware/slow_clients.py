@@ -47,6 +47,7 @@ class _TimedH11Protocol(H11Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._timing: str | None = None  # "head" or "body"
 
+    # H11Protocol narrows asyncio.Protocol's BaseTransport to Transport with the same ignore.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._start("head", self.head_timeout_s)

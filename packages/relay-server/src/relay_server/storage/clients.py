@@ -6,6 +6,7 @@ Plain functions over the models; they run inside whatever transaction the caller
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
 from relay_core import NotFound, Peer, from_ms
 from relay_server.storage.models import Client, Participant, Session, dialect
@@ -87,12 +88,13 @@ def peers(caller: str) -> list[Peer]:
     """Every other client the caller may see, with the sessions the caller shares with it."""
     mine = Participant.select(Participant.session).where(Participant.client == caller)
     shared: dict[str, list[str]] = {}
-    rows = (
+    rows = cast(  # peewee's stubs type the rows of .tuples() as models
+        "Iterable[tuple[str, str]]",
         Participant.select(Participant.client, Session.name)
         .join(Session)
         .where(Participant.session.in_(mine) & (Participant.client != caller))
         .order_by(Session.name)
-        .tuples()
+        .tuples(),
     )
     for client_id, session_name in rows:
         shared.setdefault(client_id, []).append(session_name)

@@ -8,11 +8,40 @@ A backend (``storage/sqlite/``; PostgreSQL later) implements it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 from peewee import Database, Expression, Field
+
+
+class Cursor(Protocol):
+    """What the storage code reads from the DB-API cursor a raw statement returns."""
+
+    @property
+    def rowcount(self) -> int:
+        """How many rows the statement changed."""
+        ...
+
+    def fetchone(self) -> Any:
+        """The next row, or None."""
+        ...
+
+    def fetchall(self) -> list[Any]:
+        """The remaining rows."""
+        ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+def execute_sql(db: Database, sql: str, params: Sequence[object] = ()) -> Cursor:
+    """Run one raw statement on ``db`` (in its current transaction); its cursor.
+
+    Peewee's ``Database.execute_sql`` is untyped in its stubs: this is the one place that says
+    what it takes and returns.
+    """
+    run = cast("Callable[[str, Sequence[object]], Cursor]", db.execute_sql)
+    return run(sql, params)
 
 
 class Dialect(Protocol):

@@ -7,7 +7,8 @@ its sender and those recipients.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import cast
 
 from peewee import JOIN, ModelSelect, fn
 
@@ -107,20 +108,26 @@ def to_messages(rows: Sequence[MessageRow]) -> list[Message]:
         return []
     in_list = dialect().in_list
     ids = [row.id for row in rows]
-    session_names: dict[int, str] = dict(
-        Session.select(Session.id, Session.name)
-        .where(in_list(Session.id, {row.session_id for row in rows}))
-        .tuples()
+    # Peewee's stubs type the rows of .tuples() as models: the casts say what was selected.
+    session_names = dict(
+        cast(
+            "Iterable[tuple[int, str]]",
+            Session.select(Session.id, Session.name)
+            .where(in_list(Session.id, {row.session_id for row in rows}))
+            .tuples(),
+        )
     )
     recipients: dict[int, list[str]] = {}
     narrowed = [row.id for row in rows if row.narrowed]
     if narrowed:
-        for message_id, client_id in (
+        pairs = cast(
+            "Iterable[tuple[int, str]]",
             Recipient.select(Recipient.message, Recipient.client)
             .where(in_list(Recipient.message, narrowed))
             .order_by(Recipient.client)
-            .tuples()
-        ):
+            .tuples(),
+        )
+        for message_id, client_id in pairs:
             recipients.setdefault(message_id, []).append(client_id)
     files: dict[int, list[Attachment]] = {}
     for attachment in (

@@ -3,12 +3,16 @@
 The models are shared by every backend: column types are portable (64-bit ids and times,
 booleans as booleans). Which database a query runs on is decided by :data:`database`, bound by
 the backend that opened it (see :func:`bind`).
+
+A foreign key ``sender`` also gives each row ``sender_id``, the key it holds, read without a
+query; peewee makes these attributes at run time, so the models declare them for the type
+checker.
 """
 
 from __future__ import annotations
 
 import contextvars
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from peewee import (
     BigAutoField,
@@ -45,15 +49,16 @@ class _RelayDatabaseProxy(DatabaseProxy):
     __slots__ = ("_process_wide",)
 
     @property
-    def obj(self) -> Database | None:  # type: ignore[override]
+    def obj(self) -> Database | None:
         return _bound_here.get() or self._process_wide
 
     @obj.setter
     def obj(self, value: Database | None) -> None:
         object.__setattr__(self, "_process_wide", value)
 
-    # Proxy refuses attributes not in its own __slots__; these slots keep out any others.
-    __setattr__ = object.__setattr__
+    def __setattr__(self, attr: str, value: Any) -> None:
+        # Proxy refuses attributes not in its own __slots__; these slots keep out any others.
+        object.__setattr__(self, attr, value)
 
 
 database = _RelayDatabaseProxy()
@@ -108,6 +113,8 @@ class Session(BaseModel):
     created_ms = BigIntegerField()
     closed_ms = BigIntegerField(null=True)
 
+    created_by_id: str
+
 
 class Participant(BaseModel):
     """A client's membership of a session, with its server-side read position."""
@@ -116,6 +123,9 @@ class Participant(BaseModel):
     client = ForeignKeyField(Client, field="client_id")
     joined_ms = BigIntegerField()
     last_read_id = BigIntegerField(default=0)
+
+    session_id: int
+    client_id: str
 
     class Meta:
         primary_key = CompositeKey("session", "client")
@@ -132,12 +142,18 @@ class Message(BaseModel):
     narrowed = BooleanField(default=False)
     created_ms = BigIntegerField()
 
+    session_id: int
+    sender_id: str
+
 
 class Recipient(BaseModel):
     """A recipient of a narrowed message (the seed of per-recipient delivery states)."""
 
     message = ForeignKeyField(Message, on_delete="CASCADE")
     client = ForeignKeyField(Client, field="client_id")
+
+    message_id: int
+    client_id: str
 
     class Meta:
         primary_key = CompositeKey("message", "client")
@@ -154,6 +170,8 @@ class Attachment(BaseModel):
     size = BigIntegerField()
     mime = TextField(null=True)
 
+    message_id: int
+
 
 class Upload(BaseModel):
     """Who uploaded which blob, and when last: an uploader may always download its own files."""
@@ -161,6 +179,8 @@ class Upload(BaseModel):
     sha256 = CharField(max_length=64)
     uploader = ForeignKeyField(Client, column_name="uploader", field="client_id")
     created_ms = BigIntegerField()
+
+    uploader_id: str
 
     class Meta:
         primary_key = CompositeKey("sha256", "uploader")

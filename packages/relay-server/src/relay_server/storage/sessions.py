@@ -6,7 +6,8 @@ counts of what a caller may read follow the visibility rule of :mod:`.messages`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import TypedDict, cast
 
 from peewee import SQL, fn
 
@@ -190,5 +191,19 @@ def session_summaries(caller: str, include_closed: bool) -> list[SessionSummary]
             last_message_id=row["last_id"],
             unread=row["unread"] or 0,
         )
-        for row in query.dicts()
+        for row in cast("Iterable[_SummaryRow]", query.dicts())
     ]
+
+
+class _SummaryRow(TypedDict):
+    """A row of :func:`session_summaries`' query (peewee's stubs type ``.dicts()`` rows as
+    models)."""
+
+    name: str
+    description: str
+    created_by: str
+    created_ms: int
+    closed_ms: int | None
+    participants: int
+    last_id: int | None
+    unread: int | None

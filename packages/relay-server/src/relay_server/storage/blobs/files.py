@@ -28,7 +28,7 @@ from relay_server.storage.blobs.records import StoredBlob
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows: no flock; leftovers are judged by age
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None  # type: ignore[assignment]  # a module, or None where there is none
 
 TEMP_SUFFIX: Final = ".part"
 """Temp files are ``<fan-out>/.<sha256>.<random>.part``: hidden, never a valid blob name."""

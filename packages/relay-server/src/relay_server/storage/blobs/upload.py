@@ -65,7 +65,7 @@ class Upload(ClosedOnExit):
         held, self._held = self._held, 0
         return held
 
-    def write(self, chunk: bytes | bytearray | memoryview) -> None:
+    def write(self, chunk: bytes) -> None:
         """Append a chunk; TooLarge past the size limit, InvalidInput past the declared size,
         QuotaExceeded when the store has no room left for it (uploads that started together may
         not all fit)."""
@@ -78,7 +78,7 @@ class Upload(ClosedOnExit):
         self._append(data)
         self._hash = hashed
 
-    def _append(self, chunk: bytes | bytearray | memoryview) -> None:
+    def _append(self, chunk: bytes) -> None:
         """Check the limits and write ``chunk`` to the temp file (the caller hashes it)."""
         self._check_open()
         size = self._hash.size + len(chunk)

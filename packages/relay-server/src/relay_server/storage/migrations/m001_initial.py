@@ -6,7 +6,7 @@ from typing import Final
 
 from peewee import Database
 
-from relay_server.storage.dialect import Dialect
+from relay_server.storage.dialect import Dialect, execute_sql
 
 INDEXES: Final = {
     "participant_client": "participant (client_id)",
@@ -66,6 +66,6 @@ def tables(dialect: Dialect) -> dict[str, str]:
 def m001_initial(db: Database, dialect: Dialect) -> None:
     """Clients, sessions, participants, messages, recipients and attachments."""
     for name, columns in tables(dialect).items():
-        db.execute_sql(f"CREATE TABLE {name} ({columns})")
+        execute_sql(db, f"CREATE TABLE {name} ({columns})")
     for name, on in INDEXES.items():
-        db.execute_sql(f"CREATE INDEX {name} ON {on}")
+        execute_sql(db, f"CREATE INDEX {name} ON {on}")

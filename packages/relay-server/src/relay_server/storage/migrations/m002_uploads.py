@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from peewee import Database
 
-from relay_server.storage.dialect import Dialect
+from relay_server.storage.dialect import Dialect, execute_sql
 
 
 def tables(dialect: Dialect) -> dict[str, str]:
@@ -21,4 +21,4 @@ def tables(dialect: Dialect) -> dict[str, str]:
 def m002_uploads(db: Database, dialect: Dialect) -> None:
     """Uploads: which client uploaded which blob, for the download rule."""
     for name, columns in tables(dialect).items():
-        db.execute_sql(f"CREATE TABLE {name} ({columns})")
+        execute_sql(db, f"CREATE TABLE {name} ({columns})")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final
 
 from peewee import OperationalError, SqliteDatabase
@@ -90,10 +90,17 @@ class RelayDatabase(SqliteDatabase):
             self._release()
             raise
 
-    def execute_sql(self, sql: str, params: Any = None) -> Any:
+    def execute_sql(self, sql: str, params: Sequence[object] | None = None) -> sqlite3.Cursor:
         """Run one statement; QuotaExceeded when the disk is full."""
+        # Peewee's stubs leave execute_sql and connection untyped; SqliteDatabase's are sqlite3's.
+        run: Callable[[str, Sequence[object] | None], sqlite3.Cursor] = super().execute_sql
         with _disk_full_is_quota():
-            return super().execute_sql(sql, params)
+            return run(sql, params)
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened if need be."""
+        connection: Callable[[], sqlite3.Connection] = super().connection
+        return connection()
 
     def commit(self) -> None:
         with _disk_full_is_quota():

@@ -10,12 +10,14 @@ tables as they were.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from sqlite3 import Cursor
 from typing import Final
 
 from peewee import SQL, Database, Expression, Field
+
+from relay_server.storage.dialect import Cursor, execute_sql
 
 _NEW_SUFFIX: Final = "_retyped"
 
@@ -45,11 +47,11 @@ class SqliteDialect:
         Dropping a table that others reference would otherwise delete their rows (``ON DELETE
         CASCADE``) during a rebuild.
         """
-        db.execute_sql("PRAGMA foreign_keys = OFF")
+        execute_sql(db, "PRAGMA foreign_keys = OFF")
         try:
             yield
         finally:
-            db.execute_sql("PRAGMA foreign_keys = ON")
+            execute_sql(db, "PRAGMA foreign_keys = ON")
 
     def retype_tables(
         self, db: Database, tables: Mapping[str, str], indexes: Mapping[str, str]
@@ -60,44 +62,47 @@ class SqliteDialect:
         old one's counter, which may be past its largest id (the newest rows deleted, or ids
         skipped by ``restore``). Indexes dropped with their tables are created again.
         """
-        counters = dict(db.execute_sql("SELECT name, seq FROM sqlite_sequence").fetchall())
+        counters: dict[str, int] = dict(
+            execute_sql(db, "SELECT name, seq FROM sqlite_sequence").fetchall()
+        )
         rebuilt = [name for name, columns in tables.items() if _rebuild(db, name, columns)]
         for name in rebuilt:
             if name in counters:
-                raise_id_counter(db.execute_sql, name, counters[name])
-        existing = {row[0] for row in db.execute_sql("SELECT name FROM sqlite_master")}
+                raise_id_counter(functools.partial(execute_sql, db), name, counters[name])
+        existing = {row[0] for row in execute_sql(db, "SELECT name FROM sqlite_master")}
         for index, on in indexes.items():
             if index not in existing:
-                db.execute_sql(f"CREATE INDEX {index} ON {on}")
+                execute_sql(db, f"CREATE INDEX {index} ON {on}")
 
 
 def _columns(db: Database, table: str) -> list[tuple[object, ...]]:
     """Each column's name, declared type, NOT NULL, default and place in the primary key."""
-    return [tuple(row[1:]) for row in db.execute_sql(f'PRAGMA table_info("{table}")')]
+    return [tuple(row[1:]) for row in execute_sql(db, f'PRAGMA table_info("{table}")')]
 
 
 def _rebuild(db: Database, table: str, columns: str) -> bool:
     """Re-create ``table`` with ``columns`` and its rows; False when it already had them."""
     new = table + _NEW_SUFFIX
-    db.execute_sql(f'CREATE TABLE "{new}" ({columns})')
+    execute_sql(db, f'CREATE TABLE "{new}" ({columns})')
     wanted = _columns(db, new)
     if wanted == _columns(db, table):
-        db.execute_sql(f'DROP TABLE "{new}"')
+        execute_sql(db, f'DROP TABLE "{new}"')
         return False
     names = ", ".join(f'"{column[0]}"' for column in wanted)
-    db.execute_sql(f'INSERT INTO "{new}" ({names}) SELECT {names} FROM "{table}"')
-    db.execute_sql(f'DROP TABLE "{table}"')
-    db.execute_sql(f'ALTER TABLE "{new}" RENAME TO "{table}"')
+    execute_sql(db, f'INSERT INTO "{new}" ({names}) SELECT {names} FROM "{table}"')
+    execute_sql(db, f'DROP TABLE "{table}"')
+    execute_sql(db, f'ALTER TABLE "{new}" RENAME TO "{table}"')
     return True
 
 
 def raise_id_counter(
-    execute: Callable[[str, tuple[object, ...]], Cursor], table: str, seq: int
+    execute: Callable[[str, tuple[str | int, ...]], Cursor], table: str, seq: int
 ) -> None:
     """Make the next id SQLite hands out in ``table`` at least ``seq + 1``; never lowers it.
 
-    ``execute`` runs one statement (``Connection.execute``, or peewee's ``execute_sql``), inside
-    the caller's transaction.
+    ``execute`` runs one statement (``sqlite3.Connection.execute``, or
+    :func:`~relay_server.storage.dialect.execute_sql` on a peewee database), inside the caller's
+    transaction.
     """
     updated = execute(
         "UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = ?", (seq, table)

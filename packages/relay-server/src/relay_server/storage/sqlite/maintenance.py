@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Final
 
 from relay_core import InvalidInput
+from relay_server.storage.sqlite.dialect import raise_id_counter
 
 SQLITE_TIMEOUT_S: Final = 30.0
 
@@ -145,13 +146,7 @@ def _skip_message_ids(connection: sqlite3.Connection, next_after: int) -> None:
     """Make the next message id ``next_after + 1`` (AUTOINCREMENT never goes back)."""
     with connection:
         connection.execute("BEGIN")
-        updated = connection.execute(
-            "UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'message'", (next_after,)
-        ).rowcount
-        if not updated:
-            connection.execute(
-                "INSERT INTO sqlite_sequence (name, seq) VALUES ('message', ?)", (next_after,)
-            )
+        raise_id_counter(connection.execute, "message", next_after)
 
 
 def _fsync_file(path: Path) -> None:
