@@ -82,7 +82,12 @@ TARGETS: dict[str, Target] = {
     ),
     "messages": Target(
         "packages/relay-server/src/relay_server/storage/messages.py",
-        ("tests/server/test_security.py", "tests/server/test_http_api.py"),
+        (
+            "tests/server/test_security.py",
+            "tests/server/test_http_api.py",
+            "tests/server/test_visibility_counts.py",
+            "tests/server/test_blob_visibility.py",
+        ),
         "visibility: a wrong answer shows a client messages it may not read",
     ),
     "service": Target(
