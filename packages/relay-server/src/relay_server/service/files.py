@@ -16,6 +16,7 @@ from typing import Final, Protocol
 import anyio
 
 from relay_core import (
+    Attachment,
     BlobInfo,
     InvalidInput,
     NotFound,
@@ -236,8 +237,8 @@ class FilesFeature(ServiceBase):
 
 def resolve_attachments(
     blobs: BlobStore | None, caller: str, request: SendMessageRequest
-) -> list[dict[str, object]]:
-    """The stored form of ``request``'s attachments, each checked to be on the relay.
+) -> list[Attachment]:
+    """``request``'s attachments with their sizes, each checked to be on the relay.
 
     Raises:
         InvalidInput: an attachment is not stored, or the caller may not pass it on.
@@ -253,7 +254,7 @@ def resolve_attachments(
                 "upload it first (PUT /blobs/{sha256} or the upload_file tool)"
             )
         resolved.append(
-            {"sha256": ref.sha256, "filename": ref.filename, "size": size, "mime": ref.mime}
+            Attachment(sha256=ref.sha256, filename=ref.filename, size=size, mime=ref.mime)
         )
     return resolved
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from relay_core import (
-    Attachment,
     InvalidInput,
     Message,
     MessagePage,
@@ -69,7 +68,7 @@ class MessagesFeature(ServiceBase):
                         to=sorted(request.to),
                         reply_to=request.reply_to,
                         text=request.text,
-                        attachments=[Attachment(**a) for a in attachments],
+                        attachments=attachments,
                         created_at=from_ms(stamp),
                     ),
                 )

@@ -7,7 +7,7 @@ its sender and those recipients.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import cast
 
 from peewee import JOIN, ModelSelect, fn
@@ -165,11 +165,11 @@ def add_message(
     text: str,
     reply_to: int | None,
     recipients: Sequence[str],
-    attachments: Sequence[Mapping[str, object]],
+    attachments: Sequence[Attachment],
     stamp: int,
 ) -> int:
     """Store a message with its recipients (it is narrowed when there are some) and its
-    attachments (``sha256``, ``filename``, ``size``, ``mime`` each, in order); its id."""
+    attachments, in order; its id."""
     row = MessageRow.create(
         session=session_id,
         sender=sender,
@@ -182,7 +182,10 @@ def add_message(
         Recipient.insert_many([{"message": row.id, "client": c} for c in recipients]).execute()
     if attachments:
         AttachmentRow.insert_many(
-            [{"message": row.id, "position": i, **a} for i, a in enumerate(attachments)]
+            [
+                {"message": row.id, "position": i, **a.model_dump()}
+                for i, a in enumerate(attachments)
+            ]
         ).execute()
     message_id: int = row.id
     return message_id

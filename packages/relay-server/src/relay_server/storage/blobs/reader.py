@@ -5,15 +5,15 @@ Made by :meth:`BlobStore.open_for_read <relay_server.storage.blobs.store.BlobSto
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, BinaryIO
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
 
 from relay_core.blobs import CHUNK_BYTES, StreamingHash
 from relay_core.errors import NotFound
 from relay_server.storage.blobs.closing import ClosedOnExit
 
-if TYPE_CHECKING:
-    from relay_server.storage.blobs.store import BlobStore
+Quarantine = Callable[[str, tuple[int, int]], None]
+"""Moves a blob found damaged out of the store: its digest and the identity of the file read."""
 
 
 class BlobReader(ClosedOnExit):
@@ -33,7 +33,7 @@ class BlobReader(ClosedOnExit):
 
     def __init__(
         self,
-        store: BlobStore,
+        quarantine: Quarantine,
         sha256: str,
         handle: BinaryIO,
         identity: tuple[int, int],
@@ -43,7 +43,7 @@ class BlobReader(ClosedOnExit):
         chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
         """Made by :meth:`BlobStore.open_for_read`; not meant to be built directly."""
-        self.store = store
+        self._quarantine = quarantine
         self.sha256 = sha256
         self.size = size
         """Size of the whole blob."""
@@ -82,7 +82,7 @@ class BlobReader(ClosedOnExit):
         finally:
             self.close()  # also when the consumer stops early (a client that went away)
         if digest.hexdigest() != self.sha256 or digest.size != self.size:
-            self.store._quarantine(self.sha256, self._identity)
+            self._quarantine(self.sha256, self._identity)
             raise NotFound(
                 f"blob {self.sha256} failed verification and was removed; upload it again"
             )

@@ -178,7 +178,7 @@ class BlobStore(GarbageCollection):
                 fsync_dir(self.root)
             temp, handle = create_locked_temp(target.parent, sha256)
         except OSError as exc:
-            self._release(owner, declared_size, 0)
+            self.release(owner, declared_size, 0)
             if exc.errno in DISK_FULL_ERRNOS:
                 raise disk_full(exc, sha256) from exc
             raise
@@ -197,7 +197,7 @@ class BlobStore(GarbageCollection):
             )
         self._declared_by[owner] = already + declared_size
 
-    def _grow(self, size: int, sha256: str) -> None:
+    def grow(self, size: int, sha256: str) -> None:
         """Count ``size`` more received bytes against the quota, or QuotaExceeded."""
         with self._lock:
             self._check_room(size, sha256)
@@ -236,9 +236,10 @@ class BlobStore(GarbageCollection):
                 f"{committed} of {self.quota_bytes} bytes are stored or being uploaded"
             )
 
-    def _release(
+    def release(
         self, owner: str, declared_size: int, received: int, temp: Path | None = None
     ) -> None:
+        """Give back what an upload held: its received bytes, its declared size, its temp file."""
         with self._lock:
             self._received -= received
             left = self._declared_by.get(owner, 0) - declared_size
@@ -249,7 +250,7 @@ class BlobStore(GarbageCollection):
             if temp is not None:
                 self._active_temps.discard(temp)
 
-    def _install(self, upload: Upload, size: int) -> bool:
+    def install(self, upload: Upload, size: int) -> bool:
         """Move a verified temp file into place; True when the blob was not stored before."""
         target = self.path_of(upload.sha256)
         with self._lock:
@@ -299,7 +300,7 @@ class BlobStore(GarbageCollection):
             handle.close()
             raise InvalidInput(f"range {start}-{end} is outside blob {sha256} of {size} bytes")
         return BlobReader(
-            self, sha256, handle, file_identity(st), size, start, max(last, start - 1)
+            self._quarantine, sha256, handle, file_identity(st), size, start, max(last, start - 1)
         )
 
     def read_bytes(self, sha256: str) -> bytes:

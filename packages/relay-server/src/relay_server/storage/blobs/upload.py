@@ -9,15 +9,26 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, NoReturn
+from typing import BinaryIO, NoReturn, Protocol
 
 from relay_core.blobs import StreamingHash
 from relay_core.errors import InvalidInput, QuotaExceeded, TooLarge
 from relay_server.storage.blobs.closing import ClosedOnExit
 from relay_server.storage.blobs.files import DISK_FULL_ERRNOS, disk_full
 
-if TYPE_CHECKING:
-    from relay_server.storage.blobs.store import BlobStore
+
+class UploadSpace(Protocol):
+    """What an upload needs from its store: the size limit, and the room it takes and gives back."""
+
+    max_blob_bytes: int
+
+    def grow(self, size: int, sha256: str) -> None: ...
+
+    def install(self, upload: Upload, size: int) -> bool: ...
+
+    def release(
+        self, owner: str, declared_size: int, received: int, temp: Path | None = None
+    ) -> None: ...
 
 
 class Upload(ClosedOnExit):
@@ -29,7 +40,7 @@ class Upload(ClosedOnExit):
 
     def __init__(
         self,
-        store: BlobStore,
+        space: UploadSpace,
         sha256: str,
         declared_size: int,
         owner: str,
@@ -38,7 +49,7 @@ class Upload(ClosedOnExit):
         handle: BinaryIO,
     ) -> None:
         """Made by :meth:`BlobStore.begin`; not meant to be built directly."""
-        self.store = store
+        self.space = space
         self.sha256 = sha256
         self.declared_size = declared_size
         self.owner = owner
@@ -82,10 +93,10 @@ class Upload(ClosedOnExit):
         """Check the limits and write ``chunk`` to the temp file (the caller hashes it)."""
         self._check_open()
         size = self._hash.size + len(chunk)
-        if size > self.store.max_blob_bytes:
+        if size > self.space.max_blob_bytes:
             self.abort()
             raise TooLarge(
-                f"blob {self.sha256} is over the limit of {self.store.max_blob_bytes} bytes"
+                f"blob {self.sha256} is over the limit of {self.space.max_blob_bytes} bytes"
             )
         if size > self.declared_size:
             self.abort()
@@ -94,7 +105,7 @@ class Upload(ClosedOnExit):
             )
         if self.counted:
             try:
-                self.store._grow(len(chunk), self.sha256)
+                self.space.grow(len(chunk), self.sha256)
             except QuotaExceeded:
                 self.abort()
                 raise
@@ -128,7 +139,7 @@ class Upload(ClosedOnExit):
             os.fsync(self._handle.fileno())
             # Closing drops the temp file's lock, so close only once it has its final name:
             # a checker must never see it unlocked and remove it before the rename.
-            created = self.store._install(self, received)
+            created = self.space.install(self, received)
             self._handle.close()
         except OSError as exc:
             self._fail(exc)
@@ -136,7 +147,7 @@ class Upload(ClosedOnExit):
             self.abort()
             raise
         self._done = True
-        self.store._release(self.owner, self.declared_size, self.held, self.temp)
+        self.space.release(self.owner, self.declared_size, self.held, self.temp)
         return created
 
     def abort(self) -> None:
@@ -148,7 +159,7 @@ class Upload(ClosedOnExit):
             self._handle.close()
         with contextlib.suppress(FileNotFoundError):
             self.temp.unlink()
-        self.store._release(self.owner, self.declared_size, self.held, self.temp)
+        self.space.release(self.owner, self.declared_size, self.held, self.temp)
 
     def _check_open(self) -> None:
         if self._done:
