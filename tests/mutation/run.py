@@ -90,6 +90,20 @@ TARGETS: dict[str, Target] = {
         ),
         "visibility: a wrong answer shows a client messages it may not read",
     ),
+    "sessions": Target(
+        "packages/relay-server/src/relay_server/storage/sessions.py",
+        (
+            "tests/server/test_visibility_counts.py",
+            "tests/server/test_security.py",
+            "tests/server/test_http_api.py",
+        ),
+        "summaries and read positions: a wrong answer counts or moves what a client may not read",
+    ),
+    "file_access": Target(
+        "packages/relay-server/src/relay_server/storage/files.py",
+        ("tests/server/test_blob_visibility.py", "tests/server/test_security.py"),
+        "who may fetch a blob, and which blobs gc keeps: a wrong answer leaks or loses a file",
+    ),
     "service": Target(
         "packages/relay-server/src/relay_server/service/messages.py",
         (
@@ -111,6 +125,14 @@ class Equivalent:
     why: str
 
 
+_TRUTH_PRODUCT = (
+    "SQLite comparisons are 0, 1 or NULL: their product (or quotient) is 1 exactly when both are"
+    " 1, and WHERE/ON pass only true rows, so the same rows pass as with AND"
+)
+_MORE_ROWS = (
+    "the service refuses limits below 1, and from 1 up both fetch at least limit + 1 rows:"
+    " has_more and rows[:limit] do not change"
+)
 _DISJOINT = "the sets are disjoint, so their symmetric difference is their union"
 _ONLY_DOTS = (
     "a cleaned name that is nonempty and only dots (from '.\\u00a0.') is refused by the final"
@@ -205,7 +227,40 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
         ),
     ),
     "blobstore": (),
-    "messages": (),
+    "messages": (
+        Equivalent(
+            "core/ReplaceBinaryOperator_BitAnd_Mul",
+            "(recipient.message == MessageRow.id) * (recipient.client == caller)",
+            _TRUTH_PRODUCT,
+        ),
+        Equivalent(
+            "core/ReplaceBinaryOperator_BitAnd_Div",
+            "(recipient.message == MessageRow.id) / (recipient.client == caller)",
+            _TRUTH_PRODUCT,
+        ),
+        Equivalent(
+            "core/ReplaceBinaryOperator_BitAnd_Mul",
+            "on=((Participant.session == MessageRow.session) * (Participant.client == caller)),",
+            _TRUTH_PRODUCT,
+        ),
+        Equivalent(
+            "core/ReplaceBinaryOperator_BitAnd_Div",
+            "on=((Participant.session == MessageRow.session) / (Participant.client == caller)),",
+            _TRUTH_PRODUCT,
+        ),
+        Equivalent(
+            "core/ReplaceBinaryOperator_Add_LShift",
+            "rows = list(query.order_by(MessageRow.id).limit(limit << 1))",
+            _MORE_ROWS,
+        ),
+        Equivalent(
+            "core/NumberReplacer",
+            "rows = list(query.order_by(MessageRow.id).limit(limit + 2))",
+            _MORE_ROWS,
+        ),
+    ),
+    "sessions": (),
+    "file_access": (),
     "service": (),
 }
 
