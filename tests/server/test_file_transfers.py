@@ -28,16 +28,17 @@ DIGEST = hashlib.sha256(DATA).hexdigest()
 
 
 @pytest.fixture
-def fresh_service(tmp_path) -> RelayService:
-    """An in-process service on a fresh database and an empty blob store."""
+def file_service(tmp_path) -> RelayService:
+    """An in-process service built as the app builds it: a fresh database and an empty blob
+    store (``test_service.py``'s ``fresh_service`` has no blob store, but a session)."""
     return build_service(ServerConfig(data_dir=tmp_path, token="t" * 32))
 
 
 @pytest.fixture
-async def stored(fresh_service) -> RelayService:
-    """``fresh_service`` holding ``DATA``, uploaded by alpha."""
-    await fresh_service.receive_file("alpha", DIGEST, len(DATA), chunks_of(DATA))
-    return fresh_service
+async def stored(file_service) -> RelayService:
+    """``file_service`` holding ``DATA``, uploaded by alpha."""
+    await file_service.receive_file("alpha", DIGEST, len(DATA), chunks_of(DATA))
+    return file_service
 
 
 async def chunks_of(data: bytes, size: int = 300) -> AsyncIterator[bytes]:
@@ -57,15 +58,15 @@ def drain(chunks: Iterable[bytes]) -> bytes:
 # --- receiving ---------------------------------------------------------------------------------
 
 
-async def test_a_received_file_is_stored_and_readable_by_its_uploader_only(fresh_service):
-    info = await fresh_service.receive_file("alpha", DIGEST, len(DATA), chunks_of(DATA))
+async def test_a_received_file_is_stored_and_readable_by_its_uploader_only(file_service):
+    info = await file_service.receive_file("alpha", DIGEST, len(DATA), chunks_of(DATA))
     assert (info.sha256, info.size, info.created) == (DIGEST, len(DATA), True)
-    assert fresh_service.read_blob("alpha", DIGEST) == DATA
+    assert file_service.read_blob("alpha", DIGEST) == DATA
     with pytest.raises(NotFound):
-        fresh_service.blob_info("beta", DIGEST)
+        file_service.blob_info("beta", DIGEST)
 
 
-async def test_an_upload_without_a_size_is_length_required_and_reads_nothing(fresh_service):
+async def test_an_upload_without_a_size_is_length_required_and_reads_nothing(file_service):
     read = []
 
     async def body() -> AsyncIterator[bytes]:
@@ -73,26 +74,26 @@ async def test_an_upload_without_a_size_is_length_required_and_reads_nothing(fre
         yield DATA
 
     with pytest.raises(LengthRequired) as caught:
-        await fresh_service.receive_file("alpha", DIGEST, None, body())
+        await file_service.receive_file("alpha", DIGEST, None, body())
     assert (caught.value.code, caught.value.http_status) == ("invalid", 411)
     assert read == []
-    assert store_files(fresh_service) == set()
+    assert store_files(file_service) == set()
 
 
-async def test_a_body_cut_off_midway_is_invalid_and_leaves_no_file_and_no_record(fresh_service):
+async def test_a_body_cut_off_midway_is_invalid_and_leaves_no_file_and_no_record(file_service):
     async def cut_off() -> AsyncIterator[bytes]:
         yield DATA[:400]
         raise BodyCutOff
 
     with pytest.raises(InvalidInput, match=f"upload of {DIGEST} was cut off after 0 of 1000"):
         # 0: what was written; the 400 bytes still waiting for their batch never were
-        await fresh_service.receive_file("alpha", DIGEST, len(DATA), cut_off())
-    assert store_files(fresh_service) == set()  # no temp file, no blob
+        await file_service.receive_file("alpha", DIGEST, len(DATA), cut_off())
+    assert store_files(file_service) == set()  # no temp file, no blob
     with pytest.raises(NotFound):  # no upload record either: alpha may not even look
-        fresh_service.blob_info("alpha", DIGEST)
+        file_service.blob_info("alpha", DIGEST)
 
 
-async def test_a_body_running_past_its_size_is_refused_before_the_excess_is_read(fresh_service):
+async def test_a_body_running_past_its_size_is_refused_before_the_excess_is_read(file_service):
     sent = []
 
     async def endless() -> AsyncIterator[bytes]:
@@ -101,9 +102,9 @@ async def test_a_body_running_past_its_size_is_refused_before_the_excess_is_read
             yield bytes(100)
 
     with pytest.raises(InvalidInput, match="more than the 1000 bytes declared"):
-        await fresh_service.receive_file("alpha", DIGEST, len(DATA), endless())
+        await file_service.receive_file("alpha", DIGEST, len(DATA), endless())
     assert sum(sent) <= len(DATA) + 100 < WRITE_BATCH_BYTES
-    assert store_files(fresh_service) == set()
+    assert store_files(file_service) == set()
 
 
 # --- downloading -------------------------------------------------------------------------------
