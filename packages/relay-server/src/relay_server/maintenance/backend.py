@@ -14,6 +14,7 @@ from typing import Protocol
 
 from relay_core import InvalidInput
 from relay_server.config import ServerConfig
+from relay_server.storage import database_scheme
 from relay_server.storage.sqlite.maintenance import DatabaseCheck, Snapshot, SqliteMaintenance
 
 
@@ -36,9 +37,7 @@ class DatabaseMaintenance(Protocol):
 
 def database_kind(config: ServerConfig) -> str:
     """The kind of database ``config`` names: the scheme of ``database_url`` (default sqlite)."""
-    if not config.database_url:
-        return "sqlite"
-    return config.database_url.partition(":")[0]
+    return database_scheme(config.database_url or config.database_path)
 
 
 def maintenance_for(config: ServerConfig) -> DatabaseMaintenance:

@@ -22,7 +22,7 @@ from peewee import Database
 from relay_core import InvalidInput
 from relay_server.storage.sqlite import open_sqlite
 
-__all__ = ["SCHEMES", "Storage", "open_storage"]
+__all__ = ["SCHEMES", "Storage", "database_scheme", "open_storage"]
 
 SCHEMES: Final = ("sqlite",)
 """Database URL schemes this relay can open."""
@@ -47,6 +47,14 @@ class Storage:
         self.database.close()
 
 
+def database_scheme(url_or_path: str | Path) -> str:
+    """The kind of database ``url_or_path`` names: its URL scheme, lowercased; ``sqlite`` for a
+    plain path."""
+    if isinstance(url_or_path, Path) or "://" not in url_or_path:
+        return "sqlite"
+    return url_or_path.partition("://")[0].lower()
+
+
 def open_storage(url_or_path: str | Path) -> Storage:
     """Open the relay's database, creating and migrating it as needed.
 
@@ -59,7 +67,7 @@ def open_storage(url_or_path: str | Path) -> Storage:
     if isinstance(url_or_path, Path) or "://" not in url_or_path:
         return Storage(open_sqlite(Path(url_or_path)), "sqlite")
     scheme, _, rest = url_or_path.partition("://")
-    if scheme.lower() not in SCHEMES:
+    if database_scheme(url_or_path) not in SCHEMES:
         raise InvalidInput(
             f"database URL scheme {scheme!r} is not supported (supported: "
             f"{', '.join(SCHEMES)}): use sqlite:///PATH or a plain path to a SQLite file"
