@@ -357,7 +357,7 @@ async def test_the_whole_tool_list_costs_under_its_token_budget(relay):
     async with mcp_client(relay, "alpha") as client:
         tools = await client.list_tools()
     seen = [
-        {"name": tool.name, "description": tool.description, "input_schema": tool.inputSchema}
+        {"name": tool.name, "description": tool.description, "input_schema": tool.input_schema}
         for tool in tools
     ]
     used = len(encoding.encode(json.dumps(seen), disallowed_special=()))
