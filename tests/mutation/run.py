@@ -227,6 +227,20 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
         ),
     ),
     "blobstore": (),
+    "file_access": (
+        Equivalent(
+            "core/ReplaceBinaryOperator_BitAnd_Mul",
+            "uploaded = Upload.select().where((Upload.sha256 == sha256)"
+            " * (Upload.uploader == caller))",
+            _TRUTH_PRODUCT,
+        ),
+        Equivalent(
+            "core/ReplaceBinaryOperator_BitAnd_Div",
+            "uploaded = Upload.select().where((Upload.sha256 == sha256)"
+            " / (Upload.uploader == caller))",
+            _TRUTH_PRODUCT,
+        ),
+    ),
     "messages": (
         Equivalent(
             "core/ReplaceBinaryOperator_BitAnd_Mul",
@@ -260,7 +274,6 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
         ),
     ),
     "sessions": (),
-    "file_access": (),
     "service": (),
 }
 
