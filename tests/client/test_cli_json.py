@@ -65,6 +65,7 @@ SAMPLES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("send-file",): ("build-42", "report.txt"),
     ("fetch-file",): (DIGEST,),
     ("tail",): ("build-42",),
+    ("search",): ("deploy",),
     ("status",): (),
     ("doctor",): (),
 }
