@@ -66,6 +66,8 @@ SAMPLES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("fetch-file",): (DIGEST,),
     ("tail",): ("build-42",),
     ("search",): ("deploy",),
+    ("role", "claim"): ("build-42", "reviewer"),
+    ("role", "release"): ("build-42", "reviewer"),
     ("status",): (),
     ("doctor",): (),
 }

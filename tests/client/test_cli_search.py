@@ -42,7 +42,8 @@ def test_search_prints_hits_with_who_said_them(searcher, run) -> None:
     result = run("search", searcher["word"])
     assert result.exit_code == 0, result.output
     assert f"**{searcher['word']}**" in result.stdout
-    assert "bob" in result.stdout and "you" in result.stdout
+    assert "bob" in result.stdout
+    assert "you" in result.stdout
 
 
 def test_search_from_a_peer_by_roster_name(searcher, run) -> None:
@@ -55,7 +56,8 @@ def test_search_from_a_peer_by_roster_name(searcher, run) -> None:
 
 def test_search_since_an_age_and_in_one_session(searcher, run) -> None:
     recent = run("search", searcher["word"], "--since", "1h", "--session", searcher["session"])
-    assert recent.exit_code == 0 and recent.stdout.count("#") == 2
+    assert recent.exit_code == 0
+    assert recent.stdout.count("#") == 2
     future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     nothing = run("search", searcher["word"], "--since", future)
     assert nothing.exit_code == 0
@@ -71,7 +73,8 @@ def test_a_snippet_cannot_drive_the_terminal(searcher, run, relay) -> None:
     assert answer.status_code == 201
     result = run("search", searcher["word"])
     assert result.exit_code == 0
-    assert "\x1b" not in result.stdout and "\r" not in result.stdout
+    assert "\x1b" not in result.stdout
+    assert "\r" not in result.stdout
     assert "\\x1b[2J" in result.stdout
 
 

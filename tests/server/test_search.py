@@ -37,7 +37,9 @@ def service(tmp_path: Path) -> Iterator[RelayService]:
         auth_mode="shared",
         limits=RelayLimits(max_blob_bytes=1024, blob_quota_bytes=4096, inline_file_bytes=512),
     )
-    relay.create_session("alpha", CreateSessionRequest(name="team", participants=["bravo", "carol"]))
+    relay.create_session(
+        "alpha", CreateSessionRequest(name="team", participants=["bravo", "carol"])
+    )
     yield relay
     storage.close()
 
@@ -79,7 +81,8 @@ def test_a_snippet_shows_where_the_words_are(service: RelayService) -> None:
     (hit,) = service.search_messages("bravo", "needle").hits
     assert "**needle**" in hit.snippet
     assert len(hit.snippet) < 200
-    assert hit.session == "team" and hit.sender == "alpha"
+    assert hit.session == "team"
+    assert hit.sender == "alpha"
 
 
 def test_narrowed_messages_are_found_only_by_who_may_read_them(service: RelayService) -> None:
@@ -119,7 +122,8 @@ def test_filters_narrow_by_session_sender_and_time(service: RelayService) -> Non
 def test_limit_cuts_and_says_there_is_more(service: RelayService) -> None:
     sent = [send(service, "alpha", f"ticket {n}") for n in range(5)]
     page = service.search_messages("bravo", "ticket", limit=3)
-    assert len(page.hits) == 3 and page.more is True
+    assert len(page.hits) == 3
+    assert page.more is True
     assert set(ids(page)) <= set(sent)
     assert service.search_messages("bravo", "ticket", limit=5).more is False
 
@@ -128,9 +132,7 @@ def test_limit_cuts_and_says_there_is_more(service: RelayService) -> None:
     "query",
     ["kill-9", '"unterminated', "AND", "(", "report.pdf", "NOT", "text:", "nosuchcolumn:word"],
 )
-def test_a_query_the_index_cannot_parse_is_invalid_input(
-    service: RelayService, query: str
-) -> None:
+def test_a_query_the_index_cannot_parse_is_invalid_input(service: RelayService, query: str) -> None:
     send(service, "alpha", "kill 9 report pdf")
     with pytest.raises(InvalidInput, match="search query"):
         service.search_messages("bravo", query)

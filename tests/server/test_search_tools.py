@@ -50,7 +50,8 @@ def test_http_search_answers_json_hits_best_first(relay, team) -> None:
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert [hit["id"] for hit in body["hits"]] == [strong, weak]
-    assert body["hits"][0]["session"] == session and body["hits"][0]["sender"] == alpha
+    assert body["hits"][0]["session"] == session
+    assert body["hits"][0]["sender"] == alpha
     assert f"**{word}**" in body["hits"][0]["snippet"]
     assert body["more"] is False
 
@@ -66,7 +67,8 @@ def test_an_attachment_is_found_by_its_name(relay, team) -> None:
     answer = call(relay, bravo, "GET", f"{API}/search", params={"q": f'"{name}"'})
     assert answer.status_code == 200, answer.text
     [hit] = answer.json()["hits"]
-    assert hit["id"] == sent and hit["file"] == name
+    assert hit["id"] == sent
+    assert hit["file"] == name
     assert hit["snippet"] == "the figures, as asked"
 
 

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import IO, Any, Final, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -63,6 +63,7 @@ from relay_core import (
     wire,
 )
 from relay_core.errors import ERROR_CLASSES
+from relay_core.models import RoleClaim
 from relay_core.search import SEARCH_PATH, SearchResults
 
 DEFAULT_CONNECT_TIMEOUT_S: Final = 5.0
@@ -376,6 +377,16 @@ class RelayClient:
         if limit is not None:
             params["limit"] = str(limit)
         return self._model(SearchResults, self._request("GET", SEARCH_PATH, params=params))
+
+    def claim_role(self, session: str, role: str) -> RoleClaim:
+        """Hold ``role`` in the session: messages to ``@role`` reach us from now on."""
+        path = f"{wire.session_path(session)}/roles/{quote(role.removeprefix('@'), safe='')}"
+        return self._model(RoleClaim, self._request("PUT", path))
+
+    def release_role(self, session: str, role: str) -> RoleClaim:
+        """Give ``role`` up."""
+        path = f"{wire.session_path(session)}/roles/{quote(role.removeprefix('@'), safe='')}"
+        return self._model(RoleClaim, self._request("DELETE", path))
 
     # --- files ----------------------------------------------------------------------------
 

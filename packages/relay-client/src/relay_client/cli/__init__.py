@@ -26,6 +26,7 @@ _COMMANDS = LazyCommands(
         "fetch-file": "relay_client.cli.files:fetch_file",
         "tail": "relay_client.cli.messages:tail",
         "search": "relay_client.cli.search:search",
+        "role": "relay_client.cli.roles:role",
         "status": "relay_client.cli.health:status",
         "doctor": "relay_client.cli.health:doctor",
     }

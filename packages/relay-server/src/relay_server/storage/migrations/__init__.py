@@ -19,6 +19,7 @@ from relay_server.storage.migrations import (
     m002_uploads,
     m003_portable,
     m006_search,
+    m007_roles,
 )
 from relay_server.storage.models import AppliedMigration
 
@@ -28,6 +29,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     m002_uploads.m002_uploads,
     m003_portable.m003_portable,
     m006_search.m006_search,
+    m007_roles.m007_roles,
 )
 
 
