@@ -28,6 +28,7 @@ from bench.paging import paging_figure
 from bench.processes import REPO_ROOT, ServerPool
 from bench.report import Row, render, write_json
 from bench.scale import FULL, QUICK, SCALES, Scale
+from bench.search import search_figure
 from bench.team import team_figure
 from bench.throughput import http_send_figure, mcp_send_figure
 from bench.waiters import waiters_figure
@@ -39,6 +40,7 @@ FIGURES: Final[dict[str, Figure]] = {
     "http": http_send_figure,
     "latency": latency_figure,
     "paging": paging_figure,
+    "search": search_figure,
     "files": files_figure,
     "toon": encoding_figure,
     "waiters": waiters_figure,

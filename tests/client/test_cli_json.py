@@ -65,6 +65,9 @@ SAMPLES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("send-file",): ("build-42", "report.txt"),
     ("fetch-file",): (DIGEST,),
     ("tail",): ("build-42",),
+    ("search",): ("deploy",),
+    ("role", "claim"): ("build-42", "reviewer"),
+    ("role", "release"): ("build-42", "reviewer"),
     ("status",): (),
     ("doctor",): (),
 }

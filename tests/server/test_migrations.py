@@ -153,7 +153,10 @@ def schema_of(path: Path) -> dict[str, object]:
             },
             "indexes": sorted(
                 row[0]
-                for row in connection.execute("SELECT name FROM sqlite_master WHERE type='index'")
+                for row in connection.execute(
+                    "SELECT name, tbl_name FROM sqlite_master WHERE type='index'"
+                )
+                if row[1] in TABLES  # later migrations add tables of their own, with indexes
             ),
             "sql": {
                 row[0]: row[1]

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import IO, Any, Final, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -63,6 +63,8 @@ from relay_core import (
     wire,
 )
 from relay_core.errors import ERROR_CLASSES
+from relay_core.models import RoleClaim
+from relay_core.search import SEARCH_PATH, SearchResults
 
 DEFAULT_CONNECT_TIMEOUT_S: Final = 5.0
 DEFAULT_READ_TIMEOUT_S: Final = 30.0
@@ -354,6 +356,37 @@ class RelayClient:
     def get_message(self, message_id: int) -> Message:
         """One message we can read, by id."""
         return self._model(Message, self._request("GET", wire.message_path(message_id)))
+
+    def search(
+        self,
+        query: str,
+        *,
+        session: str | None = None,
+        sender: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> SearchResults:
+        """The messages we may read that match ``query``, best first (see relay_core.search)."""
+        params = {"q": query}
+        if session is not None:
+            params["session"] = session
+        if sender is not None:
+            params["sender"] = sender
+        if since is not None:
+            params["since"] = since.isoformat()
+        if limit is not None:
+            params["limit"] = str(limit)
+        return self._model(SearchResults, self._request("GET", SEARCH_PATH, params=params))
+
+    def claim_role(self, session: str, role: str) -> RoleClaim:
+        """Hold ``role`` in the session: messages to ``@role`` reach us from now on."""
+        path = f"{wire.session_path(session)}/roles/{quote(role.removeprefix('@'), safe='')}"
+        return self._model(RoleClaim, self._request("PUT", path))
+
+    def release_role(self, session: str, role: str) -> RoleClaim:
+        """Give ``role`` up."""
+        path = f"{wire.session_path(session)}/roles/{quote(role.removeprefix('@'), safe='')}"
+        return self._model(RoleClaim, self._request("DELETE", path))
 
     # --- files ----------------------------------------------------------------------------
 

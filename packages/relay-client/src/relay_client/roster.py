@@ -23,6 +23,7 @@ import tomli_w
 
 from relay_client.files import StateFileError, parse_toml, read_text, write_atomic
 from relay_core import Conflict, InvalidInput, NotFound, validate_client_id, validate_peer_name
+from relay_core.names import ROLE_PREFIX, validate_address
 
 PEER_KEYS: Final = ("name", "client_id", "notes")
 _PEERS_HEADER_RE: Final = re.compile(r"^\s*\[\[\s*peers\s*\]\]")
@@ -131,14 +132,17 @@ class Roster:
             raise NotFound(f"no peer named {name!r} in {self.path}") from None
 
     def resolve(self, name_or_id: str) -> str:
-        """The client id a peer name stands for, or ``name_or_id`` itself if it is a client id.
+        """The client id a peer name stands for, or ``name_or_id`` itself if it is a client id
+        or a role address (``@reviewer``: the relay finds its holder).
 
         Raises:
-            InvalidInput: it is neither a peer's name nor a valid client id.
+            InvalidInput: it is neither a peer's name, a valid client id nor a role address.
         """
         peer = self._peers.get(name_or_id)
         if peer is not None:
             return peer.client_id
+        if name_or_id.startswith(ROLE_PREFIX):
+            return validate_address(name_or_id)
         return validate_client_id(name_or_id)
 
     def name_for(self, client_id: str) -> str | None:

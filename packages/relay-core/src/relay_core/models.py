@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from relay_core.blobs import Digest
 from relay_core.errors import InvalidInput, RelayError, describe_validation_error
-from relay_core.names import ClientId, FileName, SessionName
+from relay_core.names import Address, ClientId, FileName, RoleName, SessionName
 from relay_core.timestamps import Timestamp
 from relay_core.wire import (
     MAX_ATTACHMENTS,
@@ -127,8 +127,9 @@ class Message(RelayModel):
     id: int = Field(description="Global, increasing id; order within a session is id order.")
     session: SessionName = Field(description="The session it was sent to.")
     sender: ClientId = Field(description="Client id of the sender (set by the relay).")
-    to: list[ClientId] = Field(
-        default_factory=list, description="Recipients; empty means every participant."
+    to: list[Address] = Field(
+        default_factory=list,
+        description="Recipients (client ids and @roles); empty means every participant.",
     )
     reply_to: int | None = Field(default=None, description="Id of the message this answers.")
     text: str = Field(description="The message text.")
@@ -140,10 +141,13 @@ class SendMessageRequest(RequestModel):
     """A new message; the sender is always the authenticated caller."""
 
     text: MessageText = Field(description="The message text (up to 64 KiB of UTF-8).")
-    to: list[ClientId] = Field(
+    to: list[Address] = Field(
         default_factory=list,
         max_length=MAX_RECIPIENTS,
-        description="Deliver only to these participants; empty sends to everyone.",
+        description=(
+            "Deliver only to these participants (client ids, or @role for whoever holds the role"
+            " when it is read); empty sends to everyone."
+        ),
     )
     reply_to: int | None = Field(
         default=None, ge=1, le=MAX_MESSAGE_ID, description="Id of the message this answers."
@@ -164,6 +168,10 @@ class SentMessage(RelayModel):
     id: int = Field(description="The new message's id.")
     session: SessionName = Field(description="The session it was sent to.")
     created_at: Timestamp = Field(description="When the relay stored it (UTC).")
+    held_for: list[RoleName] = Field(
+        default_factory=list,
+        description="Roles it was addressed to that nobody holds: the next holder gets it.",
+    )
 
 
 class MessagePage(RelayModel):
@@ -263,6 +271,22 @@ class SessionDetail(RelayModel):
     participants: list[Participant] = Field(description="Its members.")
     last_message_id: int | None = Field(description="Id of its newest message, if any.")
     unread: int = Field(description="Messages for the caller after its read position.")
+    roles: dict[RoleName, ClientId] = Field(
+        default_factory=dict, description="Who holds which role (role -> client id)."
+    )
+
+
+class RoleClaim(RelayModel):
+    """Who holds a role of a session now, and what reached the role while nobody held it."""
+
+    session: SessionName = Field(description="The session.")
+    role: RoleName = Field(description="The role (without the @).")
+    holder: ClientId | None = Field(description="Who holds it now; null once released.")
+    previous: ClientId | None = Field(description="Who held it before, if anyone.")
+    held: list[int] = Field(
+        default_factory=list,
+        description="Ids of messages sent to the role while nobody held it, now the holder's.",
+    )
 
 
 # --- clients and the relay ------------------------------------------------------------------

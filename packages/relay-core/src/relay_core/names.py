@@ -73,7 +73,26 @@ def validate_peer_name(value: object) -> str:
     return validate_name(value, "peer name")
 
 
+ROLE_PREFIX: Final = "@"
+"""A recipient written ``@reviewer`` is a role of the session, not a client."""
+
+
+def validate_role(value: object) -> str:
+    """A role name (``reviewer``, without the ``@``): the same rule as every name."""
+    return validate_name(value, "role")
+
+
+def validate_address(value: object) -> str:
+    """A recipient: a client id, or ``@`` and a role (whoever holds it when the message is read)."""
+    if isinstance(value, str) and value.startswith(ROLE_PREFIX):
+        validate_role(value[len(ROLE_PREFIX) :])
+        return value
+    return validate_client_id(value)
+
+
 ClientId = Annotated[str, pydantic_check(validate_client_id)]
+RoleName = Annotated[str, pydantic_check(validate_role)]
+Address = Annotated[str, pydantic_check(validate_address)]
 SessionName = Annotated[str, pydantic_check(validate_session_name)]
 PeerName = Annotated[str, pydantic_check(validate_peer_name)]
 

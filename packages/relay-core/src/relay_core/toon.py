@@ -28,6 +28,7 @@ from pydantic import BaseModel
 
 from relay_core.errors import InvalidInput
 from relay_core.models import Message
+from relay_core.search import SearchResults
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -142,3 +143,19 @@ def _unflatten(row: Mapping[str, Any]) -> dict[str, Any]:
         value = result[key]
         result[key] = value.split() if isinstance(value, str) else value
     return result
+
+
+def encode_search(results: SearchResults) -> str:
+    """Search results: the query, whether more match, and one row per hit."""
+    return encode(
+        {
+            "query": results.query,
+            "more": results.more,
+            "hits": [model_row(hit) for hit in results.hits],
+        }
+    )
+
+
+def decode_search(text: str) -> SearchResults:
+    """The inverse of :func:`encode_search`."""
+    return SearchResults.model_validate(decode(text))

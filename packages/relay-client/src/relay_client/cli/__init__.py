@@ -25,6 +25,8 @@ _COMMANDS = LazyCommands(
         "send-file": "relay_client.cli.files:send_file",
         "fetch-file": "relay_client.cli.files:fetch_file",
         "tail": "relay_client.cli.messages:tail",
+        "search": "relay_client.cli.search:search",
+        "role": "relay_client.cli.roles:role",
         "status": "relay_client.cli.health:status",
         "doctor": "relay_client.cli.health:doctor",
     }

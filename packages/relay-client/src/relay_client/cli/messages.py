@@ -45,7 +45,7 @@ def recipients_option(function: click.decorators.FC) -> click.decorators.FC:
         "recipients",
         multiple=True,
         metavar="PEER",
-        help="Deliver only to this participant (peer name or client id); repeatable.",
+        help="Deliver only to this participant (peer name, client id or @role); repeatable.",
     )(function)
 
 
@@ -85,6 +85,8 @@ def send(
         echo_json(app.client.get_message(sent.id))
     else:
         click.echo(f"Sent #{sent.id} to {sent.session}.")
+        for role in sent.held_for:
+            click.echo(f"Nobody holds @{role} yet: its next holder gets this message.")
 
 
 @click.command()

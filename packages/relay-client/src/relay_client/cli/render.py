@@ -199,4 +199,7 @@ def session_text(detail: SessionDetail, namer: Namer) -> str:
         f"last seen {format_ago(p.last_seen)}, read up to #{p.last_read_id}"
         for p in detail.participants
     ]
+    if detail.roles:
+        lines.append("roles")
+        lines += [f"  @{role:<23} {namer.who(who)}" for role, who in sorted(detail.roles.items())]
     return "\n".join(lines)

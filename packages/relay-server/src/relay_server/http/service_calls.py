@@ -23,6 +23,6 @@ def service_of(request: Request) -> RelayService:
     return service
 
 
-async def run(function: Callable[..., T], *args: Any) -> T:
+async def run(function: Callable[..., T], *args: Any, **keywords: Any) -> T:
     """Run a short, blocking service call in a worker thread."""
-    return await anyio.to_thread.run_sync(partial(function, *args))
+    return await anyio.to_thread.run_sync(partial(function, *args, **keywords))

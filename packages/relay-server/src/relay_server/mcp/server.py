@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from fastmcp import FastMCP
 
-from relay_server.mcp import files, messages, peers, sessions
+from relay_server.mcp import files, messages, peers, roles, search, sessions
 from relay_server.mcp.context import SERVICE_KEY, caller_or_none
 from relay_server.mcp.push import CHANNEL_CAPABILITY, LivePush, PushRegistration
 from relay_server.mcp.tool_calls import ToolCalls, translated
@@ -29,11 +29,13 @@ every message you send is from you (your client id), never from an argument.
 
 - whoami / relay_status: who you are, what the relay holds, your unread count.
 - list_sessions, get_session, create_session(name, participants), invite, leave, close_session.
-- send_message(session, text, to=[], reply_to=null, attachments=[]): `to` narrows delivery.
+- send_message(session, text, to=[], reply_to=null, attachments=[]): `to` narrows delivery;
+  `@reviewer` in `to` reaches whoever holds that role (claim_role / release_role).
 - read_messages(session): the next page after your read position (marks it read by default).
 - wait_for_messages(session=null, timeout_s=30): blocks until a message from someone else
   arrives; use it instead of polling in a loop.
 - list_peers: the other clients and the sessions you share with them.
+- search_messages(query, session=null): find messages you may read by their words or files.
 - Files: upload_file(filename, content_base64) stores a small file and returns an `attachment`
   to pass in send_message(attachments=[...]); download_file(sha256) returns one inline;
   blob_url(sha256) says where to GET a large one (the agent-relay command line streams them).
@@ -67,6 +69,9 @@ TOOLS: Final[tuple[tuple[Callable[..., Any], dict[str, Any]], ...]] = (
     (files.download_file, {"annotations": READ_ONLY}),
     (files.blob_url, {"annotations": READ_ONLY}),
     (peers.list_peers, {"annotations": READ_ONLY, **TEXT_ANSWER}),
+    (search.search_messages, {"annotations": READ_ONLY, **TEXT_ANSWER}),
+    (roles.claim_role, {"annotations": IDEMPOTENT_WRITE}),
+    (roles.release_role, {"annotations": IDEMPOTENT_WRITE}),
 )
 """Every tool with its registration options, in the order ``tools/list`` shows them."""
 

@@ -17,6 +17,7 @@ from relay_server.events import Posted
 from relay_server.service import bounds
 from relay_server.service.base import ServiceBase
 from relay_server.service.files import resolve_attachments
+from relay_server.service.roles import Addressing
 from relay_server.storage import messages, sessions
 
 
@@ -37,7 +38,8 @@ class MessagesFeature(ServiceBase):
         with self.hub.after_commit() as publish, self.storage.transaction():
             session = sessions.open_session_row(name)
             members = sessions.members_including(session, caller)
-            strangers = [c for c in request.to if c not in members]
+            addressing = Addressing.of(session.id, request.to)
+            strangers = [c for c in addressing.clients if c not in members]
             if strangers:
                 raise InvalidInput(
                     f"{strangers[0]!r} is not a participant of session {name!r}; invite it first"
@@ -50,11 +52,13 @@ class MessagesFeature(ServiceBase):
                 caller,
                 text=request.text,
                 reply_to=request.reply_to,
-                recipients=request.to,
+                recipients=addressing.clients,
                 attachments=attachments,
                 stamp=stamp,
+                to_roles=bool(addressing.roles),
             )
-            readers = set(request.to) if request.to else members
+            addressing.record(message_id)
+            readers = addressing.readers(members)
             publish(
                 Posted(
                     message_id=message_id,
@@ -73,7 +77,9 @@ class MessagesFeature(ServiceBase):
                     ),
                 )
             )
-        return SentMessage(id=message_id, session=name, created_at=from_ms(stamp))
+        return SentMessage(
+            id=message_id, session=name, created_at=from_ms(stamp), held_for=addressing.held
+        )
 
     def read_messages(
         self,

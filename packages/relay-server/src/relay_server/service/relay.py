@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from relay_server.service.clients import ClientsFeature
 from relay_server.service.files import FilesFeature
+from relay_server.service.roles import RolesFeature
+from relay_server.service.search import SearchFeature
 from relay_server.service.sessions import SessionsFeature
 from relay_server.service.watch import WatchFeature
 
 
-class RelayService(ClientsFeature, SessionsFeature, WatchFeature, FilesFeature):
-    """Sessions, messages, read positions, peers and files, for authenticated callers.
+class RelayService(
+    ClientsFeature, SessionsFeature, WatchFeature, FilesFeature, SearchFeature, RolesFeature
+):
+    """Sessions, messages, read positions, peers, files, search and roles, for callers.
 
     Each feature class holds one feature's use cases over the shared state of
     :class:`~relay_server.service.base.ServiceBase`; :class:`WatchFeature` builds on

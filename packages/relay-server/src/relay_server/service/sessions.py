@@ -14,7 +14,7 @@ from relay_core import (
     now_ms,
 )
 from relay_server.service.base import ServiceBase
-from relay_server.storage import clients, messages, sessions
+from relay_server.storage import clients, messages, roles, sessions
 
 
 class SessionsFeature(ServiceBase):
@@ -61,6 +61,7 @@ class SessionsFeature(ServiceBase):
             participants=participants,
             last_message_id=last_id,
             unread=unread,
+            roles=roles.holders(session.id),
         )
 
     def invite(self, caller: str, name: str, request: InviteRequest) -> SessionDetail:
@@ -98,6 +99,7 @@ class SessionsFeature(ServiceBase):
             session = sessions.session_row(name)
             sessions.membership(session, caller)
             sessions.remove_participant(session.id, caller)
+            roles.release_all_of(session.id, caller)
 
     def close_session(self, caller: str, name: str) -> SessionDetail:
         """Close a session (creator only); it stays readable, but takes no new messages."""

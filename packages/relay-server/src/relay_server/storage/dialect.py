@@ -12,7 +12,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, cast
 
-from peewee import Database, Expression, Field
+from peewee import Database, Expression, Field, SelectBase
+
+from relay_core import InvalidInput
 
 
 class Cursor(Protocol):
@@ -72,4 +74,19 @@ class Dialect(Protocol):
         """Give existing ``tables`` (name -> column definitions) these definitions, keeping every
         row, id and id counter, and ``indexes`` (name -> table and columns); runs inside the
         migration's transaction. A backend whose tables were always made so does nothing."""
+        ...
+
+    def create_text_index(self, db: Database) -> None:
+        """Create the full-text index of message texts and attachment names, index the rows
+        already stored, and keep it in step with every later insert and delete."""
+        ...
+
+    def text_hits(self, query: str) -> SelectBase:
+        """``(message_id, rank, snippet, file)`` for each message whose text (``snippet`` says
+        where) or attachment name (``file``) matches ``query``; a lower rank matches better."""
+        ...
+
+    def query_problem(self, error: Exception) -> InvalidInput | None:
+        """The caller's mistake in a search query behind ``error``, or None if it is another
+        failure."""
         ...

@@ -13,21 +13,45 @@ from typing import cast
 from peewee import JOIN, ModelSelect, fn
 
 from relay_core import Attachment, Message, MessagePage, NotFound, from_ms
+from relay_core.names import ROLE_PREFIX
 from relay_server.storage.models import Attachment as AttachmentRow
 from relay_server.storage.models import Message as MessageRow
-from relay_server.storage.models import Participant, Recipient, Session, dialect
+from relay_server.storage.models import (
+    MessageRole,
+    Participant,
+    Recipient,
+    RoleHolder,
+    Session,
+    dialect,
+)
+from relay_server.storage.roles import addressed_roles
 
 
 def visible_to(caller: str) -> ModelSelect[MessageRow]:
-    """Messages the caller may read (not yet restricted to its sessions)."""
+    """Messages the caller may read (not yet restricted to its sessions): not narrowed, sent
+    by it, addressed to it, or addressed to a role it holds in the message's session now."""
     recipient = Recipient.alias()
     addressed = fn.EXISTS(
         recipient.select(recipient.message).where(
             (recipient.message == MessageRow.id) & (recipient.client == caller)
         )
     )
+    role = MessageRole.alias()
+    holding = RoleHolder.alias()
+    by_role = fn.EXISTS(
+        role.select(role.message)
+        .join(
+            holding,
+            on=(
+                (holding.session == MessageRow.session)
+                & (holding.role == role.role)
+                & (holding.holder == caller)
+            ),
+        )
+        .where(role.message == MessageRow.id)
+    )
     return MessageRow.select().where(
-        ~MessageRow.narrowed | (MessageRow.sender == caller) | addressed
+        ~MessageRow.narrowed | (MessageRow.sender == caller) | addressed | by_role
     )
 
 
@@ -129,6 +153,8 @@ def to_messages(rows: Sequence[MessageRow]) -> list[Message]:
         )
         for message_id, client_id in pairs:
             recipients.setdefault(message_id, []).append(client_id)
+        for message_id, roles in addressed_roles(narrowed).items():
+            recipients.setdefault(message_id, []).extend(ROLE_PREFIX + role for role in roles)
     files: dict[int, list[Attachment]] = {}
     for attachment in (
         AttachmentRow.select()
@@ -167,15 +193,16 @@ def add_message(
     recipients: Sequence[str],
     attachments: Sequence[Attachment],
     stamp: int,
+    to_roles: bool = False,
 ) -> int:
-    """Store a message with its recipients (it is narrowed when there are some) and its
-    attachments, in order; its id."""
+    """Store a message with its recipients (it is narrowed when there are some, or when it is
+    ``to_roles``) and its attachments, in order; its id."""
     row = MessageRow.create(
         session=session_id,
         sender=sender,
         reply_to=reply_to,
         text=text,
-        narrowed=bool(recipients),
+        narrowed=bool(recipients) or to_roles,
         created_ms=stamp,
     )
     if recipients:

@@ -184,3 +184,31 @@ class Upload(BaseModel):
 
     class Meta:
         primary_key = CompositeKey("sha256", "uploader")
+
+
+class RoleHolder(BaseModel):
+    """Who holds a role (``reviewer``) of a session."""
+
+    session = ForeignKeyField(Session, on_delete="CASCADE")
+    role = TextField()
+    holder = ForeignKeyField(Client, column_name="holder", field="client_id")
+    claimed_ms = BigIntegerField()
+
+    session_id: int
+    holder_id: str
+
+    class Meta:
+        primary_key = CompositeKey("session", "role")
+
+
+class MessageRole(BaseModel):
+    """A role a message was addressed to; ``held`` until a holder claims the role."""
+
+    message = ForeignKeyField(Message, on_delete="CASCADE")
+    role = TextField()
+    held = BooleanField(default=False)
+
+    message_id: int
+
+    class Meta:
+        primary_key = CompositeKey("message", "role")

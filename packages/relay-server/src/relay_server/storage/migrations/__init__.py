@@ -14,7 +14,13 @@ from peewee import Database
 
 from relay_core import now_ms
 from relay_server.storage.dialect import Dialect
-from relay_server.storage.migrations import m001_initial, m002_uploads, m003_portable
+from relay_server.storage.migrations import (
+    m001_initial,
+    m002_uploads,
+    m003_portable,
+    m006_search,
+    m007_roles,
+)
 from relay_server.storage.models import AppliedMigration
 
 Migration = Callable[[Database, Dialect], None]
@@ -22,6 +28,8 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     m001_initial.m001_initial,
     m002_uploads.m002_uploads,
     m003_portable.m003_portable,
+    m006_search.m006_search,
+    m007_roles.m007_roles,
 )
 
 

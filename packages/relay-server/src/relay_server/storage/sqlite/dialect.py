@@ -15,9 +15,11 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Final
 
-from peewee import SQL, Database, Expression, Field
+from peewee import SQL, Database, Expression, Field, SelectBase
 
+from relay_core import InvalidInput
 from relay_server.storage.dialect import Cursor, execute_sql
+from relay_server.storage.sqlite import search
 
 _NEW_SUFFIX: Final = "_retyped"
 
@@ -73,6 +75,18 @@ class SqliteDialect:
         for index, on in indexes.items():
             if index not in existing:
                 execute_sql(db, f"CREATE INDEX {index} ON {on}")
+
+    def create_text_index(self, db: Database) -> None:
+        """FTS5 indexes kept in step by triggers (see :mod:`.search`)."""
+        search.create_text_index(db)
+
+    def text_hits(self, query: str) -> SelectBase:
+        """Matches in the FTS5 indexes, ranked by bm25."""
+        return search.text_hits(query)
+
+    def query_problem(self, error: Exception) -> InvalidInput | None:
+        """FTS5's complaint about a query, as the caller's mistake."""
+        return search.query_problem(error)
 
 
 def _columns(db: Database, table: str) -> list[tuple[object, ...]]:
