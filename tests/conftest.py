@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,6 +112,46 @@ def require_tool() -> RequireTool:
     systemd-analyze), so a skip there would hide a test that never ran.
     """
     return _require_tool
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------------
+
+POSTGRES_SERVER = os.environ.get("RELAY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+"""The PostgreSQL the backend's tests use (CI's machine runs one there, trust auth)."""
+
+
+@pytest.fixture
+def postgres_url(require_tool: RequireTool) -> Iterator[str]:
+    """The URL of an empty schema of its own on the test PostgreSQL, dropped afterwards: the
+    relay's tables go there (``search_path``), so tests never see each other's rows."""
+    try:
+        import psycopg
+
+        admin = psycopg.connect(POSTGRES_SERVER, autocommit=True, connect_timeout=5)
+    except Exception as error:  # no driver, or no server
+        require_tool(False, f"PostgreSQL at {POSTGRES_SERVER} is not reachable: {error}")
+        raise
+    schema = f"relay_test_{uuid.uuid4().hex[:12]}"
+    admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{POSTGRES_SERVER}?options=-csearch_path%3D{schema}"
+    finally:
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        admin.close()
+
+
+BACKENDS = ["sqlite", "postgresql"]
+"""The storage backends a test parametrised with ``database_url`` runs on."""
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a fresh relay database goes, once per backend: a SQLite file in the test's temp
+    dir, or an empty schema of the test PostgreSQL (see ``postgres_url``)."""
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")
+        return url
+    return str(tmp_path / "relay.sqlite3")
 
 
 # --- relays ---------------------------------------------------------------------------------------

@@ -28,8 +28,8 @@ MEMBERS = ("alpha", "bravo", "carol")
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[RelayService]:
-    storage = open_storage(tmp_path / "relay.sqlite3")
+def service(database_url: str) -> Iterator[RelayService]:
+    storage = open_storage(database_url)
     relay = RelayService(
         storage,
         EventHub(),

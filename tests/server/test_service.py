@@ -1,14 +1,12 @@
 """The service in process, without an adapter: watching for messages and the long polls on it.
 
-``fresh_service`` is parametrised by storage backend, so a backend added later runs the same
-tests by adding its name to ``BACKENDS`` and a branch to ``open_backend``.
+``fresh_service`` runs on every storage backend (``database_url`` in tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import anyio
 import pytest
@@ -16,26 +14,16 @@ import pytest
 from relay_core import CreateSessionRequest, Message, SendMessageRequest, Unavailable
 from relay_server.events import EventHub
 from relay_server.service import RelayLimits, RelayService
-from relay_server.storage import Storage, open_storage
+from relay_server.storage import open_storage
 
 pytestmark = pytest.mark.anyio
 
-BACKENDS = ["sqlite"]
 
-
-def open_backend(backend: str, tmp_path: Path) -> Storage:
-    """A fresh, migrated database of ``backend``."""
-    assert backend == "sqlite", backend
-    return open_storage(tmp_path / "relay.sqlite3")
-
-
-@pytest.fixture(params=BACKENDS)
-async def fresh_service(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[RelayService]:
+@pytest.fixture
+async def fresh_service(database_url: str) -> AsyncIterator[RelayService]:
     """A service on an empty database, its hub delivering on the test's event loop, with a
     session ``team`` of alpha, b and c."""
-    storage = open_backend(request.param, tmp_path)
+    storage = open_storage(database_url)
     hub = EventHub()
     hub.attach(asyncio.get_running_loop())
     service = RelayService(

@@ -120,7 +120,7 @@ def build_service(config: ServerConfig, hub: EventHub | None = None) -> RelaySer
             config.blob_quota_bytes,
             max_in_flight_per_client_bytes=config.upload_in_flight_cap_bytes,
         ),
-        token_marker=TokenMarker(config.database_path),
+        token_marker=TokenMarker(config.token_marker_base),
     )
 
 
@@ -202,7 +202,10 @@ def build_relay(config: ServerConfig) -> Relay:
             revocation.bind(asyncio.get_running_loop())
         set_mcp_body_limit(app, mcp_body_limit_bytes(config.inline_file_bytes))
         sessions.bind(session_manager_of(app))
-        yield {}
+        try:
+            yield {}
+        finally:
+            service.storage.close()  # a database server's connections end with the relay
 
     push = LivePush(service, streams=sessions, token_changes=revocation)
     mcp = build_mcp_server(service, version=__version__, lifespan=lifespan, push=push)

@@ -66,7 +66,8 @@ class ServerConfig(BaseModel):
     port: int = Field(default=DEFAULT_PORT, ge=0, le=65535, description="TCP port (0 = any).")
     data_dir: Path = Field(default_factory=default_data_dir, description="Database and files.")
     database_url: str | None = Field(
-        default=None, description="sqlite:///path; default <data_dir>/relay.sqlite3."
+        default=None,
+        description="sqlite:///PATH or postgresql://USER@HOST/DB; default <data_dir>/relay.sqlite3",
     )
     auth_mode: AuthMode | None = Field(
         default=None,
@@ -164,12 +165,21 @@ class ServerConfig(BaseModel):
 
     @property
     def database_path(self) -> Path:
-        """The SQLite file."""
+        """The SQLite file (a relay on a database server has none: InvalidInput)."""
         if self.database_url:
             if not self.database_url.startswith("sqlite:///"):
-                raise InvalidInput("database_url must be sqlite:///PATH")
+                scheme = self.database_url.partition("://")[0]
+                raise InvalidInput(f"this needs a SQLite database; database_url names {scheme}")
             return Path(self.database_url.removeprefix("sqlite:///"))
         return self.data_dir / DATABASE_FILE
+
+    @property
+    def token_marker_base(self) -> Path:
+        """The file the token-change marker sits beside: the SQLite file, or for a database
+        server a name in ``data_dir`` (the admin commands and the relay share that directory)."""
+        if self.database_url and not self.database_url.startswith("sqlite:"):
+            return self.data_dir / "relay-database"
+        return self.database_path
 
     @property
     def upload_in_flight_cap_bytes(self) -> int:

@@ -46,6 +46,12 @@ def maintenance_for(config: ServerConfig) -> DatabaseMaintenance:
     Raises:
         InvalidInput: no backend here handles that kind of database.
     """
-    if database_kind(config) == "sqlite":
+    kind = database_kind(config)
+    if kind == "sqlite":
         return SqliteMaintenance(config.database_path)
-    raise InvalidInput("database_url must be sqlite:///PATH")
+    if kind == "postgresql":
+        raise InvalidInput(
+            "check, backup and restore read a SQLite relay; for a PostgreSQL relay use pg_dump"
+            " and pg_restore (the blobs directory is copied as for SQLite: see docs/operators.md)"
+        )
+    raise InvalidInput(f"no maintenance for {kind} databases: database_url must be sqlite:///PATH")

@@ -7,12 +7,12 @@ the database the models are bound to (:mod:`.models`), inside whatever transacti
 opened with :meth:`Storage.transaction`. Where SQL differs between databases they ask the
 backend's :class:`~relay_server.storage.dialect.Dialect`.
 
-Backends: SQLite (:mod:`.sqlite`). A PostgreSQL backend goes in ``storage/postgres/``, with its
-scheme in :data:`SCHEMES`.
+Backends: SQLite (:mod:`.sqlite`) and PostgreSQL (:mod:`.postgres`), by URL scheme.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Final
@@ -24,18 +24,21 @@ from relay_server.storage.sqlite import open_sqlite
 
 __all__ = ["SCHEMES", "Storage", "database_scheme", "open_storage"]
 
-SCHEMES: Final = ("sqlite",)
+SCHEMES: Final = ("sqlite", "postgresql")
 """Database URL schemes this relay can open."""
 
 
 class Storage:
     """An opened relay database."""
 
-    def __init__(self, database: Database, backend: str) -> None:
+    def __init__(
+        self, database: Database, backend: str, closing: Callable[[], None] | None = None
+    ) -> None:
         self.database = database
         """The Peewee database the models are bound to."""
         self.backend = backend
         """Which backend holds the data: a scheme of :data:`SCHEMES`."""
+        self._closing = closing or database.close
 
     def transaction(self) -> AbstractContextManager[object]:
         """One transaction (the outermost; nested ones are savepoints): all of it or nothing."""
@@ -43,8 +46,9 @@ class Storage:
         return transaction
 
     def close(self) -> None:
-        """Close this thread's connection to the database."""
-        self.database.close()
+        """Close the connections to the database (for SQLite: this thread's; a server's
+        connections all)."""
+        self._closing()
 
 
 def database_scheme(url_or_path: str | Path) -> str:
@@ -59,7 +63,8 @@ def open_storage(url_or_path: str | Path) -> Storage:
     """Open the relay's database, creating and migrating it as needed.
 
     ``url_or_path`` is a database URL (``sqlite:///PATH``: the path is what follows the three
-    slashes, so ``sqlite:////srv/relay.sqlite3`` is absolute) or a plain path to a SQLite file.
+    slashes, so ``sqlite:////srv/relay.sqlite3`` is absolute; or ``postgresql://USER@HOST/DB``)
+    or a plain path to a SQLite file.
 
     Raises:
         InvalidInput: a URL whose scheme is not one of :data:`SCHEMES` (nothing is opened).
@@ -70,8 +75,14 @@ def open_storage(url_or_path: str | Path) -> Storage:
     if database_scheme(url_or_path) not in SCHEMES:
         raise InvalidInput(
             f"database URL scheme {scheme!r} is not supported (supported: "
-            f"{', '.join(SCHEMES)}): use sqlite:///PATH or a plain path to a SQLite file"
+            f"{', '.join(SCHEMES)}): use sqlite:///PATH, a plain path to a SQLite file, or"
+            " postgresql://USER@HOST/DATABASE"
         )
+    if database_scheme(url_or_path) == "postgresql":
+        from relay_server.storage.postgres import open_postgres  # psycopg only when asked for
+
+        db = open_postgres(url_or_path)
+        return Storage(db, "postgresql", closing=db.close_all)
     if not rest.startswith("/"):
         raise InvalidInput("a SQLite database URL is sqlite:///PATH (three slashes)")
     return Storage(open_sqlite(Path(rest.removeprefix("/"))), "sqlite")

@@ -34,7 +34,10 @@ def claim(session_id: int, role: str, client_id: str, stamp: int) -> list[int]:
     for the role, which are now delivered to it."""
     RoleHolder.insert(
         session=session_id, role=role, holder=client_id, claimed_ms=stamp
-    ).on_conflict_replace().execute()
+    ).on_conflict(
+        conflict_target=[RoleHolder.session, RoleHolder.role],
+        update={RoleHolder.holder: client_id, RoleHolder.claimed_ms: stamp},
+    ).execute()
     in_session = Message.select(Message.id).where(Message.session == session_id)
     waiting = (MessageRole.role == role) & MessageRole.held & MessageRole.message.in_(in_session)
     rows = MessageRole.select(MessageRole.message).where(waiting).tuples()

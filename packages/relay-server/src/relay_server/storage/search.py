@@ -57,7 +57,7 @@ def search_messages(
         .join_from(MessageRow, Session, on=(Session.id == MessageRow.session))
         .join_from(MessageRow, hits, on=(hits.c.message_id == MessageRow.id))
         .where(*_filters(where))
-        .group_by(MessageRow.id)
+        .group_by(MessageRow.id, Session.name)
         .order_by(SQL("rank"), MessageRow.id.desc())
         .limit(limit + 1)
         .dicts()
@@ -73,7 +73,7 @@ def search_messages(
 
 
 def _filters(where: SearchFilter) -> list[object]:
-    conditions: list[object] = [SQL("1")]
+    conditions: list[object] = []
     if where.session_id is not None:
         conditions.append(MessageRow.session == where.session_id)
     if where.sender is not None:
