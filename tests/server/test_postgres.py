@@ -89,3 +89,58 @@ def test_sqlite_only_commands_say_so_for_a_postgresql_relay() -> None:
     with pytest.raises(InvalidInput, match="needs a SQLite database"):
         _ = config.database_path
     assert config.token_marker_base == config.data_dir / "relay-database"
+
+
+def test_readers_never_skip_a_message_when_two_relays_write_at_once(start_relay, postgres_url):
+    """Writers on two relays sharing one database race a reader that pages with ``after``: every
+    message the reader is ever shown comes after the ones it was shown before, so it ends with
+    every message, in order, none skipped (ids are handed out in commit order)."""
+    relays = [start_relay(database_url=postgres_url) for _ in range(2)]
+    members = [f"w{i}" for i in range(6)]
+
+    def call(relay, client: str, method: str, path: str, **kwargs) -> requests.Response:
+        return requests.request(
+            method, relay.url + API + path, headers=relay.headers(client), timeout=30, **kwargs
+        )
+
+    body = {"name": "race", "participants": [*members[1:], "reader"]}
+    assert call(relays[0], members[0], "POST", "/sessions", json=body).status_code == 201
+    per_writer = 25
+    done = threading.Event()
+
+    def write(n: int) -> None:
+        relay = relays[n % 2]
+        for i in range(per_writer):
+            answer = call(
+                relay, members[n], "POST", "/sessions/race/messages", json={"text": f"{n}.{i}"}
+            )
+            assert answer.status_code == 201, answer.text
+
+    seen: list[int] = []
+
+    def read() -> None:
+        after = 0
+        while True:
+            finished = done.is_set()
+            page = call(
+                relays[1], "reader", "GET", f"/sessions/race/messages?after={after}&limit=500"
+            )
+            ids = [m["id"] for m in page.json()["messages"]]
+            seen.extend(ids)
+            after = ids[-1] if ids else after
+            if finished and not ids:
+                return
+
+    writers = [threading.Thread(target=write, args=(n,)) for n in range(len(members))]
+    reader = threading.Thread(target=read)
+    reader.start()
+    for thread in writers:
+        thread.start()
+    for thread in writers:
+        thread.join()
+    done.set()
+    reader.join(timeout=60)
+    everything = call(relays[0], "reader", "GET", "/sessions/race/messages?after=0&limit=500")
+    all_ids = [m["id"] for m in everything.json()["messages"]]
+    assert len(all_ids) == len(members) * per_writer
+    assert seen == all_ids  # nothing skipped, nothing twice, in order

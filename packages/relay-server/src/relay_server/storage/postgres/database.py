@@ -8,11 +8,23 @@ from typing import Any, Final
 
 from peewee import PostgresqlDatabase
 
+from relay_server.storage.dialect import execute_sql
 from relay_server.storage.postgres.dialect import PostgresDialect
+
+WRITE_LOCK: Final = 0x72656C6179
+"""The advisory lock every write transaction holds: one writer at a time, in every relay process
+on the database ("relay" in ASCII)."""
 
 
 class RelayPostgresDatabase(PostgresqlDatabase):
     """One connection per thread (Peewee's), each with its own transactions.
+
+    Every transaction (``Storage.transaction``: the relay reads outside them) first takes
+    :data:`WRITE_LOCK` and holds it to its end. So a message id, which the sequence hands out
+    inside the transaction, is always greater than those of every message committed before it,
+    and readers paging with ``after_id`` never skip one that commits late with a smaller id.
+    It is SQLite's one writer at a time, across relay processes; PostgreSQL's own locks would
+    let two writers commit out of id order.
 
     Peewee closes only the calling thread's connection; the relay's worker threads each open
     one, so the database keeps every connection it opened, and :meth:`close_all` (the storage's
@@ -37,6 +49,11 @@ class RelayPostgresDatabase(PostgresqlDatabase):
                 self._opened = [c for c in self._opened if not c.closed]
                 self._opened.append(this_thread())
         return opened
+
+    def begin(self, isolation_level: str | None = None) -> None:
+        """BEGIN, then wait for the write lock (released by COMMIT or ROLLBACK)."""
+        super().begin(isolation_level)
+        execute_sql(self, "SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
 
     def close_all(self) -> None:
         """Close this thread's connection and every other thread's."""
