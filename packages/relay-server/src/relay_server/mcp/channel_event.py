@@ -11,10 +11,11 @@ relay listing an attachment. So:
   (the authenticated sender), ``session``, ``message_id``, ``reply_to``, ``to`` and
   ``attachments``. File names, the one sender-chosen part of it, are percent-encoded there, so
   they cannot end the attribute or the tag.
-- ``content`` is the text alone. Every ``<`` that would begin a ``channel`` tag (``<channel``,
-  ``</channel``, also with spaces, invisible format characters, fullwidth forms or other case
-  in between) becomes ``&lt;``; the rest of the text, code with ``Vec<T>`` and ``a < b``
-  included, is untouched.
+- ``content`` is the text alone (an excerpt with the route to the rest when it is longer than
+  an answer's share, :mod:`.answer_budget`). Every ``<`` that would begin a ``channel`` tag
+  (``<channel``, ``</channel``, also with spaces, invisible format characters, fullwidth forms
+  or other case in between) becomes ``&lt;``; the rest of the text, code with ``Vec<T>`` and
+  ``a < b`` included, is untouched.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, Final
 from urllib.parse import quote
 
 from relay_core import Attachment, Message
+from relay_server.mcp.answer_budget import excerpt
 
 TAG_NAME: Final = "channel"
 ESCAPED_LT: Final = "&lt;"
@@ -101,4 +103,4 @@ def channel_params(message: Message) -> dict[str, Any]:
         meta["to"] = " ".join(message.to)
     if message.attachments:
         meta["attachments"] = attachment_list(message.attachments)
-    return {"content": neutralise_tags(message.text), "meta": meta}
+    return {"content": neutralise_tags(excerpt(message).text), "meta": meta}

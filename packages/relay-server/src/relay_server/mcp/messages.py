@@ -1,4 +1,6 @@
-"""Message tools: send, read a page, wait for new ones, and mark read."""
+"""Message tools: send, read a page, wait for new ones, one message, and mark read.
+
+What they answer about messages fits an agent's context (:mod:`.answer_budget`)."""
 
 from __future__ import annotations
 
@@ -7,10 +9,18 @@ from typing import Annotated
 from fastmcp.tools import ToolResult
 from pydantic import Field
 
-from relay_core import ReadPosition, SendMessageRequest, SentMessage
+from relay_core import (
+    InvalidInput,
+    Message,
+    MessagePage,
+    ReadPosition,
+    SendMessageRequest,
+    SentMessage,
+)
 from relay_core.models import AttachmentRef
-from relay_core.toon import encode_messages
+from relay_core.toon import encode, encode_messages, model_row
 from relay_core.wire import DEFAULT_PAGE_SIZE, DEFAULT_WAIT_S, MAX_PAGE_SIZE, MAX_WAIT_S
+from relay_server.mcp.answer_budget import chunk, fit
 from relay_server.mcp.context import current_caller, relay_service
 from relay_server.mcp.tool_forms import SessionArg, toon_result
 
@@ -43,10 +53,12 @@ def read_messages(
     mark_read: Annotated[bool, Field(description="Move your read position.")] = True,
 ) -> ToolResult:
     """A page of messages (TOON), oldest first; pass next_after_id to continue."""
-    page = relay_service().read_messages(current_caller(), session, after_id, limit, mark_read)
-    return toon_result(
-        encode_messages(page.messages, next_after_id=page.next_after_id, has_more=page.has_more)
-    )
+    service, caller = relay_service(), current_caller()
+    page = service.read_messages(caller, session, after_id, limit, mark_read=False)
+    shown, cut = fit(page.messages)
+    if mark_read and shown:
+        service.mark_read(caller, session, shown[-1].id)  # what was shown, not what was cut
+    return _page_answer(page, shown, cut)
 
 
 async def wait_for_messages(
@@ -66,13 +78,44 @@ async def wait_for_messages(
     """
     caller = current_caller()
     page = await relay_service().wait_for_messages(caller, session, after_id, timeout_s)
-    return toon_result(
-        encode_messages(
-            page.messages,
-            next_after_id=page.next_after_id,
-            has_more=page.has_more,
-            timed_out=page.timed_out,
+    shown, cut = fit(page.messages)
+    return _page_answer(page, shown, cut, timed_out=page.timed_out)
+
+
+def get_message(
+    message_id: Annotated[int, Field(description="The message's id.")],
+    offset: Annotated[
+        int, Field(description="Where in its text to start (a long text comes in parts).")
+    ] = 0,
+) -> ToolResult:
+    """One message you may read (TOON); a long text a part at a time from offset."""
+    message = relay_service().get_message(current_caller(), message_id)
+    if not 0 <= offset <= len(message.text):
+        raise InvalidInput(f"offset must be between 0 and {len(message.text)}, got {offset}")
+    part = chunk(message.text, offset)
+    end = offset + len(part)
+    row = model_row(message)
+    row.update(
+        text=part,
+        offset=offset,
+        next_offset=end if end < len(message.text) else None,
+        length=len(message.text),
+    )
+    return toon_result(encode(row))
+
+
+def _page_answer(page: MessagePage, shown: list[Message], cut: bool, **extra: object) -> ToolResult:
+    """A page as TOON, saying where to read on when it was cut to fit the budget."""
+    if not cut:
+        return toon_result(
+            encode_messages(
+                shown, next_after_id=page.next_after_id, has_more=page.has_more, **extra
+            )
         )
+    last = shown[-1].id
+    note = f"ended early to fit your context: read on with after_id={last}"
+    return toon_result(
+        encode_messages(shown, next_after_id=last, has_more=True, note=note, **extra)
     )
 
 

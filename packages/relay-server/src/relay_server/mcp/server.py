@@ -34,6 +34,8 @@ every message you send is from you (your client id), never from an argument.
 - read_messages(session): the next page after your read position (marks it read by default).
 - wait_for_messages(session=null, timeout_s=30): blocks until a message from someone else
   arrives; use it instead of polling in a loop.
+- Answers fit your context: a page may end early (read on with next_after_id) and a long text
+  shows an excerpt; get_message(message_id, offset) reads the rest.
 - list_peers: the other clients and the sessions you share with them.
 - search_messages(query, session=null): find messages you may read by their words or files.
 - Files: upload_file(filename, content_base64) stores a small file and returns an `attachment`
@@ -64,6 +66,7 @@ TOOLS: Final[tuple[tuple[Callable[..., Any], dict[str, Any]], ...]] = (
     (messages.send_message, {"annotations": WRITES}),
     (messages.read_messages, {"annotations": READ_ONLY, **TEXT_ANSWER}),
     (messages.wait_for_messages, {"annotations": READ_ONLY, **TEXT_ANSWER}),
+    (messages.get_message, {"annotations": READ_ONLY, **TEXT_ANSWER}),
     (messages.mark_read, {"annotations": IDEMPOTENT_WRITE}),
     (files.upload_file, {"annotations": IDEMPOTENT_WRITE}),
     (files.download_file, {"annotations": READ_ONLY}),
