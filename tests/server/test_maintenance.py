@@ -237,7 +237,12 @@ def test_a_backup_is_a_data_dir_with_a_manifest_that_check_passes(data, tmp_path
     assert manifest["format"] == 1
     assert manifest["database"]["messages"] == 2
     assert manifest["database"]["last_message_id"] == 2
-    assert manifest["database"]["migrations"] == ["m001_initial", "m002_uploads", "m003_portable"]
+    assert manifest["database"]["migrations"] == [
+        "m001_initial",
+        "m002_uploads",
+        "m003_portable",
+        "m004_tasks",
+    ]
     assert manifest["blobs"] == {"dir": "blobs", "count": 2, "bytes": 8000}
     assert manifest["problems"] == []
     for blob in (data.attached, data.loose):

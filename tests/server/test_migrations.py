@@ -151,9 +151,13 @@ def schema_of(path: Path) -> dict[str, object]:
                 )
                 for table in TABLES
             },
-            "indexes": sorted(
+            "indexes": sorted(  # of the release's tables: later migrations add their own
                 row[0]
-                for row in connection.execute("SELECT name FROM sqlite_master WHERE type='index'")
+                for row in connection.execute(
+                    "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name IN "
+                    f"({', '.join('?' * len(TABLES))})",
+                    TABLES,
+                )
             ),
             "sql": {
                 row[0]: row[1]

@@ -5,13 +5,15 @@ from __future__ import annotations
 from relay_server.service.clients import ClientsFeature
 from relay_server.service.files import FilesFeature
 from relay_server.service.sessions import SessionsFeature
+from relay_server.service.tasks import TasksFeature
 from relay_server.service.watch import WatchFeature
 
 
-class RelayService(ClientsFeature, SessionsFeature, WatchFeature, FilesFeature):
-    """Sessions, messages, read positions, peers and files, for authenticated callers.
+class RelayService(ClientsFeature, SessionsFeature, TasksFeature, WatchFeature, FilesFeature):
+    """Sessions, messages, read positions, peers, files and tasks, for authenticated callers.
 
     Each feature class holds one feature's use cases over the shared state of
     :class:`~relay_server.service.base.ServiceBase`; :class:`WatchFeature` builds on
-    :class:`~relay_server.service.messages.MessagesFeature`.
+    :class:`~relay_server.service.messages.MessagesFeature`, and :class:`TasksFeature` on
+    :class:`WatchFeature`.
     """
