@@ -25,6 +25,7 @@ _COMMANDS = LazyCommands(
         "send-file": "relay_client.cli.files:send_file",
         "fetch-file": "relay_client.cli.files:fetch_file",
         "tail": "relay_client.cli.messages:tail",
+        "task": "relay_client.cli.tasks:task",
         "status": "relay_client.cli.health:status",
         "doctor": "relay_client.cli.health:doctor",
     }
