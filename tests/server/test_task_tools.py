@@ -115,6 +115,11 @@ async def test_bad_tool_input_is_an_invalid_error(relay, session_name):
             ("claim_task", {"id": 1, "lease_s": 0}),
             ("update_task", {"id": -5, "state": None}),
             ("list_tasks", {"state": "done"}),
+            ("handoff_task", {"session": session_name, "title": "x", "attachments": [{"a": 1}]}),
+            (
+                "handoff_task",
+                {"session": session_name, "title": "x", "attachments": [{"sha256": "0" * 64}]},
+            ),
         ]:
             result = await alpha.call_tool(tool, arguments, raise_on_error=False)
             assert result.is_error, (tool, result)

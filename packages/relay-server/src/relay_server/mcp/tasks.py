@@ -10,7 +10,6 @@ from fastmcp.tools import ToolResult
 from pydantic import Field
 
 from relay_core.a2a import to_a2a
-from relay_core.models import AttachmentRef
 from relay_core.tasks import (
     DEFAULT_LEASE_S,
     ClaimRequest,
@@ -26,7 +25,12 @@ from relay_server.mcp.context import current_caller, relay_service
 from relay_server.mcp.tool_forms import SessionArg, toon_result
 
 TaskId = Annotated[int, Field(description="Task id.")]
-Files = Annotated[list[AttachmentRef], Field(description="Uploaded files: {sha256, filename}.")]
+Files = Annotated[
+    list[dict[str, Any]],
+    Field(description="Uploaded files, as send_message takes them: {sha256, filename, mime?}."),
+]
+"""Checked by the request model; the schema leaves out AttachmentRef's, which send_message's
+already shows, to spare every agent's context the same ~100 tokens twice more."""
 
 
 def handoff_task(
