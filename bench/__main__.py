@@ -23,6 +23,7 @@ from bench.cli_start import cli_start_figure
 from bench.durability import durability_figure
 from bench.encoding import encoding_figure
 from bench.files import files_figure
+from bench.handoff import handoff_figure
 from bench.latency import latency_figure
 from bench.paging import paging_figure
 from bench.processes import REPO_ROOT, ServerPool
@@ -47,6 +48,7 @@ FIGURES: Final[dict[str, Figure]] = {
     "fsync": durability_figure,
     "team": team_figure,
     "cli": cli_start_figure,
+    "handoff": handoff_figure,
 }
 DEFAULT_OUTPUT: Final = REPO_ROOT / "bench" / "results" / "latest.json"
 

@@ -84,3 +84,18 @@ def test_the_cli_start_figure_times_every_case_against_a_bare_python(tmp_path):
         assert row["value"] > 0
         assert row["baseline"] > 0
         assert row["status"] in ({"PASS", "MISS"} if case in targeted else {"INFO"})
+
+
+def test_the_handoff_figure_compares_a_task_round_trip_with_three_message_round_trips(tmp_path):
+    output = tmp_path / "latest.json"
+    finished = run_bench("handoff", output)
+
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    [row] = json.loads(output.read_text())["rows"]
+    assert (row["figure"], row["baseline_name"]) == (
+        "11 hand-off round trip",
+        "3 message round trips",
+    )
+    assert row["status"] in {"PASS", "MISS"}
+    assert row["value"] > 0
+    assert row["baseline"] > 0

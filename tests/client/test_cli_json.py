@@ -70,6 +70,12 @@ SAMPLES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("role", "release"): ("build-42", "reviewer"),
     ("status",): (),
     ("doctor",): (),
+    ("task", "give"): ("build-42", "Run the tests", "--to", "bob-ws", "--file", "report.txt"),
+    ("task", "list"): ("--mine",),
+    ("task", "show"): ("7",),
+    ("task", "claim"): ("7",),
+    ("task", "update"): ("7", "completed", "--note", "done"),
+    ("task", "wait"): ("7", "--timeout", "1"),
 }
 """A plausible invocation of each command (without --json)."""
 
@@ -122,7 +128,7 @@ def test_under_json_stdout_is_one_object_or_one_error_when_the_relay_refuses(
         body = {"error": {"code": "not_found", "message": f"nothing at {request.path_url}"}}
         return 404, {"Content-Type": "application/json"}, json.dumps(body)
 
-    for method in ("GET", "HEAD", "POST", "PUT", "DELETE"):
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
         relay_http.add_callback(method, re.compile(f"{re.escape(RELAY)}/.*"), callback=refuse)
     result = run(*path, *SAMPLES[path], "--json")
     docs = documents(result.stdout, path)

@@ -34,6 +34,7 @@ OTHER_COMMANDS = (
     "relay_client.cli.peers",
     "relay_client.cli.sessions",
     "relay_client.cli.setup",
+    "relay_client.cli.tasks",
 )
 """The modules of commands other than ``send`` and ``tail``, and what only they use."""
 

@@ -217,6 +217,10 @@ def test_every_agent_relay_command_of_a_skill_runs_against_a_real_relay(
         )
         values["MESSAGE_ID"] = str(shared["message"]["id"])
         values["SHA256"] = shared["message"]["attachments"][0]["sha256"]
+        given = bob.agent_relay(
+            "task", "give", session_name, "Check the report", "--to", alice.client_id, "--json"
+        )
+        values["TASK_ID"] = str(json.loads(given.stdout)["id"])
 
     blocks = [block for block in skill.code_blocks if runs_agent_relay(block)]
     assert blocks

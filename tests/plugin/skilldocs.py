@@ -25,6 +25,7 @@ USER_DOCS = ROOT / "docs" / "plugin.md"
 SKILL_NAMES = (
     "connect-as-client",
     "create-session",
+    "hand-off-task",
     "onboard",
     "relay-status",
     "send-file",

@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from relay_core.errors import ERROR_CLASSES
+from relay_core.tasks import TASK_STATES
 
 BIG = 2**70
 """Past SQLite's signed 64-bit INTEGER."""
@@ -349,6 +350,26 @@ TOOL_ARGUMENTS: dict[str, st.SearchStrategy[Any]] = {
     "content_base64": maybe_wrong(base64ish),
     "mime": maybe_wrong(st.none() | texts),
     "sha256": maybe_wrong(digests),
+    "title": maybe_wrong(texts),
+    "details": maybe_wrong(texts),
+    "assignee": maybe_wrong(st.none() | names),
+    "state": maybe_wrong(st.none() | st.sampled_from(TASK_STATES) | texts),
+    "until": maybe_wrong(st.lists(st.sampled_from(TASK_STATES) | texts, max_size=3)),
+    "mine": maybe_wrong(st.booleans()),
+    "id": maybe_wrong(ints),
+    "format": maybe_wrong(st.sampled_from(["relay", "a2a"]) | texts),
+    "lease_s": maybe_wrong(ints),
+    "note": maybe_wrong(texts),
+    "query": maybe_wrong(
+        st.sampled_from(['"open', "kill-9", "a OR", "NOT", "x*", "col:x", "", "a" * 600]) | texts
+    ),
+    "sender": maybe_wrong(st.none() | names),
+    "since": maybe_wrong(
+        st.none() | st.sampled_from(["2026-01-01T00:00:00Z", "2026-01-01", "yesterday"]) | texts
+    ),
+    "role": maybe_wrong(st.sampled_from(["reviewer", "@reviewer", "@", "@@x", "Rev"]) | names),
+    "message_id": maybe_wrong(ints),
+    "offset": maybe_wrong(ints),
 }
 """Hostile values for every tool parameter, by name (a test keeps this list complete)."""
 

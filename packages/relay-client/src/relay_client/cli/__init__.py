@@ -27,6 +27,7 @@ _COMMANDS = LazyCommands(
         "tail": "relay_client.cli.messages:tail",
         "search": "relay_client.cli.search:search",
         "role": "relay_client.cli.roles:role",
+        "task": "relay_client.cli.tasks:task",
         "status": "relay_client.cli.health:status",
         "doctor": "relay_client.cli.health:doctor",
     }

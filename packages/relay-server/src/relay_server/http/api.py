@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from relay_server.http import files, health, messages, peers, roles, search, sessions
+from relay_server.http import files, health, messages, peers, roles, search, sessions, tasks
 from relay_server.http.errors import EXCEPTION_HANDLERS
 from relay_server.http.service_calls import SERVICE_STATE
 from relay_server.service import RelayService
@@ -25,6 +25,7 @@ def build_http_api(service: RelayService) -> Starlette:
             *files.ROUTES,
             *search.ROUTES,
             *roles.ROUTES,
+            *tasks.ROUTES,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
     )

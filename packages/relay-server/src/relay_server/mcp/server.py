@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from fastmcp import FastMCP
 
-from relay_server.mcp import files, messages, peers, roles, search, sessions
+from relay_server.mcp import files, messages, peers, roles, search, sessions, tasks
 from relay_server.mcp.context import SERVICE_KEY, caller_or_none
 from relay_server.mcp.push import CHANNEL_CAPABILITY, LivePush, PushRegistration
 from relay_server.mcp.tool_calls import ToolCalls, translated
@@ -41,6 +41,10 @@ every message you send is from you (your client id), never from an argument.
 - Files: upload_file(filename, content_base64) stores a small file and returns an `attachment`
   to pass in send_message(attachments=[...]); download_file(sha256) returns one inline;
   blob_url(sha256) says where to GET a large one (the agent-relay command line streams them).
+- Tasks: handoff_task(session, title, details, assignee=null) gives one; the assignee (or anyone)
+  claim_task(id)s it, then update_task(id, state, note, attachments) to input-required, completed
+  or failed; the giver answers (working) or cancels. wait_for_task(id) blocks until it needs you.
+  Each change is also a session message starting "[task ID ...]".
 Lists come back as TOON tables (a header row of field names, then one row per item).
 
 Live messages: when your client supports channels, a message sent to you arrives by itself as a
@@ -75,6 +79,12 @@ TOOLS: Final[tuple[tuple[Callable[..., Any], dict[str, Any]], ...]] = (
     (search.search_messages, {"annotations": READ_ONLY, **TEXT_ANSWER}),
     (roles.claim_role, {"annotations": IDEMPOTENT_WRITE}),
     (roles.release_role, {"annotations": IDEMPOTENT_WRITE}),
+    (tasks.handoff_task, {"annotations": WRITES}),
+    (tasks.list_tasks, {"annotations": READ_ONLY, **TEXT_ANSWER}),
+    (tasks.get_task, {"annotations": READ_ONLY, **TEXT_ANSWER}),
+    (tasks.claim_task, {"annotations": WRITES}),
+    (tasks.update_task, {"annotations": WRITES}),
+    (tasks.wait_for_task, {"annotations": READ_ONLY}),
 )
 """Every tool with its registration options, in the order ``tools/list`` shows them."""
 

@@ -7,15 +7,23 @@ from relay_server.service.files import FilesFeature
 from relay_server.service.roles import RolesFeature
 from relay_server.service.search import SearchFeature
 from relay_server.service.sessions import SessionsFeature
+from relay_server.service.tasks import TasksFeature
 from relay_server.service.watch import WatchFeature
 
 
 class RelayService(
-    ClientsFeature, SessionsFeature, WatchFeature, FilesFeature, SearchFeature, RolesFeature
+    ClientsFeature,
+    SessionsFeature,
+    TasksFeature,
+    WatchFeature,
+    FilesFeature,
+    SearchFeature,
+    RolesFeature,
 ):
-    """Sessions, messages, read positions, peers, files, search and roles, for callers.
+    """Sessions, messages, read positions, peers, files, tasks, search and roles, for callers.
 
     Each feature class holds one feature's use cases over the shared state of
     :class:`~relay_server.service.base.ServiceBase`; :class:`WatchFeature` builds on
-    :class:`~relay_server.service.messages.MessagesFeature`.
+    :class:`~relay_server.service.messages.MessagesFeature`, and :class:`TasksFeature` on
+    :class:`WatchFeature`.
     """

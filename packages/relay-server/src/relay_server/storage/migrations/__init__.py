@@ -18,6 +18,7 @@ from relay_server.storage.migrations import (
     m001_initial,
     m002_uploads,
     m003_portable,
+    m004_tasks,
     m006_search,
     m007_roles,
 )
@@ -28,6 +29,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     m001_initial.m001_initial,
     m002_uploads.m002_uploads,
     m003_portable.m003_portable,
+    m004_tasks.m004_tasks,
     m006_search.m006_search,
     m007_roles.m007_roles,
 )
