@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from relay_server.service.clients import ClientsFeature
 from relay_server.service.files import FilesFeature
+from relay_server.service.overview import OverviewFeature
 from relay_server.service.sessions import SessionsFeature
 from relay_server.service.watch import WatchFeature
 
 
-class RelayService(ClientsFeature, SessionsFeature, WatchFeature, FilesFeature):
+class RelayService(OverviewFeature, ClientsFeature, SessionsFeature, WatchFeature, FilesFeature):
     """Sessions, messages, read positions, peers and files, for authenticated callers.
 
     Each feature class holds one feature's use cases over the shared state of
