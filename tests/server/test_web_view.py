@@ -397,3 +397,18 @@ def test_the_relay_server_wheel_ships_the_page(tmp_path):
     (wheel,) = tmp_path.glob("relay_server-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {f"relay_server/ui/{name}" for name in ("index.html", "app.css", "app.js")} <= names
+
+
+@pytest.mark.relay_process  # `serve`'s own shutdown, which closes the event hub first
+def test_stopping_the_relay_ends_an_open_event_stream_cleanly(start_relay):
+    relay = start_relay()
+    create_session(relay, "agent", "room", [])
+    browser = login(relay, "agent")
+    url = relay.url + "/ui/api/sessions/room/events"
+    with browser.get(url, stream=True, timeout=TIMEOUT) as stream:
+        lines = stream.iter_lines(decode_unicode=True)
+        assert next(lines).startswith("retry:")  # sent once the stream is watching
+        relay.stop()
+        # The stream ends with its last chunk; one cut off by the grace period would raise.
+        assert [line for line in lines if line] == []
+    assert "Traceback" not in relay.log()
