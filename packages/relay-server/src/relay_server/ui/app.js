@@ -3,7 +3,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { overview: null, open: null, lastId: 0, source: null };
+const state = { overview: null, open: null, lastId: 0, source: null, refreshDue: null };
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -218,12 +218,18 @@ function listen(name) {
   const source = new EventSource(url);
   source.addEventListener("message", (event) => {
     append(JSON.parse(event.data));
-    refresh();
+    soonRefresh();
   });
   source.addEventListener("error", () => {
     if (source.readyState === EventSource.CLOSED) refresh();
   });
   state.source = source;
+}
+
+// Counts and unread numbers follow messages; a burst of them costs one overview, not one each.
+function soonRefresh() {
+  if (state.refreshDue) return;
+  state.refreshDue = setTimeout(() => { state.refreshDue = null; refresh(); }, 1000);
 }
 
 async function post(event) {
