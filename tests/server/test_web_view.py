@@ -412,3 +412,13 @@ def test_stopping_the_relay_ends_an_open_event_stream_cleanly(start_relay):
         # The stream ends with its last chunk; one cut off by the grace period would raise.
         assert [line for line in lines if line] == []
     assert "Traceback" not in relay.log()
+
+
+def test_a_newline_after_the_pages_paths_is_not_the_page(relay):
+    # Starlette's route patterns end in `$`, which also matches before a final newline.
+    for path in ("/%0A", "/ui%0A", "/ui/%0A"):
+        answer = requests.get(
+            relay.url + path, headers=relay.headers("alpha"), allow_redirects=False, timeout=10
+        )
+        assert answer.status_code == 404, path
+        assert answer.json()["error"]["code"] == "not_found"

@@ -3,7 +3,7 @@
 Routing, outermost first: FastMCP's Host/Origin guard (DNS rebinding), the access log, the auth
 middleware, the per-client rate limit (when configured), the bound on large MCP bodies in flight,
 the MCP revision gate (under ``mcp_revisions = "push"``), then ``/mcp`` (FastMCP) and everything
-else (the HTTP API).
+else (the HTTP API and the web view at ``/ui``).
 """
 
 from __future__ import annotations

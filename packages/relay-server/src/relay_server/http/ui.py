@@ -61,13 +61,22 @@ def _asset(name: str) -> bytes:
     return files("relay_server").joinpath("ui", name).read_bytes()
 
 
-async def to_page(_: Request) -> Response:
+def _exactly(request: Request, *paths: str) -> None:
+    """Refuse a path the route matched only by Starlette's ``$``, which also matches before a
+    final newline (``/%0A`` would be ``/``)."""
+    if request.scope["path"] not in paths:
+        raise NotFound(f"no route {request.scope['path']!r}")
+
+
+async def to_page(request: Request) -> Response:
     """``/`` and ``/ui``: the page lives at ``/ui/``."""
+    _exactly(request, "/", UI_PATH)
     return RedirectResponse(UI_PATH + "/", status_code=307)
 
 
-async def page(_: Request) -> Response:
+async def page(request: Request) -> Response:
     """The page itself: it asks for a token when the relay needs one."""
+    _exactly(request, UI_PATH + "/")
     return Response(_asset("index.html"), media_type="text/html; charset=utf-8")
 
 
