@@ -71,10 +71,25 @@ EVERY_ROUTE: dict[tuple[str, str], tuple[str, object]] = {
     ("POST", "/mcp"): ("/mcp", INITIALIZE),
     ("GET", "/mcp"): ("/mcp", None),
     ("DELETE", "/mcp"): ("/mcp", None),
+    ("GET", "/"): ("/", None),
+    ("GET", "/ui"): ("/ui", None),
+    ("GET", "/ui/"): ("/ui/", None),
+    ("GET", "/ui/static/{name}"): ("/ui/static/app.js", None),
+    ("POST", "/ui/login"): ("/ui/login", None),
+    ("POST", "/ui/logout"): ("/ui/logout", None),
+    ("GET", "/ui/api/overview"): ("/ui/api/overview", None),
+    ("GET", "/ui/api/sessions/{name}/messages"): ("/ui/api/sessions/matrix/messages", None),
+    # A body the route refuses as invalid: past auth, short of posting (off by default).
+    ("POST", "/ui/api/sessions/{name}/messages"): ("/ui/api/sessions/matrix/messages", {}),
+    # A session nobody has: answered before any stream starts (an open stream never ends).
+    ("GET", "/ui/api/sessions/{name}/events"): ("/ui/api/sessions/nobodys/events", None),
+    ("GET", "/ui/api/blobs/{sha256}"): (f"/ui/api/blobs/{DIGEST}", None),
     ("GET", "/api/v1/no-such-route"): ("/api/v1/no-such-route", None),
 }
 """Every (method, route) the relay serves, plus a missing one: how to call each."""
-GUARDED = sorted(key for key in EVERY_ROUTE if key[1] != "/healthz")
+PUBLIC = frozenset({"/healthz", "/", "/ui", "/ui/", "/ui/static/{name}"})
+"""Routes anyone may call: the health check, and the web view's page and its files."""
+GUARDED = sorted(key for key in EVERY_ROUTE if key[1] not in PUBLIC)
 WRONG_TOKEN = "wrong-token-abcdefghijklmnopqrstuvwxyz"
 
 
@@ -155,6 +170,12 @@ def test_shared_mode_lets_the_token_in_on_every_route(relay, method, path):
 
 def test_healthz_answers_anyone(relay):
     assert call(relay, "GET", "/healthz", {}).status_code == 200
+
+
+def test_the_web_views_page_and_files_answer_anyone(relay):
+    for path in sorted(PUBLIC):
+        answer = requests.get(relay.url + EVERY_ROUTE[("GET", path)][0], timeout=5)
+        assert answer.status_code == 200, path
 
 
 def test_shared_mode_needs_a_client_id(relay):

@@ -3,7 +3,7 @@
 Routing, outermost first: FastMCP's Host/Origin guard (DNS rebinding), the access log, the auth
 middleware, the per-client rate limit (when configured), the bound on large MCP bodies in flight,
 the MCP revision gate (under ``mcp_revisions = "push"``), then ``/mcp`` (FastMCP) and everything
-else (the HTTP API).
+else (the HTTP API and the web view at ``/ui``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from relay_server.config import ServerConfig
 from relay_server.events import EventHub
 from relay_server.http.api import build_http_api
 from relay_server.http.errors import EXCEPTION_HANDLERS
+from relay_server.http.ui_logins import WebView
 from relay_server.mcp.connections import McpSessionMiddleware, McpSessions, session_manager_of
 from relay_server.mcp.inline_budget import InlineBudget, InlineBudgetMiddleware
 from relay_server.mcp.push import LivePush
@@ -151,6 +152,7 @@ def _middleware(
     sessions: McpSessions,
     authenticator: Authenticator,
     revocation: Revocation | None,
+    web_view: WebView,
 ) -> list[Middleware]:
     """The middlewares inside FastMCP's Host/Origin guard, outermost first."""
     rate_limit = (
@@ -173,6 +175,7 @@ def _middleware(
             on_caller=service.record_seen,
             touch_due=service.touch_due,
             revocation=revocation,
+            ui_logins=web_view.logins,
         ),
         *rate_limit,
         Middleware(
@@ -194,6 +197,8 @@ def build_relay(config: ServerConfig) -> Relay:
     service = build_service(config, hub)
     sessions = McpSessions(config.mcp_sessions_per_client)
     authenticator, revocation = _authenticator(config, service, sessions)
+    service.attach_connections(sessions)  # who is live, for the web view
+    web_view = WebView(post_as=config.ui_post_as)
 
     @asynccontextmanager
     async def lifespan(_: FastMCP) -> AsyncIterator[dict[str, Any]]:
@@ -211,13 +216,13 @@ def build_relay(config: ServerConfig) -> Relay:
     mcp = build_mcp_server(service, version=__version__, lifespan=lifespan, push=push)
     app: Starlette = mcp.http_app(
         path=MCP_PATH,
-        middleware=_middleware(config, service, sessions, authenticator, revocation),
+        middleware=_middleware(config, service, sessions, authenticator, revocation, web_view),
         host_origin_protection=True,
         allowed_hosts=[config.host, *config.allowed_hosts],
         session_idle_timeout=config.mcp_session_idle_s,
     )
     app.add_middleware(GuardAnswers)  # outermost: around FastMCP's Host/Origin guard
-    app.router.routes.append(Mount("/", app=build_http_api(service)))
+    app.router.routes.append(Mount("/", app=build_http_api(service, web_view)))
     # Mount's pattern does not match a path with a newline in it (%0A), so such requests end in
     # the outer app's router: its 404s must be JSON like every other error.
     app.add_exception_handler(HTTPException, EXCEPTION_HANDLERS[HTTPException])

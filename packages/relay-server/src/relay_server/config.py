@@ -15,9 +15,16 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from relay_core import InvalidInput
+from relay_core import InvalidInput, validate_client_id
 from relay_core.wire import (
     DEFAULT_BLOB_QUOTA_BYTES,
     DEFAULT_HOST,
@@ -137,9 +144,21 @@ class ServerConfig(BaseModel):
         gt=0,
         description="Close an MCP session with no request and no open stream for this long.",
     )
+    ui_post_as: str | None = Field(
+        default=None,
+        description="The client id a person posts as from the web view (/ui); unset: read-only.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="debug, info (one access line per call), warning or error."
     )
+
+    @field_validator("ui_post_as")
+    @classmethod
+    def _a_client_id(cls, value: str | None) -> str | None:
+        try:
+            return None if value is None else validate_client_id(value)
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None
 
     @model_validator(mode="after")
     def _consistent(self) -> ServerConfig:

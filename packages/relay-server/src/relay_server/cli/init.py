@@ -112,5 +112,8 @@ allowed_hosts = [{hosts}]
 # "all" also serves 2026-07-28, on which no client gets push (docs/operators.md).
 # mcp_revisions = "push"
 
+# The web view at /ui is read-only; name a client (a participant) a person may post as there.
+# ui_post_as = "dana"
+
 # log_level = "info"
 """

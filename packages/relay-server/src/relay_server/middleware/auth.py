@@ -12,6 +12,10 @@ would guard only ``/mcp``), so a bad token gets the same 401 everywhere. It leav
 client id in the ASGI scope under :data:`CALLER_SCOPE_KEY`, where adapters read it, and as the
 scope's ``user``, which the MCP SDK uses to bind a stateful MCP session to the client that opened
 it: another client presenting that ``Mcp-Session-Id`` gets 404, as if it did not exist.
+
+The web view's pages and files need no credentials; its other ``/ui/`` routes also take the
+login cookie of :mod:`relay_server.http.ui_logins` in place of the two headers (nowhere else),
+and they never count as the client calling (``on_caller``): a person watching is not the agent.
 """
 
 from __future__ import annotations
@@ -31,12 +35,18 @@ from relay_core.models import AuthMode
 from relay_core.wire import BEARER_PREFIX, CLIENT_ID_HEADER, HEALTH_PATH
 from relay_server.config import hash_token
 from relay_server.http.errors import send_error
+from relay_server.http.ui_logins import UiLogins, cookie_of, is_ui_data_path, is_ui_public_path
 from relay_server.middleware.request_scope import CALLER_SCOPE_KEY, TOKEN_HASH_SCOPE_KEY
 
 if TYPE_CHECKING:
     from relay_server.revocation import ParkedRequest, Revocation
 
 PUBLIC_PATHS: Final = frozenset({HEALTH_PATH})
+
+
+def _is_public(path: str) -> bool:
+    """Routes anyone may call: ``/healthz``, and the web view's page and files."""
+    return path in PUBLIC_PATHS or is_ui_public_path(path)
 
 
 class Authenticator:
@@ -178,20 +188,28 @@ class AuthMiddleware:
         on_caller: Callable[[str], None] | None = None,
         touch_due: Callable[[str], bool] | None = None,
         revocation: Revocation | None = None,
+        ui_logins: UiLogins | None = None,
     ) -> None:
         self.app = app
+        self.ui_logins = ui_logins
         self.authenticator = authenticator
         self.on_caller = on_caller
         self.touch_due = touch_due
         self.revocation = revocation
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+        if scope["type"] != "http" or _is_public(scope["path"]):
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         authorization = headers.get("authorization")
         client_header = headers.get(CLIENT_ID_HEADER.lower())
+        ui = self.ui_logins is not None and is_ui_data_path(scope["path"])
+        if ui and self.ui_logins is not None and authorization is None:
+            key = cookie_of(headers.get("cookie"))
+            login = self.ui_logins.get(key) if key else None
+            if login is not None:
+                authorization, client_header = login.authorization, login.client_id
         token_hash = self._token_hash(authorization)
         # A GET is tracked before its token is checked, so a token change that comes at any
         # point after that check cannot miss it (see relay_server.revocation).
@@ -202,7 +220,7 @@ class AuthMiddleware:
         )
         try:
             await self._serve(
-                authorization, client_header, token_hash, parked, scope, receive, send
+                authorization, client_header, token_hash, parked, scope, receive, send, ui
             )
         finally:
             if parked is not None and self.revocation is not None:
@@ -226,6 +244,7 @@ class AuthMiddleware:
         scope: Scope,
         receive: Receive,
         send: Send,
+        ui: bool = False,
     ) -> None:
         try:
             caller = self.authenticator.resolve_known(authorization, client_header)
@@ -242,8 +261,9 @@ class AuthMiddleware:
         scope["user"] = AuthenticatedUser(AccessToken(token="", client_id=caller, scopes=[]))
         if token_hash is not None:
             scope[TOKEN_HASH_SCOPE_KEY] = token_hash
-        if self.on_caller is not None and (self.touch_due is None or self.touch_due(caller)):
-            await anyio.to_thread.run_sync(self.on_caller, caller)
+        on_caller = None if ui else self.on_caller
+        if on_caller is not None and (self.touch_due is None or self.touch_due(caller)):
+            await anyio.to_thread.run_sync(on_caller, caller)
         if parked is None:
             await self.app(scope, receive, send)
             return

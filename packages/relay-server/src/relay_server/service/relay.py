@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from relay_server.service.clients import ClientsFeature
 from relay_server.service.files import FilesFeature
+from relay_server.service.overview import OverviewFeature
 from relay_server.service.roles import RolesFeature
 from relay_server.service.search import SearchFeature
 from relay_server.service.sessions import SessionsFeature
@@ -12,6 +13,7 @@ from relay_server.service.watch import WatchFeature
 
 
 class RelayService(
+    OverviewFeature,
     ClientsFeature,
     SessionsFeature,
     TasksFeature,
@@ -20,7 +22,8 @@ class RelayService(
     SearchFeature,
     RolesFeature,
 ):
-    """Sessions, messages, read positions, peers, files, tasks, search and roles, for callers.
+    """Sessions, messages, read positions, peers, files, tasks, search, roles and the overview
+    the web view shows, for callers.
 
     Each feature class holds one feature's use cases over the shared state of
     :class:`~relay_server.service.base.ServiceBase`; :class:`WatchFeature` builds on
