@@ -151,9 +151,12 @@ def schema_of(path: Path) -> dict[str, object]:
                 )
                 for table in TABLES
             },
-            "indexes": sorted(
+            "indexes": sorted(  # of the release's tables: later migrations add their own
                 row[0]
-                for row in connection.execute("SELECT name FROM sqlite_master WHERE type='index'")
+                for row in connection.execute(
+                    "SELECT name, tbl_name FROM sqlite_master WHERE type='index'"
+                )
+                if row[1] in TABLES
             ),
             "sql": {
                 row[0]: row[1]

@@ -31,6 +31,8 @@ WHOAMI_PATH: Final = f"{API_PREFIX}/whoami"
 SESSIONS_PATH: Final = f"{API_PREFIX}/sessions"
 PEERS_PATH: Final = f"{API_PREFIX}/peers"
 MESSAGES_PATH: Final = f"{API_PREFIX}/messages"
+JOIN_PATH: Final = f"{API_PREFIX}/join"
+"""Exchange a join code for a token; the one API route that needs no token."""
 
 
 def session_path(name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import re
 import socket
@@ -15,6 +16,7 @@ from relay_client.api import RelayClient
 from relay_client.cli.app import App, echo_json, json_option, pass_app
 from relay_client.cli.render import visible
 from relay_client.config import ClientConfig, normalise_relay_url, validate_token
+from relay_client.joining import JoinClient, parse_join_code
 from relay_client.roster import Roster
 from relay_core import Health, InvalidInput, RelayError, WhoAmI, validate_client_id, wire
 
@@ -61,6 +63,12 @@ def _checked_by(check: Callable[[str], object]) -> Callable[[str], str]:
 @click.option("--client-id", help="This machine's name on the relay (default: user-host).")
 @click.option("--token", help="The relay's bearer token (empty for an open relay).")
 @click.option(
+    "--join",
+    "join_code",
+    metavar="CODE",
+    help="A one-time code from `agent-relay-server join-code`: gets this machine its token.",
+)
+@click.option(
     "--add-peer",
     "add_peers",
     multiple=True,
@@ -76,6 +84,7 @@ def onboard(
     relay_url: str | None,
     client_id: str | None,
     token: str | None,
+    join_code: str | None,
     add_peers: tuple[str, ...],
     no_check: bool,
     no_input: bool,
@@ -85,9 +94,14 @@ def onboard(
 
     Without options it asks for each value (Enter keeps the current one). With options it asks
     nothing: what is not given keeps its current value, or its default on a first run
-    (so does --json).
+    (so does --json). --join CODE gets the relay's address and this machine's token from a
+    one-time join code instead of a copied URL and token.
     """
     existing = ClientConfig.load_optional(app.paths.config)
+    if join_code is not None:
+        if token is not None:
+            raise InvalidInput("give --join or --token, not both: the join code gets the token")
+        relay_url, client_id, token = _join(join_code, relay_url, client_id, existing)
     given = (relay_url, client_id, token is not None, add_peers)
     interactive = not no_input and not as_json and not any(given)
     url = relay_url or (existing.relay_url if existing else DEFAULT_RELAY_URL)
@@ -147,6 +161,27 @@ def onboard(
         )
     else:
         click.echo(next_step)
+
+
+def _join(
+    code: str, relay_url: str | None, client_id: str | None, existing: ClientConfig | None
+) -> tuple[str, str, str]:
+    """Exchange a join code: the relay URL, this machine's client id and its token."""
+    parsed = parse_join_code(code)
+    url = relay_url or parsed.relay_url
+    if url is None:
+        raise InvalidInput(
+            "this join code has no relay address: give it as CODE@HOST:PORT, or add --relay-url"
+        )
+    asked = client_id or (existing.client_id if existing else default_client_id())
+    with contextlib.closing(JoinClient(url)) as client:
+        joined = client.join(parsed.secret, asked)
+    click.echo(
+        f"Join code accepted: this machine is {joined.client_id} on the relay "
+        f"({joined.auth_mode} mode); its token is saved, not shown.",
+        err=True,
+    )
+    return url, joined.client_id, joined.token
 
 
 def _quiet(_: str) -> None:

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from relay_server.cli import clients, init, maintenance, serving
+from relay_server.cli import clients, init, joining, maintenance, serving
 from relay_server.cli.group import main
 
 for _command in (
@@ -16,6 +16,7 @@ for _command in (
     clients.list_clients,
     clients.add_client,
     clients.revoke,
+    joining.join_code,
     maintenance.gc,
     maintenance.check,
     maintenance.backup,

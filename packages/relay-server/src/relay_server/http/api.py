@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from relay_server.http import files, health, messages, peers, sessions
+from relay_server.http import files, health, join, messages, peers, sessions
 from relay_server.http.errors import EXCEPTION_HANDLERS
 from relay_server.http.service_calls import SERVICE_STATE
 from relay_server.service import RelayService
@@ -23,6 +23,7 @@ def build_http_api(service: RelayService) -> Starlette:
             *sessions.ROUTES,
             *messages.ROUTES,
             *files.ROUTES,
+            *join.ROUTES,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
     )

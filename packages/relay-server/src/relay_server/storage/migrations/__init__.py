@@ -14,7 +14,12 @@ from peewee import Database
 
 from relay_core import now_ms
 from relay_server.storage.dialect import Dialect
-from relay_server.storage.migrations import m001_initial, m002_uploads, m003_portable
+from relay_server.storage.migrations import (
+    m001_initial,
+    m002_uploads,
+    m003_portable,
+    m005_join_codes,
+)
 from relay_server.storage.models import AppliedMigration
 
 Migration = Callable[[Database, Dialect], None]
@@ -22,6 +27,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     m001_initial.m001_initial,
     m002_uploads.m002_uploads,
     m003_portable.m003_portable,
+    m005_join_codes.m005_join_codes,
 )
 
 
