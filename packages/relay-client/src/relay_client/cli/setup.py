@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import ipaddress
 import re
 import socket
 from collections.abc import Callable
 from typing import Final
+from urllib.parse import urlsplit
 
 import click
 
-from relay_client import claude
+from relay_client import claude, claude_trust
 from relay_client.api import RelayClient
 from relay_client.cli.app import App, echo_json, json_option, pass_app
 from relay_client.cli.render import visible
 from relay_client.config import ClientConfig, normalise_relay_url, validate_token
-from relay_client.joining import JoinClient, parse_join_code
+from relay_client.joining import CA_FILE_NAME, JoinClient, parse_join_code, pin_relay_ca
 from relay_client.roster import Roster
 from relay_core import Health, InvalidInput, RelayError, WhoAmI, validate_client_id, wire
 
@@ -69,6 +71,11 @@ def _checked_by(check: Callable[[str], object]) -> Callable[[str], str]:
     help="A one-time code from `agent-relay-server join-code`: gets this machine its token.",
 )
 @click.option(
+    "--ca-fingerprint",
+    metavar="FP",
+    help="An HTTPS relay's CA fingerprint, as its operator sees it (instead of confirming it).",
+)
+@click.option(
     "--add-peer",
     "add_peers",
     multiple=True,
@@ -85,6 +92,7 @@ def onboard(
     client_id: str | None,
     token: str | None,
     join_code: str | None,
+    ca_fingerprint: str | None,
     add_peers: tuple[str, ...],
     no_check: bool,
     no_input: bool,
@@ -101,8 +109,10 @@ def onboard(
     if join_code is not None:
         if token is not None:
             raise InvalidInput("give --join or --token, not both: the join code gets the token")
-        relay_url, client_id, token = _join(join_code, relay_url, client_id, existing)
-    given = (relay_url, client_id, token is not None, add_peers)
+        relay_url, client_id, token, ca = _join(
+            app, join_code, relay_url, client_id, ca_fingerprint, existing
+        )
+    given = (relay_url, client_id, token is not None, add_peers, ca_fingerprint)
     interactive = not no_input and not as_json and not any(given)
     url = relay_url or (existing.relay_url if existing else DEFAULT_RELAY_URL)
     me = client_id or (existing.client_id if existing else default_client_id())
@@ -118,7 +128,9 @@ def onboard(
             show_default=False,
             value_proc=_checked_by(validate_token),
         )
-    config = ClientConfig(relay_url=url, client_id=me, token=secret)
+    if join_code is None:
+        ca = _trust(app, url, ca_fingerprint, existing, interactive, no_check)
+    config = ClientConfig(relay_url=url, client_id=me, token=secret, ca_cert=ca)
     if config.relay_url != url.strip().rstrip("/"):
         click.echo(
             f"Using relay URL {config.relay_url}: the relay's base URL, without {wire.MCP_PATH} "
@@ -164,24 +176,79 @@ def onboard(
 
 
 def _join(
-    code: str, relay_url: str | None, client_id: str | None, existing: ClientConfig | None
-) -> tuple[str, str, str]:
-    """Exchange a join code: the relay URL, this machine's client id and its token."""
+    app: App,
+    code: str,
+    relay_url: str | None,
+    client_id: str | None,
+    fingerprint: str | None,
+    existing: ClientConfig | None,
+) -> tuple[str, str, str, str]:
+    """Exchange a join code: the relay URL, this machine's client id, its token and the pinned
+    CA (empty when there is none). An HTTPS relay's CA is pinned first, checked against the
+    fingerprint the code carries (or confirmed by the person), so the code goes only to it."""
     parsed = parse_join_code(code)
-    url = relay_url or parsed.relay_url
-    if url is None:
+    url = normalise_relay_url(relay_url or parsed.relay_url or "")
+    if relay_url is None and parsed.relay_url is None:
         raise InvalidInput(
             "this join code has no relay address: give it as CODE@HOST:PORT, or add --relay-url"
         )
+    pinned = parsed.fingerprint or fingerprint
+    ca = _trust(app, url, pinned, None, not pinned, False)
     asked = client_id or (existing.client_id if existing else default_client_id())
-    with contextlib.closing(JoinClient(url)) as client:
+    with contextlib.closing(JoinClient(url, verify=ca or True)) as client:
         joined = client.join(parsed.secret, asked)
     click.echo(
         f"Join code accepted: this machine is {joined.client_id} on the relay "
         f"({joined.auth_mode} mode); its token is saved, not shown.",
         err=True,
     )
-    return url, joined.client_id, joined.token
+    return url, joined.client_id, joined.token, ca
+
+
+def _trust(
+    app: App,
+    url: str,
+    fingerprint: str | None,
+    existing: ClientConfig | None,
+    interactive: bool,
+    no_check: bool,
+) -> str:
+    """The CA to verify ``url`` with: "" for plain HTTP (with a warning off loopback) or a relay
+    whose certificate the system trusts; else the relay's own CA, pinned."""
+    host = urlsplit(url).hostname or ""
+    if url.startswith("http://"):
+        if not _is_loopback(host):
+            click.echo(
+                f"Warning: {url} is plain HTTP: the token and messages cross the network in "
+                "clear. Ask the relay's operator for HTTPS (`agent-relay-server init --tls`).",
+                err=True,
+            )
+        return ""
+    if existing is not None and existing.relay_url == url and existing.ca_cert and not fingerprint:
+        return existing.ca_cert  # pinned before
+    if no_check and not fingerprint:
+        return existing.ca_cert if existing is not None and existing.relay_url == url else ""
+
+    def confirm(actual: str) -> bool:
+        shown = " ".join(actual[i : i + 4] for i in range(0, len(actual), 4))
+        click.echo(f"The relay's CA fingerprint is:\n\n    {shown}\n", err=True)
+        return click.confirm("Does the relay's operator see the same?", err=True)
+
+    return pin_relay_ca(
+        url,
+        app.paths.root / CA_FILE_NAME,
+        expected=fingerprint,
+        confirm=confirm if interactive else None,
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _quiet(_: str) -> None:
@@ -245,8 +312,20 @@ def connect(app: App, print_only: bool, scope: str, as_json: bool) -> None:
     """
     if print_only:
         echo_json(claude.mcp_config(app.config))
+        if app.config.ca_cert:
+            click.echo(
+                f"The relay uses its own CA: start Claude Code with "
+                f"{claude_trust.CA_ENV}={app.config.ca_cert} (or run connect without --print).",
+                err=True,
+            )
         return
     claude.register(app.config, scope)
+    if app.config.ca_cert and claude_trust.trust_ca(app.config.ca_cert):
+        click.echo(
+            f"Claude Code now trusts the relay's CA: {claude_trust.CA_ENV} is set in "
+            f"{claude_trust.user_settings_path()}.",
+            err=True,
+        )
     if as_json:
         echo_json(
             {"registered": claude.SERVER_NAME, "url": claude.mcp_url(app.config), "scope": scope}

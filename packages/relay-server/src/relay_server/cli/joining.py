@@ -91,4 +91,22 @@ def join_code(
     click.echo(f"Join code (single use, valid until {until}; it {what}):\n")
     click.echo(f"    {issued.code}\n")
     click.echo("On the new machine:")
-    click.echo(f"    agent-relay onboard --join {issued.code}@{relay_address(config, address)}")
+    click.echo(
+        f"    agent-relay onboard --join {issued.code}@{relay_address(config, address)}"
+        f"{_pinned(config)}"
+    )
+
+
+def _pinned(config: ServerConfig) -> str:
+    """``/FINGERPRINT`` of the relay's CA when it speaks HTTPS, else nothing."""
+    if config.tls_ca_path is None:
+        return ""
+    from relay_server.tls import CODE_FINGERPRINT_CHARS, fingerprint
+
+    try:
+        pem = config.tls_ca_path.read_bytes()
+    except FileNotFoundError:
+        raise click.ClickException(
+            f"tls is on but {config.tls_ca_path} is missing: run `agent-relay-server init --tls`"
+        ) from None
+    return "/" + fingerprint(pem)[:CODE_FINGERPRINT_CHARS]

@@ -13,6 +13,7 @@ import click
 from relay_core.wire import DEFAULT_HOST, DEFAULT_PORT
 from relay_server import __version__, systemd
 from relay_server.cli.group import CONFIG_FILE_NAME, config_options, load
+from relay_server.config import is_loopback
 
 QUIET_LOGGERS = ("peewee",)
 """Loggers kept at INFO or above whatever the level: peewee logs every SQL statement with its
@@ -57,11 +58,19 @@ def serve(
         log_level=log_level,
     )
     config.refuse_insecure_listen()
+    config.tls_options()  # missing TLS files stop serve before it binds the port
     configure_logging(config.log_level)
     sock = listen(config.host, config.port)  # before anything else: a taken port says so
     relay = build_relay(config)
+    if not config.tls and not is_loopback(config.host):
+        click.echo(
+            "Warning: plain HTTP beyond this machine: tokens and messages cross the network in "
+            "clear. `agent-relay-server init --tls` makes a certificate; then set tls = true.",
+            err=True,
+        )
     click.echo(
-        f"agent-relay-server {__version__} on http://{config.host}:{sock.getsockname()[1]} "
+        f"agent-relay-server {__version__} on {config.scheme}://{config.host}:"
+        f"{sock.getsockname()[1]} "
         f"(MCP at /mcp, auth {config.effective_auth_mode}, data in {config.data_dir})",
         err=True,
     )

@@ -1,4 +1,5 @@
-"""``POST /api/v1/join``: a join code exchanged for this client's token, without a token.
+"""``POST /api/v1/join``: a join code exchanged for this client's token, without a token; and
+``GET /api/v1/join/ca``: the relay's own CA certificate, for clients to pin (404 without TLS).
 
 The body is ``{"code": "K7QM-4TZP-X2HD", "client_id": "alice-laptop"}`` (``client_id`` optional
 when the code fixes it); the answer ``{"client_id", "token", "auth_mode"}``. The code travels in
@@ -16,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from relay_core import RequestModel
-from relay_core.wire import JOIN_PATH
+from relay_core.wire import JOIN_CA_PATH, JOIN_PATH
 from relay_server.http.params import read_body
 from relay_server.http.responses import json_response
 from relay_server.http.service_calls import run, service_of
@@ -45,4 +46,13 @@ async def join(request: Request) -> Response:
     return answer
 
 
-ROUTES: Final[list[BaseRoute]] = [Route(JOIN_PATH, join, methods=["POST"])]
+async def join_ca(request: Request) -> Response:
+    """The relay's own CA certificate (public), which a client pins before sending a code."""
+    pem = await run(service_of(request).tls_ca_certificate)
+    return Response(pem, media_type="application/x-pem-file")
+
+
+ROUTES: Final[list[BaseRoute]] = [
+    Route(JOIN_PATH, join, methods=["POST"]),
+    Route(JOIN_CA_PATH, join_ca, methods=["GET"]),
+]

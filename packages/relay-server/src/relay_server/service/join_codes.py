@@ -29,6 +29,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Final
 
 from cryptography.exceptions import InvalidTag
@@ -37,6 +38,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from relay_core import (
     Conflict,
     InvalidInput,
+    NotFound,
     RateLimited,
     Unauthorized,
     now_ms,
@@ -168,6 +170,22 @@ class GuessLimit:
 class JoinCodesFeature(ClientsFeature):
     """Making join codes, and exchanging one for a token (a per-client token, as
     :class:`ClientsFeature` gives them)."""
+
+    tls_ca_path: Path | None = None
+    """The relay's own CA certificate, when it speaks HTTPS with one (set by ``build_service``)."""
+
+    def tls_ca_certificate(self) -> bytes:
+        """The PEM of the relay's own CA, which clients pin.
+
+        Raises:
+            NotFound: the relay does not speak HTTPS with a CA of its own.
+        """
+        if self.tls_ca_path is None:
+            raise NotFound("this relay has no CA of its own (it does not run with tls = true)")
+        try:
+            return self.tls_ca_path.read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"the relay's CA certificate {self.tls_ca_path} is missing") from None
 
     @cached_property
     def join_guesses(self) -> GuessLimit:
