@@ -1,5 +1,6 @@
 """Two hosts on a real (virtual) network: a relay speaking HTTPS in one network namespace, a
-client joining it with a join code from another, over a veth pair.
+client joining it with a join code from another, over a veth pair; and the client finding the
+relay by its mDNS announcement, multicast that stays on that link.
 
 The namespaces, the link and the addresses (10.77.N.1 and 10.77.N.2) are made by the test and
 deleted when it ends; no packet leaves the machine. Needs root and iproute2 (skipped without
@@ -119,3 +120,41 @@ def test_a_client_on_another_host_joins_an_https_relay_with_a_code(lan, tmp_path
     relay_log = (tmp_path / "relay.log").read_text()
     assert f"on https://{lan.relay_ip}:{PORT}" in relay_log
     assert code.split("@")[0] not in relay_log
+
+
+def test_a_client_discovers_the_relay_on_the_lan_and_joins_it(lan, tmp_path):
+    data = tmp_path / "relay"
+    init = CliRunner().invoke(
+        server_cli,
+        ["init", "--tls", "--per-client", "--host", lan.relay_ip, "--port", str(PORT),
+         "--data-dir", str(data)],
+    )  # fmt: skip
+    assert init.exit_code == 0, init.output
+    log = (tmp_path / "relay.log").open("w")
+    serve = subprocess.Popen(
+        ["ip", "netns", "exec", lan.relay_ns, sys.executable, "-m", "relay_server", "serve",
+         "--data-dir", str(data), "--log-level", "info"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while "announced as" not in (tmp_path / "relay.log").read_text():
+            assert serve.poll() is None, (tmp_path / "relay.log").read_text()
+            assert time.monotonic() < deadline, (tmp_path / "relay.log").read_text()
+            time.sleep(0.2)
+        printed = CliRunner().invoke(server_cli, ["join-code", "--data-dir", str(data)])
+        code = printed.output.split("--join ", 1)[1].split()[0]
+        secret, fingerprint = code.split("@")[0], code.rsplit("/", 1)[1]
+        client = {"CLAUDE_USER_DATA": str(tmp_path / "client"), "AGENT_RELAY_CLAUDE": "none"}
+        joined = lan.run(
+            lan.client_ns, str(BIN / "agent-relay"), "onboard", "--discover", "--join", secret,
+            "--ca-fingerprint", fingerprint, "--client-id", "laptop", env=client,
+        )  # fmt: skip
+        assert joined.returncode == 0, joined.stdout + joined.stderr
+        assert f"https://{lan.relay_ip}:{PORT} (version" in joined.stderr
+        assert "auth per-client" in joined.stderr
+        assert "Token accepted: you are laptop" in joined.stdout
+    finally:
+        serve.terminate()
+        serve.wait(timeout=15)
+        log.close()

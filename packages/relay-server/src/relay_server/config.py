@@ -85,6 +85,10 @@ class ServerConfig(BaseModel):
     insecure_open: bool = Field(
         default=False, description="Allow an open relay on a non-loopback address."
     )
+    announce: bool = Field(
+        default=True,
+        description="Announce the relay on the LAN (mDNS, _agent-relay._tcp) unless on loopback.",
+    )
     tls: bool = Field(
         default=False,
         description="Serve HTTPS with the CA and certificate `init --tls` made in <data_dir>/tls.",

@@ -20,7 +20,15 @@ from relay_client.cli.render import visible
 from relay_client.config import ClientConfig, normalise_relay_url, validate_token
 from relay_client.joining import CA_FILE_NAME, JoinClient, parse_join_code, pin_relay_ca
 from relay_client.roster import Roster
-from relay_core import Health, InvalidInput, RelayError, WhoAmI, validate_client_id, wire
+from relay_core import (
+    Health,
+    InvalidInput,
+    NotFound,
+    RelayError,
+    WhoAmI,
+    validate_client_id,
+    wire,
+)
 
 DEFAULT_RELAY_URL: Final = f"http://{wire.DEFAULT_HOST}:{wire.DEFAULT_PORT}"
 
@@ -71,6 +79,9 @@ def _checked_by(check: Callable[[str], object]) -> Callable[[str], str]:
     help="A one-time code from `agent-relay-server join-code`: gets this machine its token.",
 )
 @click.option(
+    "--discover", is_flag=True, help="Find the relay on the LAN (mDNS) instead of --relay-url."
+)
+@click.option(
     "--ca-fingerprint",
     metavar="FP",
     help="An HTTPS relay's CA fingerprint, as its operator sees it (instead of confirming it).",
@@ -92,6 +103,7 @@ def onboard(
     client_id: str | None,
     token: str | None,
     join_code: str | None,
+    discover: bool,
     ca_fingerprint: str | None,
     add_peers: tuple[str, ...],
     no_check: bool,
@@ -106,6 +118,8 @@ def onboard(
     one-time join code instead of a copied URL and token.
     """
     existing = ClientConfig.load_optional(app.paths.config)
+    if discover:
+        relay_url = _discovered(relay_url, not no_input and not as_json)
     if join_code is not None:
         if token is not None:
             raise InvalidInput("give --join or --token, not both: the join code gets the token")
@@ -203,6 +217,34 @@ def _join(
         err=True,
     )
     return url, joined.client_id, joined.token, ca
+
+
+def _discovered(relay_url: str | None, interactive: bool) -> str:
+    """The URL of a relay found on the LAN: the only one, or the one the person picks."""
+    from relay_client.discovery import DEFAULT_BROWSE_S, discover
+
+    if relay_url is not None:
+        raise InvalidInput("give --discover or --relay-url, not both")
+    found = discover()
+    if not found:
+        raise NotFound(
+            f"no relay announced itself on this network within {DEFAULT_BROWSE_S:g} s: ask its "
+            "operator for its URL or a join code (a relay on loopback, or started with "
+            "--no-announce, is not announced)"
+        )
+    for number, relay in enumerate(found, 1):
+        fingerprint = f", CA {relay.fingerprint[:16]}..." if relay.fingerprint else ""
+        click.echo(
+            f"  {number}. {visible(relay.name)}: {relay.relay_url} (version "
+            f"{visible(relay.version)}, auth {visible(relay.auth_mode)}{fingerprint})",
+            err=True,
+        )
+    if len(found) == 1:
+        return found[0].relay_url
+    if not interactive:
+        raise InvalidInput("several relays answered: choose one with --relay-url URL")
+    choice: int = click.prompt("Which relay", type=click.IntRange(1, len(found)), err=True)
+    return found[choice - 1].relay_url
 
 
 def _trust(

@@ -7,13 +7,17 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from relay_core.wire import DEFAULT_HOST, DEFAULT_PORT
 from relay_server import __version__, systemd
 from relay_server.cli.group import CONFIG_FILE_NAME, config_options, load
-from relay_server.config import is_loopback
+from relay_server.config import ServerConfig, is_loopback
+
+if TYPE_CHECKING:
+    from relay_server.discovery import Announcement
 
 QUIET_LOGGERS = ("peewee",)
 """Loggers kept at INFO or above whatever the level: peewee logs every SQL statement with its
@@ -37,6 +41,9 @@ def configure_logging(level: str) -> None:
 @click.option("--port", type=int, help=f"TCP port [default: {DEFAULT_PORT}].")
 @click.option("--insecure-open", is_flag=True, default=None, help="Allow no token off loopback.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
+@click.option(
+    "--no-announce", "announce", flag_value=False, default=None, help="Do not announce on the LAN."
+)
 def serve(
     config_file: Path | None,
     data_dir: Path | None,
@@ -44,6 +51,7 @@ def serve(
     port: int | None,
     insecure_open: bool | None,
     log_level: str | None,
+    announce: bool | None,
 ) -> None:
     """Run the relay: MCP at /mcp, the HTTP API at /api/v1, files at /blobs."""
     from relay_server.app import build_relay
@@ -56,6 +64,7 @@ def serve(
         port=port,
         insecure_open=insecure_open,
         log_level=log_level,
+        announce=announce,
     )
     config.refuse_insecure_listen()
     config.tls_options()  # missing TLS files stop serve before it binds the port
@@ -75,9 +84,27 @@ def serve(
         err=True,
     )
     server = RelayServer(relay.app, relay.hub, **uvicorn_options(config))
-    server.run(sockets=[sock])
+    announcement = announce_relay(config, sock.getsockname()[1])
+    try:
+        server.run(sockets=[sock])
+    finally:
+        if announcement is not None:
+            announcement.close()
     if not server.started:
         raise click.ClickException("the relay did not start; the log above says why")
+
+
+def announce_relay(config: ServerConfig, port: int) -> Announcement | None:
+    """Announce the relay on the LAN (mDNS), with its CA's fingerprint when it speaks HTTPS."""
+    from relay_server.discovery import announce
+
+    fingerprint = None
+    if config.tls_ca_path is not None and config.announce:
+        from relay_server.tls import CODE_FINGERPRINT_CHARS
+        from relay_server.tls import fingerprint as ca_fingerprint
+
+        fingerprint = ca_fingerprint(config.tls_ca_path.read_bytes())[:CODE_FINGERPRINT_CHARS]
+    return announce(config, port, fingerprint)
 
 
 def _this_executable() -> str:
