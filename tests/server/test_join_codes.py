@@ -183,3 +183,18 @@ def test_neither_code_nor_token_reaches_the_access_log(per_client, tmp_path):
     assert "POST /api/v1/join" in log
     assert printed.split("@")[0] not in log
     assert saved_token(config_file) not in log
+
+
+def test_a_relay_keeping_only_the_tokens_hash_asks_for_the_token_to_hand_over(start_relay):
+    token = "shared-token-0123456789abcdef"
+    relay = start_relay(token=None, token_sha256=hashlib.sha256(token.encode()).hexdigest())
+    args = ["join-code", "--data-dir", str(relay.data_dir)]
+    wrong = CliRunner().invoke(server_cli, args, env=relay.env, input="not-the-token\n")
+    assert wrong.exit_code == 1
+    assert "not this relay's shared token" in wrong.output
+    right = CliRunner().invoke(server_cli, args, env=relay.env, input=token + "\n")
+    assert right.exit_code == 0, right.output
+    code = re.search(r"^    ([0-9A-Z-]{14})$", right.output, re.M).group(1)
+    joined = exchange(relay, code, "laptop")
+    assert joined.status_code == 200, joined.text
+    assert joined.json() == {"client_id": "laptop", "token": token, "auth_mode": "shared"}
