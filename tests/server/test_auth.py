@@ -33,6 +33,8 @@ INITIALIZE = {
 }
 EVERY_ROUTE: dict[tuple[str, str], tuple[str, object]] = {
     ("GET", "/healthz"): ("/healthz", None),
+    ("POST", "/api/v1/join"): ("/api/v1/join", {"code": "AAAA-AAAA-AAAA"}),
+    ("GET", "/api/v1/join/ca"): ("/api/v1/join/ca", None),
     ("GET", "/api/v1/status"): ("/api/v1/status", None),
     ("GET", "/api/v1/whoami"): ("/api/v1/whoami", None),
     ("GET", "/api/v1/sessions"): ("/api/v1/sessions", None),
@@ -62,7 +64,9 @@ EVERY_ROUTE: dict[tuple[str, str], tuple[str, object]] = {
     ("GET", "/api/v1/no-such-route"): ("/api/v1/no-such-route", None),
 }
 """Every (method, route) the relay serves, plus a missing one: how to call each."""
-GUARDED = sorted(key for key in EVERY_ROUTE if key[1] != "/healthz")
+PUBLIC = frozenset({"/healthz", "/api/v1/join", "/api/v1/join/ca"})
+"""Routes that need no token: health, and how a machine without a token gets one."""
+GUARDED = sorted(key for key in EVERY_ROUTE if key[1] not in PUBLIC)
 WRONG_TOKEN = "wrong-token-abcdefghijklmnopqrstuvwxyz"
 
 
@@ -143,6 +147,15 @@ def test_shared_mode_lets_the_token_in_on_every_route(relay, method, path):
 
 def test_healthz_answers_anyone(relay):
     assert call(relay, "GET", "/healthz", {}).status_code == 200
+
+
+def test_the_join_routes_answer_without_a_token_with_their_own_answers(relay):
+    guess = call(relay, "POST", "/api/v1/join", {})
+    assert guess.status_code == 401
+    assert "join code is not valid" in guess.json()["error"]["message"]  # not "needs a token"
+    no_ca = call(relay, "GET", "/api/v1/join/ca", {})
+    assert no_ca.status_code == 404  # this relay runs without TLS
+    assert no_ca.json()["error"]["code"] == "not_found"
 
 
 def test_shared_mode_needs_a_client_id(relay):
