@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 ALLOWED_THIRD_PARTY = {
     "relay_core": {"pydantic", "toon_format"},
-    "relay_client": {"relay_core", "requests", "platformdirs", "tomli_w", "click"},
+    "relay_client": {"relay_core", "requests", "platformdirs", "tomli_w", "click", "zeroconf"},
     "relay_server": None,  # anything but the client
 }
 FORBIDDEN = {

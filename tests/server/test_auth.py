@@ -33,6 +33,8 @@ INITIALIZE = {
 }
 EVERY_ROUTE: dict[tuple[str, str], tuple[str, object]] = {
     ("GET", "/healthz"): ("/healthz", None),
+    ("POST", "/api/v1/join"): ("/api/v1/join", {"code": "AAAA-AAAA-AAAA"}),
+    ("GET", "/api/v1/join/ca"): ("/api/v1/join/ca", None),
     ("GET", "/api/v1/status"): ("/api/v1/status", None),
     ("GET", "/api/v1/whoami"): ("/api/v1/whoami", None),
     ("GET", "/api/v1/sessions"): ("/api/v1/sessions", None),
@@ -87,8 +89,11 @@ EVERY_ROUTE: dict[tuple[str, str], tuple[str, object]] = {
     ("GET", "/api/v1/no-such-route"): ("/api/v1/no-such-route", None),
 }
 """Every (method, route) the relay serves, plus a missing one: how to call each."""
-PUBLIC = frozenset({"/healthz", "/", "/ui", "/ui/", "/ui/static/{name}"})
-"""Routes anyone may call: the health check, and the web view's page and its files."""
+WEB_VIEW_FILES = frozenset({"/", "/ui", "/ui/", "/ui/static/{name}"})
+"""The web view's page and its files: anyone may load them (its data routes need a login)."""
+PUBLIC = frozenset({"/healthz", "/api/v1/join", "/api/v1/join/ca"}) | WEB_VIEW_FILES
+"""Routes that need no token: health, how a machine without a token gets one, and the web
+view's page and files."""
 GUARDED = sorted(key for key in EVERY_ROUTE if key[1] not in PUBLIC)
 WRONG_TOKEN = "wrong-token-abcdefghijklmnopqrstuvwxyz"
 
@@ -173,9 +178,18 @@ def test_healthz_answers_anyone(relay):
 
 
 def test_the_web_views_page_and_files_answer_anyone(relay):
-    for path in sorted(PUBLIC):
+    for path in sorted(WEB_VIEW_FILES | {"/healthz"}):
         answer = requests.get(relay.url + EVERY_ROUTE[("GET", path)][0], timeout=5)
         assert answer.status_code == 200, path
+
+
+def test_the_join_routes_answer_without_a_token_with_their_own_answers(relay):
+    guess = call(relay, "POST", "/api/v1/join", {})
+    assert guess.status_code == 401
+    assert "join code is not valid" in guess.json()["error"]["message"]  # not "needs a token"
+    no_ca = call(relay, "GET", "/api/v1/join/ca", {})
+    assert no_ca.status_code == 404  # this relay runs without TLS
+    assert no_ca.json()["error"]["code"] == "not_found"
 
 
 def test_shared_mode_needs_a_client_id(relay):

@@ -196,7 +196,10 @@ class RelayClient:
         retries: int = DEFAULT_RETRIES,
         backoff_s: float | None = None,
         session: requests.Session | None = None,
+        verify: str | bool = True,
     ) -> None:
+        """``verify``: the CA file an HTTPS relay's certificate must chain to (the pinned CA of
+        a relay with its own), or True for the system's trusted CAs."""
         self.base_url = normalise_relay_url(relay_url)
         self.client_id = client_id
         self.connect_timeout_s = connect_timeout_s
@@ -207,6 +210,7 @@ class RelayClient:
         # Proxies from the environment would send LAN traffic elsewhere; the relay is always
         # addressed directly.
         self._session.trust_env = False
+        self._session.verify = verify
         self._session.headers["User-Agent"] = USER_AGENT
         if client_id:
             self._session.headers[wire.CLIENT_ID_HEADER] = client_id
@@ -215,7 +219,8 @@ class RelayClient:
 
     @classmethod
     def from_config(cls, config: ClientConfig, **options: Any) -> RelayClient:
-        """A client for the relay, identity and token of a :class:`ClientConfig`."""
+        """A client for the relay, identity, token and pinned CA of a :class:`ClientConfig`."""
+        options.setdefault("verify", config.verify)
         return cls(config.relay_url, config.client_id, config.token or None, **options)
 
     def close(self) -> None:

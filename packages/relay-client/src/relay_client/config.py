@@ -1,10 +1,11 @@
 """``config.toml``: which relay this machine talks to, as whom, with which token.
 
-The file holds three keys and nothing else::
+The file holds these keys and nothing else::
 
     relay_url = "http://relay.lan:7878"
     client_id = "alice-laptop"
     token = "..."            # empty or absent when the relay runs open
+    ca_cert = "/.../relay-ca.pem"   # only for an HTTPS relay with its own CA: the CA pinned
 
 It is written atomically with mode 0600 because it holds the token. Unknown keys are errors that
 name the key and its line, so a typo never silently falls back to a default.
@@ -30,7 +31,7 @@ from relay_client.files import (
 )
 from relay_core import InvalidInput, NotFound, validate_client_id, wire
 
-KEYS: Final = ("relay_url", "client_id", "token")
+KEYS: Final = ("relay_url", "client_id", "token", "ca_cert")
 REQUIRED_KEYS: Final = ("relay_url", "client_id")
 _TOKEN_RE: Final = re.compile(r"[\x21-\x7e]+")
 
@@ -81,6 +82,15 @@ def normalise_relay_url(value: object) -> str:
     return url
 
 
+def validate_ca_cert(value: object) -> str:
+    """Empty, or the absolute path of the relay's pinned CA certificate; raise InvalidInput."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"ca_cert must be a string, got {type(value).__name__}")
+    if value and not Path(value).is_absolute():
+        raise InvalidInput(f"ca_cert must be an absolute path, got {value!r}")
+    return value
+
+
 def validate_token(value: object) -> str:
     """A token is empty (open relay) or printable ASCII without spaces; raise InvalidInput."""
     if not isinstance(value, str):
@@ -97,11 +107,20 @@ class ClientConfig:
     relay_url: str
     client_id: str
     token: str = ""
+    ca_cert: str = ""
+    """The CA certificate this machine pinned for an HTTPS relay with its own CA; empty: the
+    system's trusted CAs (or plain HTTP)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "relay_url", normalise_relay_url(self.relay_url))
         validate_client_id(self.client_id)
         validate_token(self.token)
+        validate_ca_cert(self.ca_cert)
+
+    @property
+    def verify(self) -> str | bool:
+        """What ``requests`` verifies the relay's certificate with: the pinned CA, or True."""
+        return self.ca_cert or True
 
     @classmethod
     def load(cls, path: Path) -> ClientConfig:
@@ -142,7 +161,8 @@ class ClientConfig:
 
     def save(self, path: Path) -> None:
         """Write the config atomically with mode 0600."""
-        write_atomic(path, tomli_w.dumps(asdict(self)).encode("utf-8"), mode=PRIVATE_MODE)
+        values = {k: v for k, v in asdict(self).items() if v or k != "ca_cert"}
+        write_atomic(path, tomli_w.dumps(values).encode("utf-8"), mode=PRIVATE_MODE)
 
     @property
     def masked_token(self) -> str:
@@ -153,7 +173,8 @@ class ClientConfig:
 
     def shown(self) -> dict[str, str]:
         """The settings as they may be printed: the token masked."""
-        return {**asdict(self), "token": self.masked_token}
+        shown = {k: v for k, v in asdict(self).items() if v or k != "ca_cert"}
+        return {**shown, "token": self.masked_token}
 
 
 class _BadValue(Exception):
@@ -167,6 +188,7 @@ _CHECKS: Final = {
     "relay_url": normalise_relay_url,
     "client_id": validate_client_id,
     "token": validate_token,
+    "ca_cert": validate_ca_cert,
 }
 
 

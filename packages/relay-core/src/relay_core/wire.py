@@ -31,6 +31,10 @@ WHOAMI_PATH: Final = f"{API_PREFIX}/whoami"
 SESSIONS_PATH: Final = f"{API_PREFIX}/sessions"
 PEERS_PATH: Final = f"{API_PREFIX}/peers"
 MESSAGES_PATH: Final = f"{API_PREFIX}/messages"
+JOIN_PATH: Final = f"{API_PREFIX}/join"
+"""Exchange a join code for a token; with :data:`JOIN_CA_PATH`, the API routes needing no token."""
+JOIN_CA_PATH: Final = f"{API_PREFIX}/join/ca"
+"""The relay's own CA certificate (PEM), which clients pin before they send a join code."""
 
 
 def session_path(name: str) -> str:

@@ -105,7 +105,7 @@ def build_service(config: ServerConfig, hub: EventHub | None = None) -> RelaySer
     for directory in (config.data_dir, config.blobs_dir):
         make_private(directory, PRIVATE_DIR_MODE)
     storage = open_storage(config.database_url or config.database_path)
-    return RelayService(
+    service = RelayService(
         storage,
         hub or EventHub(),
         version=__version__,
@@ -123,6 +123,8 @@ def build_service(config: ServerConfig, hub: EventHub | None = None) -> RelaySer
         ),
         token_marker=TokenMarker(config.token_marker_base),
     )
+    service.tls_ca_path = config.tls_ca_path  # served for clients to pin (http/join.py)
+    return service
 
 
 def _authenticator(

@@ -37,6 +37,10 @@ ENV_PREFIX: Final = "RELAY_"
 CONFIG_ENV: Final = "RELAY_CONFIG"
 DATABASE_FILE: Final = "relay.sqlite3"
 BLOBS_DIR: Final = "blobs"
+TLS_DIR: Final = "tls"
+TLS_CERT_FILE: Final = "server.pem"
+TLS_KEY_FILE: Final = "server-key.pem"
+TLS_CA_FILE: Final = "ca.pem"
 
 AuthMode = Literal["open", "shared", "per-client"]
 McpRevisions = Literal["push", "all"]
@@ -88,6 +92,14 @@ class ServerConfig(BaseModel):
     )
     insecure_open: bool = Field(
         default=False, description="Allow an open relay on a non-loopback address."
+    )
+    announce: bool = Field(
+        default=True,
+        description="Announce the relay on the LAN (mDNS, _agent-relay._tcp) unless on loopback.",
+    )
+    tls: bool = Field(
+        default=False,
+        description="Serve HTTPS with the CA and certificate `init --tls` made in <data_dir>/tls.",
     )
     allowed_hosts: list[str] = Field(
         default_factory=list, description="Extra Host header values to accept (DNS rebinding)."
@@ -211,6 +223,37 @@ class ServerConfig(BaseModel):
     def blobs_dir(self) -> Path:
         """Root of the content-addressed file store."""
         return self.data_dir / BLOBS_DIR
+
+    @property
+    def tls_dir(self) -> Path:
+        """Where ``init --tls`` keeps the CA and the server certificate."""
+        return self.data_dir / TLS_DIR
+
+    @property
+    def tls_ca_path(self) -> Path | None:
+        """The CA certificate clients pin, when the relay speaks HTTPS."""
+        return self.tls_dir / TLS_CA_FILE if self.tls else None
+
+    @property
+    def scheme(self) -> str:
+        """``https`` with ``tls``, else ``http``."""
+        return "https" if self.tls else "http"
+
+    def tls_options(self) -> dict[str, str]:
+        """uvicorn's ``ssl_certfile`` and ``ssl_keyfile`` with ``tls``, else nothing.
+
+        Raises:
+            InvalidInput: ``tls`` is on but the files are missing.
+        """
+        if not self.tls:
+            return {}
+        cert, key = self.tls_dir / TLS_CERT_FILE, self.tls_dir / TLS_KEY_FILE
+        if not (cert.is_file() and key.is_file()):
+            raise InvalidInput(
+                f"tls is on but {cert} or {key} is missing: run `agent-relay-server init --tls "
+                f"--data-dir {self.data_dir}` to make them"
+            )
+        return {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
 
     def refuse_insecure_listen(self) -> None:
         """Raise when an open relay would listen beyond this machine without ``insecure_open``."""

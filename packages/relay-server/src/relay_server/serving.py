@@ -51,6 +51,7 @@ def uvicorn_options(config: ServerConfig) -> dict[str, Any]:
         "timeout_graceful_shutdown": 5,
         "timeout_keep_alive": 30,  # idle keep-alive connections
         "h11_max_incomplete_event_size": 64 * 1024,  # request line and headers
+        **config.tls_options(),  # HTTPS with the certificate `init --tls` made
     }
 
 

@@ -1,20 +1,22 @@
 """``agent-relay-server``: run the relay and administer its data.
 
 ``main`` is the click group (``group``); each module adds one group of commands: ``serving``
-(serve, systemd-unit), ``init``, ``clients`` (add-client, remove-client) and ``maintenance``
-(gc, check, backup, restore).
+(serve, systemd-unit), ``init``, ``clients`` (clients, add-client, revoke alias remove-client),
+``joining`` (join-code) and ``maintenance`` (gc, check, backup, restore).
 """
 
 from __future__ import annotations
 
-from relay_server.cli import clients, init, maintenance, serving
+from relay_server.cli import clients, init, joining, maintenance, serving
 from relay_server.cli.group import main
 
 for _command in (
     serving.serve,
     init.init,
+    clients.list_clients,
     clients.add_client,
-    clients.remove_client,
+    clients.revoke,
+    joining.join_code,
     maintenance.gc,
     maintenance.check,
     maintenance.backup,
@@ -22,5 +24,6 @@ for _command in (
     serving.systemd_unit,
 ):
     main.add_command(_command)
+main.add_command(clients.revoke, "remove-client")  # its name before `revoke`; scripts use it
 
 __all__ = ["main"]

@@ -7,6 +7,7 @@ import secrets
 import socket
 import tomllib
 from pathlib import Path
+from typing import Final
 
 import click
 
@@ -26,11 +27,22 @@ from relay_server.local_addresses import local_addresses
 @click.option("--port", type=int, default=DEFAULT_PORT, show_default=True)
 @click.option("--per-client", is_flag=True, help="One token per client (add-client) instead.")
 @click.option("--force", is_flag=True, help="Replace an existing config file.")
-def init(data_dir: Path | None, host: str, port: int, per_client: bool, force: bool) -> None:
+@click.option(
+    "--tls",
+    is_flag=True,
+    help="Make a private CA and a certificate for this host, and serve HTTPS (on an existing "
+    "config: add them, keeping its token).",
+)
+def init(
+    data_dir: Path | None, host: str, port: int, per_client: bool, force: bool, tls: bool
+) -> None:
     """Write a commented config with a fresh token, and say how to connect."""
     data_dir = data_dir or default_data_dir()
     path = data_dir / CONFIG_FILE_NAME
     if path.exists() and not force:
+        if tls:
+            add_tls(path)
+            return
         raise click.ClickException(f"{path} exists; pass --force to replace it (and its token)")
     token = secrets.token_urlsafe(32)
     hostname = socket.gethostname()
@@ -46,34 +58,92 @@ def init(data_dir: Path | None, host: str, port: int, per_client: bool, force: b
         token_sha256=None if per_client else hash_token(token),
         allowed_hosts=allowed,
     )
-    ServerConfig.model_validate(tomllib.loads(text))  # never write a file the relay refuses
+    if tls:
+        text += "\n" + TLS_LINE
+    config = ServerConfig.model_validate(tomllib.loads(text))  # never write what it refuses
     data_dir.mkdir(parents=True, exist_ok=True)
+    _write_config(path, text)
+    click.echo(f"Wrote {path}")
+    if tls:
+        _make_certificate(config)
+    if allowed:
+        click.echo(f"Clients may reach it as: {', '.join(allowed)} (allowed_hosts)")
+    _say_how_to_connect(None if per_client else token, relay_url(host, port, tls))
+    click.echo(f"Start the relay with: agent-relay-server serve --data-dir {data_dir}")
+
+
+def _say_how_to_connect(shared_token: str | None, url: str) -> None:
+    """The shared token, once, and the onboard line; or how per-client tokens are made."""
+    if shared_token is None:
+        click.echo(
+            "Per-client tokens: create one per machine with `agent-relay-server add-client NAME`,"
+            " or give it a one-time code from `agent-relay-server join-code`."
+        )
+        return
+    click.echo(f"Shared token (shown once, stored only as a hash):\n\n    {shared_token}\n")
+    click.echo("On each agent machine, with NAME its name on the relay (e.g. alice-laptop):")
+    click.echo(f"    agent-relay onboard --relay-url {url} --token {shared_token} --client-id NAME")
+    click.echo("(or give it a one-time code from `agent-relay-server join-code` instead)")
+
+
+def _write_config(path: Path, text: str) -> None:
+    """Replace the config file at once, readable by this user only (it may hold a token)."""
     tmp = path.with_suffix(".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.chmod(0o600)
     os.replace(tmp, path)
-    click.echo(f"Wrote {path}")
-    if allowed:
-        click.echo(f"Clients may reach it as: {', '.join(allowed)} (allowed_hosts)")
-    if per_client:
-        click.echo(
-            "Per-client tokens: create one per machine with `agent-relay-server add-client NAME`."
-        )
-    else:
-        click.echo(f"Shared token (shown once, stored only as a hash):\n\n    {token}\n")
-        click.echo("On each agent machine, with NAME its name on the relay (e.g. alice-laptop):")
-        click.echo(
-            f"    agent-relay onboard --relay-url {relay_url(host, port)} --token {token} "
-            "--client-id NAME"
-        )
-    click.echo(f"Start the relay with: agent-relay-server serve --data-dir {data_dir}")
 
 
-def relay_url(host: str, port: int) -> str:
+def relay_url(host: str, port: int, tls: bool = False) -> str:
     """The URL clients use for a relay listening on ``host``:``port``."""
     if not is_loopback(host) and host in {"0.0.0.0", "::", ""}:
         host = socket.gethostname()
-    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    return f"{'https' if tls else 'http'}://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+TLS_LINE: Final = "tls = true            # HTTPS with the CA and certificate in <data_dir>/tls\n"
+
+
+def certificate_names(config: ServerConfig) -> list[str]:
+    """The names and addresses the server certificate is for: this host's, and the config's."""
+    hostname = socket.gethostname()
+    listen = [] if config.host in {"0.0.0.0", "::", ""} else [config.host]
+    return list(
+        dict.fromkeys(
+            [
+                hostname,
+                f"{hostname}.local",
+                *listen,
+                *config.allowed_hosts,
+                *local_addresses(),
+                "localhost",
+                "127.0.0.1",
+                "::1",
+            ]
+        )
+    )
+
+
+def _make_certificate(config: ServerConfig) -> None:
+    from relay_server.tls import make_tls
+
+    names = certificate_names(config)
+    fingerprint = make_tls(config.tls_dir, names)
+    click.echo(f"Made a private CA and a certificate for {', '.join(names)} in {config.tls_dir}")
+    click.echo(f"CA fingerprint (clients confirm it, join codes carry it):\n\n    {fingerprint}\n")
+
+
+def add_tls(path: Path) -> None:
+    """Turn HTTPS on in an existing config: a new CA and certificate, and ``tls = true``."""
+    text = path.read_text(encoding="utf-8")
+    kept = [line for line in text.splitlines(keepends=True) if not line.startswith("tls ")]
+    text = "".join(kept).rstrip("\n") + "\n\n" + TLS_LINE
+    _make_certificate(ServerConfig.model_validate(tomllib.loads(text)))
+    _write_config(path, text)
+    click.echo(
+        f"Set tls = true in {path}; restart the relay. Clients onboarded before must pin the new "
+        "CA: give them a join code, or run `agent-relay onboard --relay-url https://...` there."
+    )
 
 
 def render_config(

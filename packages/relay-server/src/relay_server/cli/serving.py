@@ -7,12 +7,17 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from relay_core.wire import DEFAULT_HOST, DEFAULT_PORT
 from relay_server import __version__, systemd
 from relay_server.cli.group import CONFIG_FILE_NAME, config_options, load
+from relay_server.config import ServerConfig, is_loopback
+
+if TYPE_CHECKING:
+    from relay_server.discovery import Announcement
 
 QUIET_LOGGERS = ("peewee",)
 """Loggers kept at INFO or above whatever the level: peewee logs every SQL statement with its
@@ -36,6 +41,9 @@ def configure_logging(level: str) -> None:
 @click.option("--port", type=int, help=f"TCP port [default: {DEFAULT_PORT}].")
 @click.option("--insecure-open", is_flag=True, default=None, help="Allow no token off loopback.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
+@click.option(
+    "--no-announce", "announce", flag_value=False, default=None, help="Do not announce on the LAN."
+)
 def serve(
     config_file: Path | None,
     data_dir: Path | None,
@@ -43,6 +51,7 @@ def serve(
     port: int | None,
     insecure_open: bool | None,
     log_level: str | None,
+    announce: bool | None,
 ) -> None:
     """Run the relay: MCP at /mcp, the HTTP API at /api/v1, files at /blobs."""
     from relay_server.app import build_relay
@@ -55,20 +64,47 @@ def serve(
         port=port,
         insecure_open=insecure_open,
         log_level=log_level,
+        announce=announce,
     )
     config.refuse_insecure_listen()
+    config.tls_options()  # missing TLS files stop serve before it binds the port
     configure_logging(config.log_level)
     sock = listen(config.host, config.port)  # before anything else: a taken port says so
     relay = build_relay(config)
+    if not config.tls and not is_loopback(config.host):
+        click.echo(
+            "Warning: plain HTTP beyond this machine: tokens and messages cross the network in "
+            "clear. `agent-relay-server init --tls` makes a certificate; then set tls = true.",
+            err=True,
+        )
     click.echo(
-        f"agent-relay-server {__version__} on http://{config.host}:{sock.getsockname()[1]} "
+        f"agent-relay-server {__version__} on {config.scheme}://{config.host}:"
+        f"{sock.getsockname()[1]} "
         f"(MCP at /mcp, auth {config.effective_auth_mode}, data in {config.data_dir})",
         err=True,
     )
     server = RelayServer(relay.app, relay.hub, **uvicorn_options(config))
-    server.run(sockets=[sock])
+    announcement = announce_relay(config, sock.getsockname()[1])
+    try:
+        server.run(sockets=[sock])
+    finally:
+        if announcement is not None:
+            announcement.close()
     if not server.started:
         raise click.ClickException("the relay did not start; the log above says why")
+
+
+def announce_relay(config: ServerConfig, port: int) -> Announcement | None:
+    """Announce the relay on the LAN (mDNS), with its CA's fingerprint when it speaks HTTPS."""
+    from relay_server.discovery import announce
+
+    fingerprint = None
+    if config.tls_ca_path is not None and config.announce:
+        from relay_server.tls import CODE_FINGERPRINT_CHARS
+        from relay_server.tls import fingerprint as ca_fingerprint
+
+        fingerprint = ca_fingerprint(config.tls_ca_path.read_bytes())[:CODE_FINGERPRINT_CHARS]
+    return announce(config, port, fingerprint)
 
 
 def _this_executable() -> str:

@@ -7,6 +7,7 @@ from starlette.applications import Starlette
 from relay_server.http import (
     files,
     health,
+    join,
     messages,
     peers,
     roles,
@@ -39,6 +40,7 @@ def build_http_api(service: RelayService, web_view: WebView | None = None) -> St
             *roles.ROUTES,
             *tasks.ROUTES,
             *ui.ROUTES,
+            *join.ROUTES,
         ],
         exception_handlers=EXCEPTION_HANDLERS,
     )

@@ -32,7 +32,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relay_core import Forbidden, RelayError, Unauthorized, validate_client_id
 from relay_core.models import AuthMode
-from relay_core.wire import BEARER_PREFIX, CLIENT_ID_HEADER, HEALTH_PATH
+from relay_core.wire import (
+    BEARER_PREFIX,
+    CLIENT_ID_HEADER,
+    HEALTH_PATH,
+    JOIN_CA_PATH,
+    JOIN_PATH,
+)
 from relay_server.config import hash_token
 from relay_server.http.errors import send_error
 from relay_server.http.ui_logins import UiLogins, cookie_of, is_ui_data_path, is_ui_public_path
@@ -41,7 +47,10 @@ from relay_server.middleware.request_scope import CALLER_SCOPE_KEY, TOKEN_HASH_S
 if TYPE_CHECKING:
     from relay_server.revocation import ParkedRequest, Revocation
 
-PUBLIC_PATHS: Final = frozenset({HEALTH_PATH})
+PUBLIC_PATHS: Final = frozenset({HEALTH_PATH, JOIN_PATH, JOIN_CA_PATH})
+"""Routes anyone may call: ``/healthz``; the join-code exchange, which is how a machine without a
+token gets one (the code is its credential; wrong ones are counted and limited); and the relay's
+CA certificate, which is public and which that machine pins first."""
 
 
 def _is_public(path: str) -> bool:
@@ -173,7 +182,7 @@ class Authenticator:
 
 
 class AuthMiddleware:
-    """Resolves the caller of every HTTP request but ``/healthz``, or answers 401/403.
+    """Resolves the caller of every HTTP request but :data:`PUBLIC_PATHS`, or answers 401/403.
 
     In per-client mode it leaves the token's hash in the scope (:data:`TOKEN_HASH_SCOPE_KEY`),
     and with ``revocation`` a ``GET`` that has not started answering when its token is replaced

@@ -102,6 +102,13 @@ class ClientsFeature(ServiceBase):
                 "stops accepting the old token"
             ) from None
 
+    def list_clients(self) -> list[clients.ClientRecord]:
+        """Every client the relay knows, whether it holds a per-client token, when last seen.
+
+        Used by ``agent-relay-server clients``.
+        """
+        return clients.all_clients()
+
     def client_for_token_hash(self, token_hash: str) -> str | None:
         """The client a per-client token belongs to, if any."""
         return clients.client_for_token_hash(token_hash)

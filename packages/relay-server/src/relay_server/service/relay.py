@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from relay_server.service.clients import ClientsFeature
 from relay_server.service.files import FilesFeature
+from relay_server.service.join_codes import JoinCodesFeature
 from relay_server.service.overview import OverviewFeature
 from relay_server.service.roles import RolesFeature
 from relay_server.service.search import SearchFeature
@@ -14,7 +14,7 @@ from relay_server.service.watch import WatchFeature
 
 class RelayService(
     OverviewFeature,
-    ClientsFeature,
+    JoinCodesFeature,
     SessionsFeature,
     TasksFeature,
     WatchFeature,
@@ -22,11 +22,12 @@ class RelayService(
     SearchFeature,
     RolesFeature,
 ):
-    """Sessions, messages, read positions, peers, files, tasks, search, roles and the overview
-    the web view shows, for callers.
+    """Sessions, messages, read positions, peers, files, tasks, search, roles, join codes and
+    the overview the web view shows, for callers.
 
     Each feature class holds one feature's use cases over the shared state of
     :class:`~relay_server.service.base.ServiceBase`; :class:`WatchFeature` builds on
-    :class:`~relay_server.service.messages.MessagesFeature`, and :class:`TasksFeature` on
-    :class:`WatchFeature`.
+    :class:`~relay_server.service.messages.MessagesFeature`, :class:`TasksFeature` on
+    :class:`WatchFeature`, and :class:`JoinCodesFeature` on
+    :class:`~relay_server.service.clients.ClientsFeature`.
     """

@@ -6,6 +6,7 @@ Plain functions over the models; they run inside whatever transaction the caller
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import cast
 
 from relay_core import NotFound, Peer, from_ms
@@ -70,6 +71,29 @@ def remove_token(client_id: str) -> bool:
         .execute()
     )
     return bool(removed)
+
+
+@dataclass(frozen=True)
+class ClientRecord:
+    """One client as its operator sees it: whether it holds a token, and when it was seen."""
+
+    client_id: str
+    has_token: bool
+    created_ms: int
+    last_seen_ms: int | None
+
+
+def all_clients() -> list[ClientRecord]:
+    """Every client the relay knows, by id."""
+    return [
+        ClientRecord(
+            client_id=row.client_id,
+            has_token=row.token_hash is not None,
+            created_ms=row.created_ms,
+            last_seen_ms=row.last_seen_ms,
+        )
+        for row in Client.select().order_by(Client.client_id)
+    ]
 
 
 def client_for_token_hash(token_hash: str) -> str | None:

@@ -212,3 +212,15 @@ class MessageRole(BaseModel):
 
     class Meta:
         primary_key = CompositeKey("message", "role")
+
+
+class JoinCode(BaseModel):
+    """A one-time join code, by the SHA-256 of its secret; spent once ``used_ms`` is set."""
+
+    code_hash = CharField(primary_key=True, max_length=64)
+    client_id = CharField(null=True, max_length=64)
+    sealed_token = TextField(null=True)
+    created_ms = BigIntegerField()
+    expires_ms = BigIntegerField()
+    used_ms = BigIntegerField(null=True)
+    used_by = CharField(null=True, max_length=64)

@@ -19,6 +19,7 @@ from relay_server.storage.migrations import (
     m002_uploads,
     m003_portable,
     m004_tasks,
+    m005_join_codes,
     m006_search,
     m007_roles,
 )
@@ -30,6 +31,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     m002_uploads.m002_uploads,
     m003_portable.m003_portable,
     m004_tasks.m004_tasks,
+    m005_join_codes.m005_join_codes,
     m006_search.m006_search,
     m007_roles.m007_roles,
 )
