@@ -77,6 +77,19 @@ class RelayDatabase(SqliteDatabase):
         super().__init__(*args, **kwargs)
         self._writer = threading.Lock()
         self._holding = threading.local()
+        self.commits = 0
+        """How many write transactions this process committed (each one fsync at FULL)."""
+
+    def when_committed(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once this thread's write transaction has committed, before the next
+        writer may begin (at once when there is none). A rollback drops it."""
+        if not getattr(self._holding, "lock", False):
+            callback()
+            return
+        pending: list[Callable[[], None]] | None = getattr(self._holding, "after", None)
+        if pending is None:
+            pending = self._holding.after = []
+        pending.append(callback)
 
     def begin(self, lock_type: str | None = None) -> None:
         if getattr(self._holding, "lock", False):
@@ -105,7 +118,14 @@ class RelayDatabase(SqliteDatabase):
     def commit(self) -> None:
         with _disk_full_is_quota():
             super().commit()  # on failure peewee rolls back, and that releases
-        self._release()
+        self.commits += 1
+        callbacks: list[Callable[[], None]] = getattr(self._holding, "after", None) or []
+        self._holding.after = None
+        try:
+            for callback in callbacks:
+                callback()
+        finally:
+            self._release()
 
     def rollback(self) -> None:
         try:
@@ -117,6 +137,7 @@ class RelayDatabase(SqliteDatabase):
             self._release()
 
     def _release(self) -> None:
+        self._holding.after = None
         if getattr(self._holding, "lock", False):
             self._holding.lock = False
             self._writer.release()
