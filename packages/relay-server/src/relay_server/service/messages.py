@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from relay_core import (
     InvalidInput,
     Message,
@@ -17,7 +19,7 @@ from relay_server.events import Posted
 from relay_server.service import bounds
 from relay_server.service.base import ServiceBase
 from relay_server.service.files import resolve_attachments
-from relay_server.storage import messages, sessions
+from relay_server.storage import messages, roster, sessions
 
 
 class MessagesFeature(ServiceBase):
@@ -26,6 +28,9 @@ class MessagesFeature(ServiceBase):
     def post_message(self, caller: str, name: str, request: SendMessageRequest) -> SentMessage:
         """Store a message from the caller, then wake its recipients.
 
+        The write shares its transaction and fsync with concurrent sends (group commit); this
+        returns once the commit that holds the message is durable.
+
         Raises:
             NotFound: no such session, or ``reply_to`` is not a message the caller can read.
             Forbidden: the caller is not a participant.
@@ -33,20 +38,19 @@ class MessagesFeature(ServiceBase):
             InvalidInput: a recipient is not a participant, or an attachment is not uploaded.
         """
         stamp = now_ms()
-        # The event leaves after the commit, in commit order, carrying the message itself.
-        with self.hub.after_commit() as publish, self.storage.transaction():
-            session = sessions.open_session_row(name)
-            members = sessions.members_including(session, caller)
-            strangers = [c for c in request.to if c not in members]
+
+        def store() -> Posted:
+            session = roster.roster(name).member(caller).open()
+            strangers = [c for c in request.to if c not in session.members]
             if strangers:
                 raise InvalidInput(
                     f"{strangers[0]!r} is not a participant of session {name!r}; invite it first"
                 )
             if request.reply_to is not None:
-                messages.visible_message(caller, request.reply_to, session_id=session.id)
+                messages.visible_message(caller, request.reply_to, session_id=session.session_id)
             attachments = resolve_attachments(self.blobs, caller, request)
             message_id = messages.add_message(
-                session.id,
+                session.session_id,
                 caller,
                 text=request.text,
                 reply_to=request.reply_to,
@@ -54,26 +58,27 @@ class MessagesFeature(ServiceBase):
                 attachments=attachments,
                 stamp=stamp,
             )
-            readers = set(request.to) if request.to else members
-            publish(
-                Posted(
-                    message_id=message_id,
+            readers = set(request.to) if request.to else session.members
+            return Posted(
+                message_id=message_id,
+                session=name,
+                sender=caller,
+                recipients=frozenset(readers - {caller}),
+                message=Message(
+                    id=message_id,
                     session=name,
                     sender=caller,
-                    recipients=frozenset(readers - {caller}),
-                    message=Message(
-                        id=message_id,
-                        session=name,
-                        sender=caller,
-                        to=sorted(request.to),
-                        reply_to=request.reply_to,
-                        text=request.text,
-                        attachments=attachments,
-                        created_at=from_ms(stamp),
-                    ),
-                )
+                    to=sorted(request.to),
+                    reply_to=request.reply_to,
+                    text=request.text,
+                    attachments=attachments,
+                    created_at=from_ms(stamp),
+                ),
             )
-        return SentMessage(id=message_id, session=name, created_at=from_ms(stamp))
+
+        # The event leaves after the commit, in commit order, carrying the message itself.
+        posted = self.storage.write(store, then=self.hub.publish)
+        return SentMessage(id=posted.message_id, session=name, created_at=from_ms(stamp))
 
     def read_messages(
         self,
@@ -90,13 +95,12 @@ class MessagesFeature(ServiceBase):
         """
         bounds.page_limit(limit)
         bounds.after(after_id)
-        session = sessions.session_row(name)
-        membership = sessions.membership(session, caller)
-        start = membership.last_read_id if after_id is None else after_id
-        page = messages.session_page(caller, session.id, start, limit)
+        session = roster.roster(name).member(caller)
+        start = sessions.read_position(session, caller) if after_id is None else after_id
+        page = messages.session_page(caller, session.session_id, start, limit)
         if mark_read and page.messages:
-            with self.storage.transaction():
-                sessions.advance_read(session.id, caller, page.messages[-1].id)
+            last = page.messages[-1].id
+            self.storage.write(partial(sessions.advance_read, session.session_id, caller, last))
         return page
 
     def poll(
@@ -115,10 +119,9 @@ class MessagesFeature(ServiceBase):
         bounds.after(after_id)
         if name is None:
             return messages.unseen_everywhere(caller, after_id, limit)
-        session = sessions.session_row(name)
-        membership = sessions.membership(session, caller)
-        start = membership.last_read_id if after_id is None else after_id
-        return messages.unseen_in_session(caller, session.id, start, limit)
+        session = roster.roster(name).member(caller)
+        start = sessions.read_position(session, caller) if after_id is None else after_id
+        return messages.unseen_in_session(caller, session.session_id, start, limit)
 
     def latest_message_id(self) -> int:
         """The newest message id in the relay (0 when empty)."""
@@ -135,10 +138,8 @@ class MessagesFeature(ServiceBase):
     def mark_read(self, caller: str, name: str, up_to_id: int) -> ReadPosition:
         """Move the caller's read position forward to ``up_to_id`` (never backward)."""
         bounds.message_id(up_to_id, "up_to_id")
-        session = sessions.session_row(name)
-        sessions.membership(session, caller)
-        with self.storage.transaction():
-            sessions.advance_read(session.id, caller, up_to_id)
-        membership = sessions.membership(session, caller)
-        _, unread = messages.counts(session.id, caller, membership.last_read_id)
-        return ReadPosition(session=name, last_read_id=membership.last_read_id, unread=unread)
+        session = roster.roster(name).member(caller)
+        self.storage.write(partial(sessions.advance_read, session.session_id, caller, up_to_id))
+        last_read_id = sessions.read_position(session, caller)
+        _, unread = messages.counts(session.session_id, caller, last_read_id)
+        return ReadPosition(session=name, last_read_id=last_read_id, unread=unread)
