@@ -24,6 +24,7 @@ from bench.durability import durability_figure
 from bench.encoding import encoding_figure
 from bench.files import files_figure
 from bench.latency import latency_figure
+from bench.memory import memory_figure
 from bench.paging import paging_figure
 from bench.processes import REPO_ROOT, ServerPool
 from bench.report import Row, render, write_json
@@ -45,6 +46,7 @@ FIGURES: Final[dict[str, Figure]] = {
     "fsync": durability_figure,
     "team": team_figure,
     "cli": cli_start_figure,
+    "memory": memory_figure,
 }
 DEFAULT_OUTPUT: Final = REPO_ROOT / "bench" / "results" / "latest.json"
 

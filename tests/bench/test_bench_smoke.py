@@ -90,3 +90,15 @@ def test_the_cli_start_figure_times_every_case_against_a_bare_python(tmp_path):
         assert row["value"] > 0
         assert row["baseline"] > 0
         assert row["status"] in ({"PASS", "MISS"} if case in targeted else {"INFO"})
+
+
+def test_the_memory_figure_reports_the_relays_peak_rss_with_64_readers(tmp_path):
+    output = tmp_path / "latest.json"
+    finished = run_bench("memory", output)
+
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    (row,) = json.loads(output.read_text())["rows"]
+    assert row["case"] == "1,000 msgs, 64 readers: peak RSS"
+    assert row["status"] in {"PASS", "MISS"}
+    assert row["value"] >= row["baseline"] > 0  # the peak cannot be below the start
+    assert row["details"]["calls"] >= 64
