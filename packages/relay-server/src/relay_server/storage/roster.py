@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from peewee import JOIN, Database
 
 from relay_core import Conflict, Forbidden, NotFound, validate_session_name
-from relay_server.storage.models import Participant, Session, database
+from relay_server.storage.models import Participant, Session, current
 
 MAX_ENTRIES = 4096
 """The cache forgets everything when it would hold more sessions than this."""
@@ -76,15 +76,8 @@ _caches: weakref.WeakKeyDictionary[Database, _Cache] = weakref.WeakKeyDictionary
 _caches_lock = threading.Lock()
 
 
-def _db() -> Database:
-    db = database.obj
-    if db is None:
-        raise RuntimeError("no relay database is open")
-    return db
-
-
 def _cache() -> _Cache:
-    db = _db()
+    db = current()
     with _caches_lock:
         found = _caches.get(db)
         if found is None:
@@ -112,7 +105,7 @@ def roster(name: str) -> Roster:
     with cache.lock:
         generation = cache.generation
         sql = cache.sql = cache.sql or _query_sql()
-    execute: Callable[[str, tuple[str]], sqlite3.Cursor] = _db().execute_sql
+    execute: Callable[[str, tuple[str]], sqlite3.Cursor] = current().execute_sql
     rows = execute(sql, (name,)).fetchall()
     if not rows:
         raise NotFound(f"session {name!r} does not exist", details={"session": name})
@@ -137,7 +130,7 @@ def changed() -> None:
     cache = _cache()
     cache.clear()
     when_committed: Callable[[Callable[[], None]], None] | None = getattr(
-        _db(), "when_committed", None
+        current(), "when_committed", None
     )
     if when_committed is not None:
         when_committed(cache.clear)
