@@ -10,7 +10,8 @@ from __future__ import annotations
 import sqlite3
 import weakref
 from collections.abc import Callable, Iterable, Sequence
-from typing import cast
+from functools import partial
+from typing import NamedTuple, cast
 
 from peewee import JOIN, Database, ModelSelect, fn
 
@@ -18,6 +19,7 @@ from relay_core import Attachment, Message, MessagePage, NotFound, from_ms
 from relay_server.storage.models import Attachment as AttachmentRow
 from relay_server.storage.models import Message as MessageRow
 from relay_server.storage.models import Participant, Recipient, Session, current, dialect
+from relay_server.storage.prepared import Prepared
 
 
 def visible_to(caller: str) -> ModelSelect[MessageRow]:
@@ -68,20 +70,57 @@ def counts(session_id: int, caller: str, last_read_id: int) -> tuple[int | None,
     return last_id, unread or 0
 
 
+class Stored(NamedTuple):
+    """A message row as a prepared query returns it (the columns of ``MessageRow.select()``)."""
+
+    id: int
+    session_id: int
+    sender_id: str
+    reply_to: int | None
+    text: str
+    narrowed: bool
+    created_ms: int
+
+
+def _session_page_query(
+    caller: str, session_id: int, start: int, limit: int, others_only: bool
+) -> ModelSelect[MessageRow]:
+    query = visible_to(caller).where((MessageRow.session == session_id) & (MessageRow.id > start))
+    if others_only:
+        query = query.where(MessageRow.sender != caller)
+    return query.order_by(MessageRow.id).limit(limit)
+
+
+_SESSION_PAGE = Prepared(
+    partial(_session_page_query, others_only=False),
+    caller=str,
+    session_id=int,
+    start=int,
+    limit=int,
+)
+_UNSEEN_PAGE = Prepared(
+    partial(_session_page_query, others_only=True), caller=str, session_id=int, start=int, limit=int
+)
+
+
 def session_page(caller: str, session_id: int, start: int, limit: int) -> MessagePage:
     """The messages of a session the caller may read after id ``start``: one page."""
-    query = visible_to(caller).where((MessageRow.session == session_id) & (MessageRow.id > start))
-    return _page(query, start, limit)
+    return _prepared_page(_SESSION_PAGE, caller, session_id, start, limit)
 
 
 def unseen_in_session(caller: str, session_id: int, start: int, limit: int) -> MessagePage:
     """Messages from others in one session after id ``start`` that the caller may read."""
-    query = (
-        visible_to(caller)
-        .where(MessageRow.sender != caller)
-        .where((MessageRow.session == session_id) & (MessageRow.id > start))
-    )
-    return _page(query, start, limit)
+    return _prepared_page(_UNSEEN_PAGE, caller, session_id, start, limit)
+
+
+def _prepared_page(
+    query: Prepared, caller: str, session_id: int, start: int, limit: int
+) -> MessagePage:
+    found = query.rows(caller=caller, session_id=session_id, start=start, limit=limit + 1)
+    rows = [Stored(*row) for row in found]
+    messages = to_messages(rows[:limit])
+    next_after = messages[-1].id if messages else start
+    return MessagePage(messages=messages, next_after_id=next_after, has_more=len(rows) > limit)
 
 
 def unseen_everywhere(caller: str, after_id: int | None, limit: int) -> MessagePage:
@@ -104,7 +143,7 @@ def _page(query: ModelSelect[MessageRow], start: int | None, limit: int) -> Mess
     return MessagePage(messages=messages, next_after_id=next_after, has_more=has_more)
 
 
-def to_messages(rows: Sequence[MessageRow]) -> list[Message]:
+def to_messages(rows: Sequence[MessageRow | Stored]) -> list[Message]:
     """Build Message models (with recipients and attachments) from rows, in three queries."""
     if not rows:
         return []
@@ -120,7 +159,7 @@ def to_messages(rows: Sequence[MessageRow]) -> list[Message]:
         )
     )
     recipients: dict[int, list[str]] = {}
-    narrowed = [row.id for row in rows if row.narrowed]
+    narrowed = [row.id for row in rows if row.narrowed]  # 0 or 1 in a prepared query's rows
     if narrowed:
         pairs = cast(
             "Iterable[tuple[int, str]]",

@@ -22,6 +22,7 @@ from relay_core import (
 from relay_core import Participant as ParticipantInfo
 from relay_server.storage import roster
 from relay_server.storage.models import Client, Message, Participant, Recipient, Session, database
+from relay_server.storage.prepared import Prepared
 from relay_server.storage.roster import Roster
 
 
@@ -58,16 +59,22 @@ def membership(session: Session, caller: str) -> Participant:
     return membership
 
 
+_READ_POSITION = Prepared(
+    lambda session_id, caller: Participant.select(Participant.last_read_id).where(
+        (Participant.session == session_id) & (Participant.client == caller)
+    ),
+    session_id=int,
+    caller=str,
+)
+
+
 def read_position(session: Roster, caller: str) -> int:
     """The caller's read position in a session (its last read id), or Forbidden."""
-    found: int | None = (
-        Participant.select(Participant.last_read_id)
-        .where((Participant.session == session.session_id) & (Participant.client == caller))
-        .scalar()
-    )
-    if found is None:  # it left since the roster was read
+    found = _READ_POSITION.rows(session_id=session.session_id, caller=caller)
+    if not found:  # it left since the roster was read
         raise session.refusal(caller)
-    return found
+    position: int = found[0][0]
+    return position
 
 
 def _not_a_participant(session: Session, caller: str) -> Forbidden:
