@@ -199,3 +199,36 @@ def test_last_seen_times_are_written_together_off_the_request_path(
 
     service.flush_seen()
     assert Client.get_by_id("b").last_seen_ms > first
+
+
+class Abandon(Exception):
+    """Raised to roll a test's transaction back."""
+
+
+def post_then_roll_back(service: RelayService) -> None:
+    with service.storage.transaction():
+        service.post_message("s0", "team", text("rolled back with its transaction"))
+        raise Abandon
+
+
+@pytest.mark.anyio
+async def test_a_write_inside_a_transaction_belongs_to_that_transaction(
+    service: RelayService,
+) -> None:
+    service.hub.attach(asyncio.get_running_loop())
+    heard: list[Message | None] = []
+    watch = service.watch("b", heard.append)
+    try:
+        with pytest.raises(Abandon):
+            await anyio.to_thread.run_sync(post_then_roll_back, service)
+        kept = await anyio.to_thread.run_sync(service.post_message, "s1", "team", text("committed"))
+        with anyio.fail_after(10):
+            while not heard:
+                await asyncio.sleep(0.01)
+    finally:
+        watch.stop()
+    # Nothing of the rolled-back send was kept, and no one heard of it.
+    assert [m.text for m in service.read_messages("b", "team", after_id=0).messages] == [
+        "committed"
+    ]
+    assert [m.id for m in heard if m is not None] == [kept.id]

@@ -77,6 +77,8 @@ class GroupCommit:
         begins (for wake-ups that must follow commit order). Raises what ``work`` raised, or
         what failed its commit; either way nothing of ``work`` was kept.
         """
+        if self.database.in_transaction():
+            return self._within_own_transaction(work, then)
         write = _Write(work, then)
         with self._mutex:
             self._queue.append(write)
@@ -90,6 +92,21 @@ class GroupCommit:
                 return write.outcome()
             write.wake.wait()
             write.wake.clear()
+
+    def _within_own_transaction(self, work: Callable[[], T], then: Callable[[T], None] | None) -> T:
+        """A write from a thread already in a transaction is part of that transaction: no other
+        thread's write may ride on a commit this thread has not made yet."""
+        with self.database.atomic():  # a savepoint
+            result = work()
+        if then is not None:
+            when_committed: Callable[[Callable[[], None]], None] | None = getattr(
+                self.database, "when_committed", None
+            )
+            if when_committed is None:
+                then(result)
+            else:
+                when_committed(lambda: then(result))
+        return result
 
     def _lead(self) -> None:
         """Commit one group, then hand the lead to the next queued write, if any."""
