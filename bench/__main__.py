@@ -25,6 +25,7 @@ from bench.encoding import encoding_figure
 from bench.files import files_figure
 from bench.handoff import handoff_figure
 from bench.latency import latency_figure
+from bench.memory import memory_figure
 from bench.paging import paging_figure
 from bench.processes import REPO_ROOT, ServerPool
 from bench.report import Row, render, write_json
@@ -49,6 +50,7 @@ FIGURES: Final[dict[str, Figure]] = {
     "team": team_figure,
     "cli": cli_start_figure,
     "handoff": handoff_figure,
+    "memory": memory_figure,
 }
 DEFAULT_OUTPUT: Final = REPO_ROOT / "bench" / "results" / "latest.json"
 

@@ -17,17 +17,23 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 
 from bench.baseline import ECHO_PATH
+from bench.fsync_floor import COMMITS, measure_fsync_floor
 from bench.processes import Server, ServerPool, identity
 from bench.report import Row
 from bench.scale import Scale
 from bench.seed import SEND_TEXT, create_session
-from bench.stats import Load, Operation, drive, median, paired_ratio
+from bench.stats import Latencies, Load, Operation, drive, median, paired_ratio, ratio
 from bench.wire import HttpConnection, McpSession, WireError
 from relay_core.wire import session_messages_path
 
 CLIENT_COUNTS = (1, 8)
 MCP_TARGET = 0.8
 HTTP_TARGET = 0.7
+LATENCY_SLACK_MS = 0.5
+"""1 client: a send's p50 may exceed the bare call's p50 plus the fsync floor's by this much."""
+MCP_CPU_TARGET = 2.0
+HTTP_CPU_TARGET = 3.0
+"""Server CPU per send, at most this many times the bare call's."""
 
 
 async def mcp_senders(relay: Server, count: int, prefix: str) -> list[McpSession]:
@@ -156,28 +162,98 @@ async def http_workers(baseline: Server, relay: Server, count: int) -> Workers:
     )
 
 
+def latency_row(
+    figure: str, loads: tuple[list[Load], list[Load]], floor: Latencies, baseline_name: str
+) -> Row:
+    """1 client: the send's p50 against the bare call's p50 plus the fsync floor's p50."""
+    base_loads, subject_loads = loads
+    value = median([load.latencies.p50_ms for load in subject_loads])
+    bare = median([load.latencies.p50_ms for load in base_loads])
+    budget = bare + floor.p50_ms + LATENCY_SLACK_MS
+    return Row(
+        figure=figure,
+        case="1 client, p50",
+        value=value,
+        unit="ms",
+        baseline=budget,
+        baseline_name=f"{baseline_name} {bare:.2f} + fsync {floor.p50_ms:.2f} + 0.5",
+        ratio=ratio(value, budget),
+        target="<= bare + fsync + 0.5 ms",
+        passed=value <= budget,
+        details={"bare_p50_ms": bare, "fsync_floor": floor.summary()},
+    )
+
+
+def cpu_row(
+    figure: str, case: str, loads: tuple[list[Load], list[Load]], name: str, target: float
+) -> Row:
+    """Server CPU per send against the bare call's, in the same rounds."""
+    base_loads, subject_loads = loads
+    value = median([load.server_cpu_ms_per_call for load in subject_loads])
+    base = median([load.server_cpu_ms_per_call for load in base_loads])
+    return Row(
+        figure=figure,
+        case=f"{case}, server CPU/call",
+        value=value,
+        unit="ms",
+        baseline=base,
+        baseline_name=name,
+        ratio=ratio(value, base),
+        target=f"<= {target:g}x",
+        passed=value <= base * target,
+    )
+
+
 async def _figure(
-    scale: Scale, pool: ServerPool, figure: str, baseline_name: str, target: float, connect: Connect
+    scale: Scale,
+    pool: ServerPool,
+    figure: str,
+    names: tuple[str, str],
+    targets: tuple[float, float],
+    connect: Connect,
 ) -> list[Row]:
+    baseline_name, short_name = names
+    rate_target, cpu_target = targets
     baseline, relay = pool.baseline(), pool.shared_relay()
+    commits = COMMITS.get(scale.name, COMMITS["quick"])
     rows = []
     for count in CLIENT_COUNTS:
         base_ops, relay_ops, connections = await connect(baseline, relay, count)
         try:
+            before = measure_fsync_floor(pool.workdir / "fsync-floor", commits)
             loads = await compare(scale, (baseline, base_ops), (relay, relay_ops))
+            after = measure_fsync_floor(pool.workdir / "fsync-floor", commits)
         finally:
             for connection in connections:
                 await connection.close()
         case = f"{count} client" + ("s" if count > 1 else "")
-        rows.append(throughput_row(figure, case, loads, baseline_name, target))
+        rows.append(throughput_row(figure, case, loads, baseline_name, rate_target))
+        if count == 1:
+            floor = Latencies(before.samples + after.samples)
+            rows.append(latency_row(figure, loads, floor, short_name))
+        rows.append(cpu_row(figure, case, loads, short_name, cpu_target))
     return rows
 
 
 async def mcp_send_figure(scale: Scale, pool: ServerPool) -> list[Row]:
     """Figure 1: MCP ``send_message`` calls/s vs the bare FastMCP echo tool."""
-    return await _figure(scale, pool, "1 MCP send_message", "echo tool", MCP_TARGET, mcp_workers)
+    return await _figure(
+        scale,
+        pool,
+        "1 MCP send_message",
+        ("echo tool", "echo"),
+        (MCP_TARGET, MCP_CPU_TARGET),
+        mcp_workers,
+    )
 
 
 async def http_send_figure(scale: Scale, pool: ServerPool) -> list[Row]:
     """Figure 2: HTTP API sends/s vs a bare Starlette JSON route."""
-    return await _figure(scale, pool, "2 HTTP send", "JSON route", HTTP_TARGET, http_workers)
+    return await _figure(
+        scale,
+        pool,
+        "2 HTTP send",
+        ("JSON route", "route"),
+        (HTTP_TARGET, HTTP_CPU_TARGET),
+        http_workers,
+    )

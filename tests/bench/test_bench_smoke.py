@@ -35,7 +35,10 @@ def test_the_bench_runs_two_figures_end_to_end_and_writes_its_results(tmp_path):
     rows = {(row["figure"], row["case"]): row for row in results["rows"]}
     assert set(rows) == {
         ("2 HTTP send", "1 client"),
+        ("2 HTTP send", "1 client, p50"),
+        ("2 HTTP send", "1 client, server CPU/call"),
         ("2 HTTP send", "8 clients"),
+        ("2 HTTP send", "8 clients, server CPU/call"),
         ("3 send-to-receive p50", "channel push"),
         ("3 send-to-receive p50", "MCP long-poll"),
         ("3 send-to-receive p50", "HTTP long-poll"),
@@ -45,6 +48,9 @@ def test_the_bench_runs_two_figures_end_to_end_and_writes_its_results(tmp_path):
         assert row["value"] > 0
         assert row["baseline"] > 0
     assert "2 HTTP send" in finished.stdout  # the table was printed
+    floor = rows[("2 HTTP send", "1 client, p50")]["details"]["fsync_floor"]
+    assert floor["n"] > 0  # the fsync floor was timed in this run
+    assert floor["p50_ms"] > 0
 
 
 def test_the_encoding_figure_counts_tokens_as_well_as_characters(tmp_path, require_tool):
@@ -99,3 +105,15 @@ def test_the_handoff_figure_compares_a_task_round_trip_with_three_message_round_
     assert row["status"] in {"PASS", "MISS"}
     assert row["value"] > 0
     assert row["baseline"] > 0
+
+
+def test_the_memory_figure_reports_the_relays_peak_rss_with_64_readers(tmp_path):
+    output = tmp_path / "latest.json"
+    finished = run_bench("memory", output)
+
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    (row,) = json.loads(output.read_text())["rows"]
+    assert row["case"] == "1,000 msgs, 64 readers: peak RSS"
+    assert row["status"] in {"PASS", "MISS"}
+    assert row["value"] >= row["baseline"] > 0  # the peak cannot be below the start
+    assert row["details"]["calls"] >= 64

@@ -46,3 +46,6 @@ class ServiceBase:
         self._started = time.monotonic()
         self._touched: dict[str, float] = {}
         self._touch_lock = threading.Lock()
+        self._seen: dict[str, int] = {}
+        """Last-seen times not written yet (see ``ClientsFeature.touch_due``)."""
+        self._seen_flush: threading.Timer | None = None

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import threading
 import time
+from functools import partial
 
 from relay_core import (
     NotFound,
@@ -26,6 +29,9 @@ log = logging.getLogger(__name__)
 
 TOUCH_INTERVAL_S = 5.0
 """Record a client's ``last_seen`` at most this often (it is a write)."""
+SEEN_FLUSH_S = 2.0
+"""Last-seen times wait in memory at most this long, then are written together, off every
+request's path."""
 
 
 class ClientsFeature(ServiceBase):
@@ -36,13 +42,46 @@ class ClientsFeature(ServiceBase):
         return round(time.monotonic() - self._started, 3)
 
     def touch_due(self, client_id: str) -> bool:
-        """True (once) when ``client_id``'s last-seen time is due to be recorded again."""
+        """True when the caller must record ``client_id`` as seen now (:meth:`record_seen`).
+
+        That is once per client after a start (the call may create the client). After that a
+        call at most every :data:`TOUCH_INTERVAL_S` is noted in memory and written with the
+        others within :data:`SEEN_FLUSH_S`, in one transaction, off the request's path; the
+        answer is then False.
+        """
         now = time.monotonic()
         with self._touch_lock:
-            if now - self._touched.get(client_id, -TOUCH_INTERVAL_S) < TOUCH_INTERVAL_S:
+            last = self._touched.get(client_id)
+            if last is not None and now - last < TOUCH_INTERVAL_S:
                 return False
             self._touched[client_id] = now
-            return True
+            if last is None:
+                return True
+            self._seen[client_id] = now_ms()
+            if self._seen_flush is None:
+                # A copy of this context: it says which relay's database the models use.
+                flush = threading.Timer(
+                    SEEN_FLUSH_S, contextvars.copy_context().run, (self.flush_seen,)
+                )
+                flush.daemon = True
+                self._seen_flush = flush
+                flush.start()
+            return False
+
+    def flush_seen(self) -> None:
+        """Write the last-seen times noted in memory, in one transaction.
+
+        Bookkeeping only: on a full disk they are dropped (and logged).
+        """
+        with self._touch_lock:
+            stamps, self._seen = self._seen, {}
+            self._seen_flush = None
+        if not stamps:
+            return
+        try:
+            self.storage.write(partial(clients.record_seen_many, stamps))
+        except QuotaExceeded as exc:
+            log.warning("last-seen times of %d clients not recorded: %s", len(stamps), exc)
 
     def record_seen(self, client_id: str) -> None:
         """Record that ``client_id`` called now, creating the client on its first call.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from relay_core import (
     InvalidInput,
     Message,
@@ -18,7 +20,7 @@ from relay_server.service import bounds
 from relay_server.service.base import ServiceBase
 from relay_server.service.files import resolve_attachments
 from relay_server.service.roles import Addressing
-from relay_server.storage import messages, sessions
+from relay_server.storage import messages, roster, sessions
 
 
 class MessagesFeature(ServiceBase):
@@ -27,6 +29,9 @@ class MessagesFeature(ServiceBase):
     def post_message(self, caller: str, name: str, request: SendMessageRequest) -> SentMessage:
         """Store a message from the caller, then wake its recipients.
 
+        The write shares its transaction and fsync with concurrent sends (group commit); this
+        returns once the commit that holds the message is durable.
+
         Raises:
             NotFound: no such session, or ``reply_to`` is not a message the caller can read.
             Forbidden: the caller is not a participant.
@@ -34,21 +39,21 @@ class MessagesFeature(ServiceBase):
             InvalidInput: a recipient is not a participant, or an attachment is not uploaded.
         """
         stamp = now_ms()
-        # The event leaves after the commit, in commit order, carrying the message itself.
-        with self.hub.after_commit() as publish, self.storage.transaction():
-            session = sessions.open_session_row(name)
-            members = sessions.members_including(session, caller)
-            addressing = Addressing.of(session.id, request.to)
-            strangers = [c for c in addressing.clients if c not in members]
+        held: list[str] = []  # roles nobody holds, found inside the transaction
+
+        def store() -> Posted:
+            session = roster.roster(name).member(caller).open()
+            addressing = Addressing.of(session.session_id, request.to)
+            strangers = [c for c in addressing.clients if c not in session.members]
             if strangers:
                 raise InvalidInput(
                     f"{strangers[0]!r} is not a participant of session {name!r}; invite it first"
                 )
             if request.reply_to is not None:
-                messages.visible_message(caller, request.reply_to, session_id=session.id)
+                messages.visible_message(caller, request.reply_to, session_id=session.session_id)
             attachments = resolve_attachments(self.blobs, caller, request)
             message_id = messages.add_message(
-                session.id,
+                session.session_id,
                 caller,
                 text=request.text,
                 reply_to=request.reply_to,
@@ -58,27 +63,24 @@ class MessagesFeature(ServiceBase):
                 to_roles=bool(addressing.roles),
             )
             addressing.record(message_id)
-            readers = addressing.readers(members)
-            publish(
-                Posted(
-                    message_id=message_id,
-                    session=name,
-                    sender=caller,
-                    recipients=frozenset(readers - {caller}),
-                    message=Message(
-                        id=message_id,
-                        session=name,
-                        sender=caller,
-                        to=sorted(request.to),
-                        reply_to=request.reply_to,
-                        text=request.text,
-                        attachments=attachments,
-                        created_at=from_ms(stamp),
-                    ),
-                )
+            held[:] = addressing.held
+            readers = addressing.readers(set(session.members))
+            message = Message(
+                id=message_id,
+                session=name,
+                sender=caller,
+                to=sorted(request.to),
+                reply_to=request.reply_to,
+                text=request.text,
+                attachments=attachments,
+                created_at=from_ms(stamp),
             )
+            return Posted(message_id, name, caller, frozenset(readers - {caller}), message)
+
+        # The event leaves after the commit, in commit order, carrying the message itself.
+        posted = self.storage.write(store, then=self.hub.publish)
         return SentMessage(
-            id=message_id, session=name, created_at=from_ms(stamp), held_for=addressing.held
+            id=posted.message_id, session=name, created_at=from_ms(stamp), held_for=held
         )
 
     def read_messages(
@@ -96,13 +98,12 @@ class MessagesFeature(ServiceBase):
         """
         bounds.page_limit(limit)
         bounds.after(after_id)
-        session = sessions.session_row(name)
-        membership = sessions.membership(session, caller)
-        start = membership.last_read_id if after_id is None else after_id
-        page = messages.session_page(caller, session.id, start, limit)
+        session = roster.roster(name).member(caller)
+        start = sessions.read_position(session, caller) if after_id is None else after_id
+        page = messages.session_page(caller, session.session_id, start, limit)
         if mark_read and page.messages:
-            with self.storage.transaction():
-                sessions.advance_read(session.id, caller, page.messages[-1].id)
+            last = page.messages[-1].id
+            self.storage.write(partial(sessions.advance_read, session.session_id, caller, last))
         return page
 
     def poll(
@@ -121,10 +122,9 @@ class MessagesFeature(ServiceBase):
         bounds.after(after_id)
         if name is None:
             return messages.unseen_everywhere(caller, after_id, limit)
-        session = sessions.session_row(name)
-        membership = sessions.membership(session, caller)
-        start = membership.last_read_id if after_id is None else after_id
-        return messages.unseen_in_session(caller, session.id, start, limit)
+        session = roster.roster(name).member(caller)
+        start = sessions.read_position(session, caller) if after_id is None else after_id
+        return messages.unseen_in_session(caller, session.session_id, start, limit)
 
     def latest_message_id(self) -> int:
         """The newest message id in the relay (0 when empty)."""
@@ -141,10 +141,8 @@ class MessagesFeature(ServiceBase):
     def mark_read(self, caller: str, name: str, up_to_id: int) -> ReadPosition:
         """Move the caller's read position forward to ``up_to_id`` (never backward)."""
         bounds.message_id(up_to_id, "up_to_id")
-        session = sessions.session_row(name)
-        sessions.membership(session, caller)
-        with self.storage.transaction():
-            sessions.advance_read(session.id, caller, up_to_id)
-        membership = sessions.membership(session, caller)
-        _, unread = messages.counts(session.id, caller, membership.last_read_id)
-        return ReadPosition(session=name, last_read_id=membership.last_read_id, unread=unread)
+        session = roster.roster(name).member(caller)
+        self.storage.write(partial(sessions.advance_read, session.session_id, caller, up_to_id))
+        last_read_id = sessions.read_position(session, caller)
+        _, unread = messages.counts(session.session_id, caller, last_read_id)
+        return ReadPosition(session=name, last_read_id=last_read_id, unread=unread)

@@ -48,7 +48,7 @@ from relay_server.service import task_moves as moves
 from relay_server.service.files import resolve_attachments
 from relay_server.service.task_views import TaskView, announcement
 from relay_server.service.watch import WatchFeature
-from relay_server.storage import messages, sessions, tasks
+from relay_server.storage import messages, roster, sessions, tasks
 from relay_server.storage.tasks import TaskRow
 
 Publish = Callable[[Posted], None]
@@ -70,7 +70,7 @@ class TasksFeature(WatchFeature):
         stamp = self.task_clock()
         with self.hub.after_commit() as publish, self.storage.transaction():
             session = sessions.open_session_row(name)
-            members = sessions.members_including(session, caller)
+            members = roster.roster(name).member(caller).members
             if request.assignee is not None and request.assignee not in members:
                 raise InvalidInput(
                     f"{request.assignee!r} is not a participant of session {name!r}; invite "
@@ -276,7 +276,7 @@ class TasksFeature(WatchFeature):
             attachments=attachments,
             stamp=stamp,
         )
-        members = sessions.member_ids(session.id)
+        members = roster.roster(session.name).members
         message = Message(
             id=message_id,
             session=session.name,

@@ -15,14 +15,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 from peewee import Database
 
 from relay_core import InvalidInput
+from relay_server.storage.group_commit import GroupCommit
 from relay_server.storage.sqlite import open_sqlite
 
 __all__ = ["SCHEMES", "Storage", "database_scheme", "open_storage"]
+
+T = TypeVar("T")
 
 SCHEMES: Final = ("sqlite", "postgresql")
 """Database URL schemes this relay can open."""
@@ -39,11 +42,25 @@ class Storage:
         self.backend = backend
         """Which backend holds the data: a scheme of :data:`SCHEMES`."""
         self._closing = closing or database.close
+        self.group_commit = GroupCommit(database)
+        """The queue behind :meth:`write`."""
 
     def transaction(self) -> AbstractContextManager[object]:
         """One transaction (the outermost; nested ones are savepoints): all of it or nothing."""
         transaction: AbstractContextManager[object] = self.database.atomic()
         return transaction
+
+    def write(self, work: Callable[[], T], then: Callable[[T], None] | None = None) -> T:
+        """Run ``work`` in a transaction that concurrent writes share (one commit, one fsync);
+        its result once that commit is durable. ``then`` gets the result after the commit, in
+        commit order (see :mod:`.group_commit`)."""
+        return self.group_commit.run(work, then)
+
+    @property
+    def commits(self) -> int:
+        """How many write transactions this process committed to the database."""
+        commits: int = getattr(self.database, "commits", 0)
+        return commits
 
     def close(self) -> None:
         """Close the connections to the database (for SQLite: this thread's; a server's

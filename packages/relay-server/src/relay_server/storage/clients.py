@@ -51,6 +51,15 @@ def record_seen(client_id: str, stamp: int) -> None:
     ).execute()
 
 
+def record_seen_many(stamps: dict[str, int]) -> None:
+    """Record the last-seen times of clients the relay knows (``client id -> stamp``)."""
+    for client_id, stamp in stamps.items():
+        Client.update(last_seen_ms=stamp).where(
+            (Client.client_id == client_id)
+            & (Client.last_seen_ms.is_null() | (Client.last_seen_ms < stamp))
+        ).execute()
+
+
 def set_token(client_id: str, token_hash: str, stamp: int) -> bool:
     """Give a client (created if new) a per-client token; True when it replaced one."""
     ensure_clients([client_id], stamp)

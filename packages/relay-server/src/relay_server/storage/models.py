@@ -71,6 +71,14 @@ def bind(db: Database) -> None:
     _bound_here.set(db)
 
 
+def current() -> Database:
+    """The database the models are bound to here (see :data:`database`)."""
+    bound = database.obj
+    if bound is None:
+        raise RuntimeError("no relay database is open")
+    return bound
+
+
 class _WithDialect(Protocol):
     dialect: Dialect
 

@@ -20,7 +20,10 @@ from relay_core import (
     validate_session_name,
 )
 from relay_core import Participant as ParticipantInfo
+from relay_server.storage import roster
 from relay_server.storage.models import Client, Message, Participant, Recipient, Session, database
+from relay_server.storage.prepared import Prepared
+from relay_server.storage.roster import Roster
 
 
 def session_row(name: str) -> Session:
@@ -56,12 +59,22 @@ def membership(session: Session, caller: str) -> Participant:
     return membership
 
 
-def members_including(session: Session, caller: str) -> set[str]:
-    """Client ids of a session's participants, in one query; Forbidden unless ``caller`` is one."""
-    members = member_ids(session.id)
-    if caller not in members:
-        raise _not_a_participant(session, caller)
-    return members
+_READ_POSITION = Prepared(
+    lambda session_id, caller: Participant.select(Participant.last_read_id).where(
+        (Participant.session == session_id) & (Participant.client == caller)
+    ),
+    session_id=int,
+    caller=str,
+)
+
+
+def read_position(session: Roster, caller: str) -> int:
+    """The caller's read position in a session (its last read id), or Forbidden."""
+    found = _READ_POSITION.rows(session_id=session.session_id, caller=caller)
+    if not found:  # it left since the roster was read
+        raise session.refusal(caller)
+    position: int = found[0][0]
+    return position
 
 
 def _not_a_participant(session: Session, caller: str) -> Forbidden:
@@ -70,12 +83,6 @@ def _not_a_participant(session: Session, caller: str) -> Forbidden:
         "ask a participant to invite you",
         details={"session": session.name},
     )
-
-
-def member_ids(session_id: int) -> set[str]:
-    """Client ids of a session's participants."""
-    rows = Participant.select(Participant.client).where(Participant.session == session_id)
-    return {row.client_id for row in rows}
 
 
 def participants(session_id: int) -> list[ParticipantInfo]:
@@ -99,6 +106,7 @@ def participants(session_id: int) -> list[ParticipantInfo]:
 
 def add_session(name: str, description: str, created_by: str, stamp: int) -> int:
     """Create a session row; its id."""
+    roster.changed()
     session = Session.create(
         name=name, description=description, created_by=created_by, created_ms=stamp
     )
@@ -111,6 +119,7 @@ def add_participants(
 ) -> None:
     """Make clients participants of a session; with ``keep_existing``, members stay as they are
     (otherwise one already there is an IntegrityError)."""
+    roster.changed()
     insert = Participant.insert_many(
         [{"session": session_id, "client": c, "joined_ms": stamp} for c in client_ids]
     )
@@ -119,6 +128,7 @@ def add_participants(
 
 def remove_participant(session_id: int, client_id: str) -> None:
     """Take a client out of a session."""
+    roster.changed()
     Participant.delete().where(
         (Participant.session == session_id) & (Participant.client == client_id)
     ).execute()
@@ -126,6 +136,7 @@ def remove_participant(session_id: int, client_id: str) -> None:
 
 def close_session(session_id: int, stamp: int) -> None:
     """Mark a session closed at ``stamp``."""
+    roster.changed()
     Session.update(closed_ms=stamp).where(Session.id == session_id).execute()
 
 
