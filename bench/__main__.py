@@ -28,6 +28,7 @@ from bench.paging import paging_figure
 from bench.processes import REPO_ROOT, ServerPool
 from bench.report import Row, render, write_json
 from bench.scale import FULL, QUICK, SCALES, Scale
+from bench.startup import startup_figure
 from bench.team import team_figure
 from bench.throughput import http_send_figure, mcp_send_figure
 from bench.waiters import waiters_figure
@@ -45,6 +46,7 @@ FIGURES: Final[dict[str, Figure]] = {
     "fsync": durability_figure,
     "team": team_figure,
     "cli": cli_start_figure,
+    "startup": startup_figure,
 }
 DEFAULT_OUTPUT: Final = REPO_ROOT / "bench" / "results" / "latest.json"
 

@@ -84,3 +84,21 @@ def test_the_cli_start_figure_times_every_case_against_a_bare_python(tmp_path):
         assert row["value"] > 0
         assert row["baseline"] > 0
         assert row["status"] in ({"PASS", "MISS"} if case in targeted else {"INFO"})
+
+
+def test_the_startup_figure_times_the_relay_start_and_its_first_call(tmp_path):
+    output = tmp_path / "latest.json"
+    finished = run_bench("startup", output)
+
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    rows = {(row["figure"], row["case"]): row for row in json.loads(output.read_text())["rows"]}
+    assert set(rows) == {
+        ("11 relay start", "start to /healthz"),
+        ("11 relay start", "bare FastMCP server to /healthz"),
+        ("11 first tool call", "first send_message after start"),
+    }
+    targeted = {"start to /healthz", "first send_message after start"}
+    for (_, case), row in rows.items():
+        assert row["value"] > 0
+        assert row["baseline"] > 0
+        assert row["status"] in ({"PASS", "MISS"} if case in targeted else {"INFO"})
