@@ -4,9 +4,9 @@ Two clients speak the relay's HTTP API and follow the same rules, defined once h
 
 - :class:`relay_client.api.RelayClient` (over ``requests``): every call, file transfers included;
 - :class:`JsonClient` (over the standard library's ``http.client``): the one-shot JSON calls of
-  ``agent-relay send``. Skills run that command for every message, and loading requests, urllib3
-  and the pydantic models cost it ~16x a bare Python start (docs/performance.md, figure 10).
-  It answers plain JSON and builds no models.
+  ``agent-relay send``. Skills run that command for every message; loading requests, urllib3
+  and the pydantic models made it 31x a bare Python start, 10x without (docs/performance.md,
+  figure 10). It answers plain JSON and builds no models.
 
 The rules: a GET, HEAD or PUT is retried after a connection error or a 503 (with a short,
 growing pause, or the relay's ``Retry-After``), a POST never (a retry could post twice); an error

@@ -98,7 +98,7 @@ def post_message(
 
     An ``http://`` relay gets it through :class:`~relay_client.transport.JsonClient`, which
     loads neither requests nor the models: skills run ``send`` for every message, and that
-    halves its start (docs/performance.md, figure 10). An ``https://`` relay gets it through
+    roughly halves its start (docs/performance.md, figure 10). An ``https://`` relay gets it through
     RelayClient, which holds the TLS settings. Both follow the same rules.
     """
     lean = JsonClient.for_config(app.config)
