@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 if TYPE_CHECKING:
     from pydantic import GetCoreSchemaHandler, ValidationError
-    from pydantic_core import CoreSchema
 
 INVALID: Final = "invalid"
 UNAUTHORIZED: Final = "unauthorized"
@@ -168,12 +167,11 @@ class PydanticCheck:
     def __init__(self, check: Callable[[object], str]) -> None:
         self.check = check
 
-    def __get_pydantic_core_schema__(
-        self, source_type: Any, handler: GetCoreSchemaHandler
-    ) -> CoreSchema:
-        from pydantic_core import core_schema
+    def __get_pydantic_core_schema__(self, source_type: Any, handler: GetCoreSchemaHandler) -> Any:
+        """pydantic's schema for the type: its own AfterValidator's, built when a model is."""
+        from pydantic import AfterValidator
 
-        return core_schema.no_info_after_validator_function(self._run, handler(source_type))
+        return AfterValidator(self._run).__get_pydantic_core_schema__(source_type, handler)
 
     def _run(self, value: object) -> str:
         try:
