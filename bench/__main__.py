@@ -31,6 +31,7 @@ from bench.processes import REPO_ROOT, ServerPool
 from bench.report import Row, render, write_json
 from bench.scale import FULL, QUICK, SCALES, Scale
 from bench.search import search_figure
+from bench.startup import startup_figure
 from bench.team import team_figure
 from bench.throughput import http_send_figure, mcp_send_figure
 from bench.waiters import waiters_figure
@@ -51,6 +52,7 @@ FIGURES: Final[dict[str, Figure]] = {
     "cli": cli_start_figure,
     "handoff": handoff_figure,
     "memory": memory_figure,
+    "startup": startup_figure,
 }
 DEFAULT_OUTPUT: Final = REPO_ROOT / "bench" / "results" / "latest.json"
 

@@ -117,3 +117,21 @@ def test_the_memory_figure_reports_the_relays_peak_rss_with_64_readers(tmp_path)
     assert row["status"] in {"PASS", "MISS"}
     assert row["value"] >= row["baseline"] > 0  # the peak cannot be below the start
     assert row["details"]["calls"] >= 64
+
+
+def test_the_startup_figure_times_the_relay_start_and_its_first_call(tmp_path):
+    output = tmp_path / "latest.json"
+    finished = run_bench("startup", output)
+
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    rows = {(row["figure"], row["case"]): row for row in json.loads(output.read_text())["rows"]}
+    assert set(rows) == {
+        ("14 relay start", "start to /healthz"),
+        ("14 relay start", "bare FastMCP server to /healthz"),
+        ("14 first tool call", "first send_message after start"),
+    }
+    targeted = {"start to /healthz", "first send_message after start"}
+    for (_, case), row in rows.items():
+        assert row["value"] > 0
+        assert row["baseline"] > 0
+        assert row["status"] in ({"PASS", "MISS"} if case in targeted else {"INFO"})

@@ -1,14 +1,20 @@
 """Fixtures for the client's tests: a data root of its own, a configured machine, a CLI runner.
 
 No test here reaches a network: HTTP is answered by ``responses`` (which refuses any request it
-was not told about), and the relay URL is a loopback address all the same.
+was not told about), and the relay URL is a loopback address all the same. ``agent-relay send``
+to an ``http://`` relay does not use requests (relay_client/transport.py), so its tests talk to
+:class:`LoopbackRelay`, a real HTTP server on 127.0.0.1 with canned answers.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +73,127 @@ def relay_http() -> Iterator[responses.RequestsMock]:
     """Canned relay answers; a request nobody set up fails the test."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield mock
+
+
+@dataclass
+class Answer:
+    """A canned answer of :class:`LoopbackRelay`."""
+
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+
+
+@dataclass
+class Call:
+    """A request :class:`LoopbackRelay` received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class LoopbackRelay:
+    """A real HTTP server on a free 127.0.0.1 port that answers what a test set up.
+
+    Answers queue per (method, path); the last one of a queue repeats. A request nobody set up
+    is answered 501 and listed in ``unexpected`` (the fixture fails the test on it), unless a
+    ``default`` answer is set.
+    """
+
+    def __init__(self) -> None:
+        self.answers: dict[tuple[str, str], list[Answer]] = {}
+        self.calls: list[Call] = []
+        self.unexpected: list[Call] = []
+        self.default: Answer | None = None
+        relay = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def handle_one(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                call = Call(self.command, self.path, dict(self.headers), self.rfile.read(length))
+                relay.calls.append(call)
+                answer = relay.next_answer(call)
+                time.sleep(answer.delay_s)
+                self.send_response(answer.status)
+                for name, value in answer.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(answer.body)))
+                self.end_headers()
+                self.wfile.write(answer.body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = handle_one
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def add(
+        self,
+        method: str,
+        path: str,
+        status: int = 200,
+        json_body: Any = None,
+        *,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        delay_s: float = 0.0,
+    ) -> None:
+        """Answer the next ``method path`` with ``status`` and a JSON (or raw) body."""
+        headers = dict(headers or {})
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            headers.setdefault("Content-Type", "application/json")
+        self.answers.setdefault((method, path), []).append(Answer(status, body, headers, delay_s))
+
+    def answer_all(self, status: int, json_body: Any) -> None:
+        """Answer every request nobody set up with ``status`` and this JSON body."""
+        body = json.dumps(json_body).encode()
+        self.default = Answer(status, body, {"Content-Type": "application/json"})
+
+    def next_answer(self, call: Call) -> Answer:
+        queue = self.answers.get((call.method, call.path))
+        if queue:
+            return queue.pop(0) if len(queue) > 1 else queue[0]
+        if self.default is not None:
+            return self.default
+        self.unexpected.append(call)
+        return Answer(501, b"no canned answer")
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def loopback_relay() -> Iterator[LoopbackRelay]:
+    """A real HTTP server on 127.0.0.1 with canned answers; stopped at the end of the test."""
+    relay = LoopbackRelay()
+    yield relay
+    relay.close()
+    assert not relay.unexpected, f"requests nobody set up: {relay.unexpected}"
+
+
+@pytest.fixture
+def configured_loopback(data_paths, loopback_relay) -> ClientConfig:
+    """A machine onboarded against :func:`loopback_relay`."""
+    config = ClientConfig(relay_url=loopback_relay.url, client_id=ME, token=TOKEN)
+    config.save(data_paths.config)
+    return config
 
 
 @pytest.fixture

@@ -117,20 +117,30 @@ def test_a_usage_error_under_json_is_a_json_error(data_paths, run, path):
 
 @pytest.mark.parametrize("path", COMMANDS, ids=" ".join)
 def test_under_json_stdout_is_one_object_or_one_error_when_the_relay_refuses(
-    configured, relay_http, run, path
+    configured_loopback, loopback_relay, relay_http, run, path
 ):
     """Against a relay that answers every request with not_found: each command prints either its
-    JSON object (a command that needs no relay) or the error, never text, on stdout."""
+    JSON object (a command that needs no relay) or the error, never text, on stdout.
+
+    Requests through requests are answered by ``responses``; ``send``'s stdlib client reaches the
+    real loopback server, which refuses them the same way."""
     Path("report.txt").write_text("numbers\n")  # in the working directory of `run`
     run("peers", "add", "carol", "carol-box")
+    relay = configured_loopback.relay_url
+
+    def not_found(path: str) -> dict[str, object]:
+        return {"error": {"code": "not_found", "message": f"nothing at {path}"}}
 
     def refuse(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
-        body = {"error": {"code": "not_found", "message": f"nothing at {request.path_url}"}}
-        return 404, {"Content-Type": "application/json"}, json.dumps(body)
+        body = json.dumps(not_found(request.path_url))
+        return 404, {"Content-Type": "application/json"}, body
 
+    loopback_relay.answer_all(404, not_found("this path"))
     for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
-        relay_http.add_callback(method, re.compile(f"{re.escape(RELAY)}/.*"), callback=refuse)
+        relay_http.add_callback(method, re.compile(f"{re.escape(relay)}/.*"), callback=refuse)
     result = run(*path, *SAMPLES[path], "--json")
+    if path == ("send",):
+        assert loopback_relay.calls  # it was refused by the real server, not by a closed port
     docs = documents(result.stdout, path)
     assert len(docs) == 1 or path == ("tail",)
     for document in docs:

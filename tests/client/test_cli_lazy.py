@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import subprocess
 import sys
 
@@ -39,7 +40,7 @@ OTHER_COMMANDS = (
 """The modules of commands other than ``send`` and ``tail``, and what only they use."""
 
 
-def modules_loaded_by(*args: str) -> set[str]:
+def modules_loaded_by(*args: str, env: dict[str, str] | None = None) -> set[str]:
     """The modules a fresh ``agent-relay ARGS`` had loaded when it exited."""
     program = f"""
 import atexit, json, sys
@@ -49,7 +50,12 @@ sys.argv = ["agent-relay", *{list(args)!r}]
 main()
 """
     finished = subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", program],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
     )
     assert finished.returncode == 0, finished.stderr
     return set(json.loads(finished.stderr.splitlines()[-1]))
@@ -63,6 +69,20 @@ def test_version_loads_no_http_client_no_models_and_no_state_files():
 def test_send_loads_no_other_commands_module():
     loaded = modules_loaded_by("send", "--help")
     assert "relay_client.cli.messages" in loaded
+    assert loaded & set(OTHER_COMMANDS) == set()
+
+
+def test_send_to_an_http_relay_loads_neither_requests_nor_pydantic_nor_the_models(
+    configured_loopback, loopback_relay, payloads
+):
+    loopback_relay.add("POST", "/api/v1/sessions/build-42/messages", 201, payloads.sent(3))
+    environment = {**os.environ, "CLAUDE_USER_DATA": os.environ["CLAUDE_USER_DATA"]}
+    loaded = modules_loaded_by("send", "build-42", "hi", env=environment)
+    assert len(loopback_relay.calls) == 1  # it did send
+    assert (
+        loaded & {"requests", "urllib3", "pydantic", "relay_client.api", "relay_core.models"}
+        == set()
+    )
     assert loaded & set(OTHER_COMMANDS) == set()
 
 

@@ -6,17 +6,61 @@ import requests
 import responses
 from responses import matchers
 
-from relay_client import Cursors
+from relay_client import ClientConfig, Cursors
 
 RELAY = "http://127.0.0.1:7878"
 MESSAGES = f"{RELAY}/api/v1/sessions/build-42/messages"
+HTTPS_RELAY = "https://relay.example.org"
 
 
-def test_send_posts_the_text_and_prints_the_id(configured, relay_http, payloads, run):
+# `send` to an http:// relay goes through relay_client.transport's stdlib client, not requests:
+# these tests answer it from a real HTTP server on 127.0.0.1 (tests/client/conftest.py).
+MESSAGES_PATH = "/api/v1/sessions/build-42/messages"
+
+
+def test_send_posts_the_text_and_prints_the_id(configured_loopback, loopback_relay, payloads, run):
+    loopback_relay.add("POST", MESSAGES_PATH, 201, payloads.sent(12))
+    result = run("send", "build-42", "hello")
+    assert result.stdout == "Sent #12 to build-42.\n"
+    [call] = loopback_relay.calls
+    assert call.json == {"text": "hello", "to": [], "reply_to": None, "attachments": []}
+    assert call.headers["Authorization"] == f"Bearer {configured_loopback.token}"
+    assert call.headers["X-Client-Id"] == configured_loopback.client_id
+    assert call.headers["Content-Type"] == "application/json"
+    assert call.headers["User-Agent"].startswith("agent-relay-client/")
+
+
+def test_send_reads_stdin_and_resolves_recipients(
+    configured_loopback, loopback_relay, payloads, run
+):
+    run("peers", "add", "bob", "bob-ws")
+    loopback_relay.add("POST", MESSAGES_PATH, 201, payloads.sent(13))
+    sent = payloads.message(13, sender="alice-laptop", text="line 1\nline 2", to=["bob-ws"])
+    loopback_relay.add("GET", "/api/v1/messages/13", 200, sent)
+    result = run(
+        "send", "build-42", "-", "--to", "bob", "--reply-to", "12", "--json",
+        input="line 1\nline 2\n",
+    )  # fmt: skip
+    # The sent message itself, the same object `tail --json` prints for it.
+    assert json.loads(result.stdout) == sent
+    assert loopback_relay.calls[0].json == {
+        "text": "line 1\nline 2",
+        "to": ["bob-ws"],
+        "reply_to": 12,
+        "attachments": [],
+    }
+
+
+def test_send_to_an_https_relay_goes_through_the_requests_client(
+    data_paths, relay_http, payloads, run
+):
+    ClientConfig(relay_url=HTTPS_RELAY, client_id="alice-laptop", token="t0k").save(
+        data_paths.config
+    )
     relay_http.post(
-        MESSAGES,
+        f"{HTTPS_RELAY}{MESSAGES_PATH}",
         status=201,
-        json=payloads.sent(12),
+        json=payloads.sent(14),
         match=[
             matchers.json_params_matcher(
                 {"text": "hello", "to": [], "reply_to": None, "attachments": []}
@@ -24,54 +68,39 @@ def test_send_posts_the_text_and_prints_the_id(configured, relay_http, payloads,
         ],
     )
     result = run("send", "build-42", "hello")
-    assert result.stdout == "Sent #12 to build-42.\n"
+    assert result.stdout == "Sent #14 to build-42.\n"
 
 
-def test_send_reads_stdin_and_resolves_recipients(configured, relay_http, payloads, run):
-    run("peers", "add", "bob", "bob-ws")
-    relay_http.post(
-        MESSAGES,
-        status=201,
-        json=payloads.sent(13),
-        match=[
-            matchers.json_params_matcher(
-                {"text": "line 1\nline 2", "to": ["bob-ws"], "reply_to": 12, "attachments": []}
-            )
-        ],
-    )
-    sent = payloads.message(13, sender="alice-laptop", text="line 1\nline 2", to=["bob-ws"])
-    relay_http.get(f"{RELAY}/api/v1/messages/13", json=sent)
-    result = run(
-        "send", "build-42", "-", "--to", "bob", "--reply-to", "12", "--json",
-        input="line 1\nline 2\n",
-    )  # fmt: skip
-    # The sent message itself, the same object `tail --json` prints for it.
-    assert json.loads(result.stdout) == sent
-
-
-def test_send_never_moves_the_cursor(configured, relay_http, payloads, data_paths, run):
+def test_send_never_moves_the_cursor(
+    configured_loopback, loopback_relay, payloads, data_paths, run
+):
     Cursors(data_paths.cursors).set("build-42", 5)
-    relay_http.post(MESSAGES, status=201, json=payloads.sent(40))
+    loopback_relay.add("POST", MESSAGES_PATH, 201, payloads.sent(40))
     run("send", "build-42", "hi")
     assert Cursors(data_paths.cursors).get("build-42") == 5
 
 
-def test_an_empty_message_is_refused(configured, relay_http, run):
+def test_an_empty_message_is_refused(configured_loopback, loopback_relay, run):
     result = run("send", "build-42", "-", input="\n")
     assert result.stderr == "Error: invalid: the message is empty\n"
-    assert not relay_http.calls
+    assert not loopback_relay.calls
 
 
-def test_sending_to_a_closed_session_is_a_conflict(configured, relay_http, payloads, run):
-    relay_http.post(MESSAGES, status=409, json=payloads.error("conflict", "'build-42' is closed"))
+def test_sending_to_a_closed_session_is_a_conflict(
+    configured_loopback, loopback_relay, payloads, run
+):
+    loopback_relay.add(
+        "POST", MESSAGES_PATH, 409, payloads.error("conflict", "'build-42' is closed")
+    )
     result = run("send", "build-42", "hi")
     assert (result.exit_code, result.stderr) == (6, "Error: conflict: 'build-42' is closed\n")
 
 
-def test_an_oversized_message_is_too_large(configured, relay_http, run):
+def test_an_oversized_message_is_too_large(configured_loopback, loopback_relay, run):
     result = run("send", "build-42", "-", input="x" * 70_000)
     assert result.exit_code == 7
     assert result.stderr.startswith("Error: too_large: the text is 70000 bytes")
+    assert not loopback_relay.calls
 
 
 # --- tail ---------------------------------------------------------------------------------
@@ -231,7 +260,7 @@ def test_tail_follow_waits_out_an_outage_with_growing_pauses_and_says_so_once(
 ):
     pauses: list[float] = []
     monkeypatch.setattr("relay_client.cli.messages.time.sleep", pauses.append)
-    monkeypatch.setattr("relay_client.api.random.uniform", lambda low, high: 1.0)
+    monkeypatch.setattr("relay_client.transport.random.uniform", lambda low, high: 1.0)
     refused = requests.ConnectionError("[Errno 111] Connection refused")
     answers = iter(
         [

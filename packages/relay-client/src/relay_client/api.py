@@ -10,6 +10,9 @@ What every call gets:
   code names (:func:`relay_core.error_from_payload`); a refused connection or a timeout becomes
   :class:`relay_core.Unavailable` with a sentence that says what to check.
 
+These rules live in :mod:`relay_client.transport`, shared with the small stdlib JSON client that
+``agent-relay send`` uses to start fast.
+
 Files move as streams in constant memory: the digest is computed locally before an upload, and a
 download is hashed as it arrives, kept in a partial file (:mod:`relay_client.partial`) that a
 later call resumes with ``Range: bytes=N-``, and renamed into place only once its digest matches.
@@ -18,7 +21,6 @@ later call resumes with ``Range: bytes=N-``, and renamed into place only once it
 from __future__ import annotations
 
 import contextlib
-import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,18 +28,38 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import IO, Any, Final, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 
-from relay_client import __version__
 from relay_client.config import ClientConfig, normalise_relay_url
 from relay_client.partial import PartialFile, partial_path
+from relay_client.transport import (
+    DEFAULT_CONNECT_TIMEOUT_S,
+    DEFAULT_READ_TIMEOUT_S,
+    DEFAULT_RETRIES,
+    FOLLOW_FIRST_DELAY_S,
+    FOLLOW_MAX_DELAY_S,
+    MAX_RETRY_DELAY_S,
+    MISDIRECTED_STATUS,
+    RETRY_BACKOFF_S,
+    SERVE_HINT,
+    USER_AGENT,
+    Backoff,
+    MisdirectedHost,
+    RelayFailed,
+    attempts,
+    error_of,
+    is_outage,
+    message_body,
+    no_answer,
+    retry_delay,
+    unreachable,
+)
 from relay_core import (
     BlobInfo,
     Conflict,
     CreateSessionRequest,
-    Forbidden,
     Hashed,
     Health,
     InviteRequest,
@@ -54,15 +76,12 @@ from relay_core import (
     SessionDetail,
     SessionSummary,
     Status,
-    TooLarge,
     Unavailable,
     WhoAmI,
-    error_from_payload,
     hash_file,
     validate_digest,
     wire,
 )
-from relay_core.errors import ERROR_CLASSES
 from relay_core.models import RoleClaim
 from relay_core.search import SEARCH_PATH, SearchResults
 from relay_core.tasks import (
@@ -76,84 +95,43 @@ from relay_core.tasks import (
     task_path,
 )
 
-DEFAULT_CONNECT_TIMEOUT_S: Final = 5.0
-DEFAULT_READ_TIMEOUT_S: Final = 30.0
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT_S",
+    "DEFAULT_READ_TIMEOUT_S",
+    "DEFAULT_RETRIES",
+    "FOLLOW_FIRST_DELAY_S",
+    "FOLLOW_MAX_DELAY_S",
+    "LONG_POLL_MARGIN_S",
+    "MAX_RETRY_DELAY_S",
+    "MISDIRECTED_STATUS",
+    "RETRY_BACKOFF_S",
+    "SERVE_HINT",
+    "TRANSFER_CHUNK_BYTES",
+    "USER_AGENT",
+    "Backoff",
+    "DigestMismatch",
+    "Download",
+    "MisdirectedHost",
+    "ProgressCallback",
+    "RelayClient",
+    "RelayFailed",
+    "UploadResult",
+    "is_outage",
+]
+"""With the rules shared with :mod:`relay_client.transport`, still importable from here."""
+
 LONG_POLL_MARGIN_S: Final = 15.0
 """Added to a long poll's wait to get its read timeout."""
-DEFAULT_RETRIES: Final = 2
-"""Extra attempts of an idempotent call after a connection error or a 503."""
-RETRY_BACKOFF_S: Final = 0.5
-MAX_RETRY_DELAY_S: Final = 10.0
-FOLLOW_FIRST_DELAY_S: Final = 0.5
-"""A follower's first pause after the relay went away; each further pause doubles..."""
-FOLLOW_MAX_DELAY_S: Final = 30.0
-"""...up to this, for as long as the follower runs."""
 TRANSFER_CHUNK_BYTES: Final = 1024 * 1024
-USER_AGENT: Final = f"agent-relay-client/{__version__}"
-SERVE_HINT: Final = "is `agent-relay-server serve` running?"
-MISDIRECTED_STATUS: Final = 421
-"""The relay's answer to a Host header outside its allowed_hosts."""
 
 ProgressCallback = Callable[[int, int | None], None]
 """Called as bytes move: (bytes done so far, total bytes or None when unknown)."""
 
 M = TypeVar("M", bound=RelayModel)
-_CLASS_BY_STATUS: Final = {cls.http_status: cls for cls in ERROR_CLASSES.values()}
-_IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "PUT"})
 
 
 class DigestMismatch(RelayError):
     """Downloaded bytes do not hash to the digest they were asked for by."""
-
-
-class MisdirectedHost(Forbidden):
-    """The relay refused the host name of our URL (HTTP 421): its DNS-rebinding guard lets in
-    only the names in its ``allowed_hosts``, which only its operator can change."""
-
-    @staticmethod
-    def fix(host: str) -> str:
-        """What to do about it, for people."""
-        return (
-            f"the relay's operator must add {host!r} to allowed_hosts in its config file (or to "
-            "RELAY_ALLOWED_HOSTS) and restart it; or use a relay_url with a name it already "
-            "accepts (`agent-relay onboard --relay-url URL`)"
-        )
-
-
-class RelayFailed(RelayError):
-    """The relay (or a proxy before it) answered 5xx without an error of ours: it failed, or
-    is going down."""
-
-
-def is_outage(error: RelayError) -> bool:
-    """True when ``error`` means the relay is not there for now (refused, timed out, 503, a
-    bare 5xx): worth waiting out, as followers do, rather than giving up."""
-    return isinstance(error, Unavailable | RelayFailed)
-
-
-class Backoff:
-    """Pauses between attempts to reach a relay that went away: doubling, capped, jittered.
-
-    The jitter (each pause is 80-100% of its nominal length) keeps many followers of one relay
-    from all knocking at the same instant when it comes back.
-    """
-
-    def __init__(
-        self, first_s: float = FOLLOW_FIRST_DELAY_S, max_s: float = FOLLOW_MAX_DELAY_S
-    ) -> None:
-        self.first_s = first_s
-        self.max_s = max_s
-        self._next = first_s
-
-    def next_delay(self) -> float:
-        """The next pause in seconds; each call doubles the one after, up to ``max_s``."""
-        delay = self._next
-        self._next = min(self._next * 2, self.max_s)
-        return delay * random.uniform(0.8, 1.0)
-
-    def reset(self) -> None:
-        """Start again from ``first_s`` (the relay answered)."""
-        self._next = self.first_s
 
 
 @dataclass(frozen=True)
@@ -346,19 +324,7 @@ class RelayClient:
         Raises:
             TooLarge: the text is over the relay's limit (checked before sending).
         """
-        size = len(text.encode("utf-8"))
-        if size > wire.MAX_TEXT_BYTES:
-            raise TooLarge(
-                f"the text is {size} bytes; the limit is {wire.MAX_TEXT_BYTES} bytes: "
-                "send it as a file instead"
-            )
-        body = _body(
-            SendMessageRequest,
-            text=text,
-            to=list(to),
-            reply_to=reply_to,
-            attachments=[dict(a) for a in attachments],
-        )
+        body = _body(SendMessageRequest, **message_body(text, to, reply_to, attachments))
         response = self._request("POST", wire.session_messages_path(session), json=body)
         return self._model(SentMessage, response)
 
@@ -560,8 +526,8 @@ class RelayClient:
         """
         url = self.base_url + path
         timeout = (self.connect_timeout_s, read_timeout_s or self.read_timeout_s)
-        attempts = 1 + (self.retries if method in _IDEMPOTENT_METHODS else 0)
-        for attempt in range(1, attempts + 1):
+        tries = attempts(method, self.retries)
+        for attempt in range(1, tries + 1):
             data = body() if body else None
             try:
                 response = self._session.request(
@@ -575,21 +541,18 @@ class RelayClient:
                     timeout=timeout,
                 )
             except requests.ConnectionError as exc:
-                if attempt < attempts:
+                if attempt < tries:
                     self._pause(attempt)
                     continue
                 raise self._unreachable(exc) from None
             except requests.Timeout:
-                raise Unavailable(
-                    f"the relay at {self.base_url} did not answer within {timeout[1]:g} s: "
-                    "it may be overloaded or stuck; try again, or check its log"
-                ) from None
+                raise no_answer(self.base_url, timeout[1]) from None
             except requests.RequestException as exc:
                 raise Unavailable(f"the request to {url} failed: {_reason(exc)}") from None
             finally:
                 if data is not None and hasattr(data, "close"):
                     data.close()
-            if response.status_code == 503 and attempt < attempts:
+            if response.status_code == 503 and attempt < tries:
                 response.close()
                 self._pause(attempt, response.headers.get("Retry-After"))
                 continue
@@ -599,61 +562,21 @@ class RelayClient:
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     def _pause(self, attempt: int, retry_after: str | None = None) -> None:
-        delay = self.backoff_s * 2 ** (attempt - 1)
-        if retry_after and retry_after.isdigit():
-            delay = float(retry_after)
-        time.sleep(min(delay, MAX_RETRY_DELAY_S))
+        time.sleep(retry_delay(self.backoff_s, attempt, retry_after))
 
     def _unreachable(self, exc: requests.RequestException) -> Unavailable:
         """The one sentence for a relay that cannot be reached."""
-        text = str(exc).lower()
-        where = f"cannot reach the relay at {self.base_url}"
-        if isinstance(exc, requests.ConnectTimeout) or "timed out" in text:
-            return Unavailable(
-                f"{where}: connection timed out after {self.connect_timeout_s:g} s — "
-                f"is the relay host up, the port open, and {SERVE_HINT[3:]}"
-            )
-        if "refused" in text:
-            return Unavailable(f"{where}: connection refused — {SERVE_HINT}")
-        if any(s in text for s in ("name or service not known", "nodename", "resolve", "getaddr")):
-            host = urlsplit(self.base_url).hostname
-            return Unavailable(
-                f"{where}: host name {host!r} not found — check relay_url "
-                "(`agent-relay config show`)"
-            )
-        return Unavailable(f"{where}: {_reason(exc)} — {SERVE_HINT}")
+        return unreachable(
+            self.base_url,
+            _reason(exc),
+            connect_timed_out=isinstance(exc, requests.ConnectTimeout),
+            connect_timeout_s=self.connect_timeout_s,
+            full_text=str(exc),
+        )
 
     def _error(self, response: requests.Response) -> RelayError:
         """The RelayError an error answer stands for, even when its body is not ours."""
-        status = response.status_code
-        try:
-            payload = response.json() if response.content else None
-        except ValueError:
-            payload = None
-        error = error_from_payload(payload, http_status=status)
-        if status == MISDIRECTED_STATUS:
-            return self._misdirected(error if _is_error_payload(payload) else None)
-        if _is_error_payload(payload):
-            return error
-        what = f"HTTP {status} {response.reason or ''}".rstrip()
-        cls = _CLASS_BY_STATUS.get(status)
-        if cls is not None:
-            return cls(f"the relay answered {what}")
-        if status >= 500:
-            return RelayFailed(f"the relay failed with {what}: the details are in its log")
-        return error
-
-    def _misdirected(self, said: RelayError | None) -> MisdirectedHost:
-        """A 421: the relay does not answer to the host name in our URL."""
-        host = urlsplit(self.base_url).hostname or ""
-        message = (
-            f"the relay at {self.base_url} refused the host name {host!r} (HTTP 421 Misdirected "
-            "Request), as it answers only to the names in its allowed_hosts: "
-            + MisdirectedHost.fix(host)
-        )
-        if said is not None and said.message not in message:
-            message += f". The relay says: {said.message}"
-        return MisdirectedHost(message, details={"host": host})
+        return error_of(response.status_code, response.reason, response.content, self.base_url)
 
     def _json(self, response: requests.Response) -> Any:
         try:
@@ -781,11 +704,6 @@ class _ProgressReader:
 
     def close(self) -> None:
         self._handle.close()
-
-
-def _is_error_payload(payload: Any) -> bool:
-    """Whether an answer's body is the relay's own ``{"error": {...}}``."""
-    return isinstance(payload, dict) and isinstance(payload.get("error"), dict)
 
 
 def _params(**values: float | int | None) -> dict[str, str]:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 if TYPE_CHECKING:
-    from pydantic import AfterValidator, ValidationError
+    from pydantic import GetCoreSchemaHandler, ValidationError
 
 INVALID: Final = "invalid"
 UNAUTHORIZED: Final = "unauthorized"
@@ -153,21 +153,36 @@ ERROR_CLASSES: Final[dict[str, type[RelayError]]] = {
 }
 
 
-def pydantic_check(check: Callable[[object], str]) -> AfterValidator:
-    """Adapt a validator that raises InvalidInput for a pydantic ``Annotated`` type.
+class PydanticCheck:
+    """``Annotated`` metadata that runs a check raising InvalidInput after pydantic's own
+    validation, as pydantic's ``AfterValidator`` does, with the same message.
 
-    pydantic turns only ValueError into a ValidationError; this re-raises the same message.
+    It hooks into pydantic the way ``AfterValidator`` does (``__get_pydantic_core_schema__``),
+    so defining a name type such as :data:`relay_core.names.SessionName` imports no pydantic:
+    the ``agent-relay`` command validates names and reports errors without loading it.
     """
-    # Imported here so that the errors alone (all a client needs to report one) load no pydantic.
-    from pydantic import AfterValidator
 
-    def run(value: object) -> str:
+    __slots__ = ("check",)
+
+    def __init__(self, check: Callable[[object], str]) -> None:
+        self.check = check
+
+    def __get_pydantic_core_schema__(self, source_type: Any, handler: GetCoreSchemaHandler) -> Any:
+        """pydantic's schema for the type: its own AfterValidator's, built when a model is."""
+        from pydantic import AfterValidator
+
+        return AfterValidator(self._run).__get_pydantic_core_schema__(source_type, handler)
+
+    def _run(self, value: object) -> str:
         try:
-            return check(value)
+            return self.check(value)
         except InvalidInput as exc:
-            raise ValueError(exc.message) from None
+            raise ValueError(exc.message) from None  # pydantic turns only ValueError into errors
 
-    return AfterValidator(run)
+
+def pydantic_check(check: Callable[[object], str]) -> PydanticCheck:
+    """Adapt a validator that raises InvalidInput for a pydantic ``Annotated`` type."""
+    return PydanticCheck(check)
 
 
 def describe_validation_error(error: ValidationError) -> str:

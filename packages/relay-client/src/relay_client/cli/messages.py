@@ -21,14 +21,18 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from relay_client.api import FOLLOW_MAX_DELAY_S, Backoff, is_outage
 from relay_client.cli.app import App, echo_json, json_option, pass_app
 from relay_client.cli.render import format_duration, message_text, visible
-from relay_core import InvalidInput, Message, RelayError, wire
+from relay_client.transport import FOLLOW_MAX_DELAY_S, Backoff, JsonClient, is_outage
+from relay_core import InvalidInput, RelayError, wire
+
+if TYPE_CHECKING:
+    from relay_core import Message
 
 
 def read_text_argument(text: str) -> str:
@@ -78,15 +82,37 @@ def send(
     text = read_text_argument(text)
     if not text.strip():
         raise InvalidInput("the message is empty")
-    sent = app.client.send_message(session, text, to=app.resolve(recipients), reply_to=reply_to)
+    message_id, sent_to, held_for, lean = post_message(
+        app, session, text, app.resolve(recipients), reply_to
+    )
     if as_json:
         # The relay answers a post with a receipt; the message itself, as every reader sees it,
         # is one more GET (never a second post).
-        echo_json(app.client.get_message(sent.id))
+        echo_json(lean.get_message(message_id) if lean else app.client.get_message(message_id))
     else:
-        click.echo(f"Sent #{sent.id} to {sent.session}.")
-        for role in sent.held_for:
+        click.echo(f"Sent #{message_id} to {sent_to}.")
+        for role in held_for:
             click.echo(f"Nobody holds @{role} yet: its next holder gets this message.")
+
+
+def post_message(
+    app: App, session: str, text: str, to: Sequence[str], reply_to: int | None
+) -> tuple[int, str, list[str], JsonClient | None]:
+    """Post one message: its id, its session, the roles it waits for (nobody holds them), and
+    the lean client it went through (if any).
+
+    An ``http://`` relay gets it through :class:`~relay_client.transport.JsonClient`, which
+    loads neither requests nor the models: skills run ``send`` for every message, and that
+    roughly halves its start (docs/performance.md, figure 10). An ``https://`` relay gets it through
+    RelayClient, which holds the TLS settings. Both follow the same rules.
+    """
+    lean = JsonClient.for_config(app.config)
+    if lean is None:
+        sent = app.client.send_message(session, text, to=to, reply_to=reply_to)
+        return sent.id, sent.session, list(sent.held_for), None
+    receipt: dict[str, Any] = lean.send_message(session, text, to=to, reply_to=reply_to)
+    held_for = [str(role) for role in receipt.get("held_for", [])]
+    return receipt["id"], str(receipt.get("session", session)), held_for, lean
 
 
 @click.command()
