@@ -146,7 +146,7 @@ def test_pages_of_any_length_run_the_same_sql(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "url", ["postgresql://relay:secret@db.example/relay", "mysql://db/relay", "sqlite://relay"]
+    "url", ["mysql://relay:secret@db/relay", "oracle://db/relay", "sqlite://relay"]
 )
 def test_open_storage_refuses_a_database_it_cannot_open_and_changes_nothing(tmp_path, url):
     with pytest.raises(InvalidInput) as refused:

@@ -144,3 +144,11 @@ def test_readers_never_skip_a_message_when_two_relays_write_at_once(start_relay,
     all_ids = [m["id"] for m in everything.json()["messages"]]
     assert len(all_ids) == len(members) * per_writer
     assert seen == all_ids  # nothing skipped, nothing twice, in order
+
+
+def test_the_postgres_spelling_of_the_scheme_works_too(postgres_url) -> None:
+    storage = open_storage(postgres_url.replace("postgresql://", "postgres://", 1))
+    try:
+        assert storage.backend == "postgresql"
+    finally:
+        storage.close()

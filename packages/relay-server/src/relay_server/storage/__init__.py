@@ -73,7 +73,8 @@ def database_scheme(url_or_path: str | Path) -> str:
     plain path."""
     if isinstance(url_or_path, Path) or "://" not in url_or_path:
         return "sqlite"
-    return url_or_path.partition("://")[0].lower()
+    scheme = url_or_path.partition("://")[0].lower()
+    return "postgresql" if scheme == "postgres" else scheme  # libpq takes both spellings
 
 
 def open_storage(url_or_path: str | Path) -> Storage:
@@ -98,7 +99,7 @@ def open_storage(url_or_path: str | Path) -> Storage:
     if database_scheme(url_or_path) == "postgresql":
         from relay_server.storage.postgres import open_postgres  # psycopg only when asked for
 
-        db = open_postgres(url_or_path)
+        db = open_postgres("postgresql://" + url_or_path.partition("://")[2])
         return Storage(db, "postgresql", closing=db.close_all)
     if not rest.startswith("/"):
         raise InvalidInput("a SQLite database URL is sqlite:///PATH (three slashes)")
