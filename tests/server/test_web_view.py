@@ -199,7 +199,7 @@ def test_the_overview_shows_sessions_participants_and_the_relays_numbers(relay):
     overview = login(relay, agent).get(relay.url + "/ui/api/overview", timeout=TIMEOUT).json()
     assert overview["viewer"] == agent
     assert overview["post_as"] is None
-    assert overview["tasks"] is None
+    assert overview["tasks"] == []
     (view,) = [v for v in overview["sessions"] if v["session"]["name"] == name]
     presence = {p["client_id"]: p["presence"] for p in view["participants"]}
     assert presence == {agent: "online", other: "online"}
@@ -208,6 +208,35 @@ def test_the_overview_shows_sessions_participants_and_the_relays_numbers(relay):
     assert counts["messages"] >= 1
     assert {"blobs", "blob_bytes"} <= counts.keys()
     assert overview["status"]["uptime_s"] > 0
+
+
+def test_the_overview_lists_the_tasks_of_the_viewers_sessions_with_their_state(relay):
+    giver, worker, outsider, name = unique("giver"), unique("worker"), unique("out"), unique("t")
+    create_session(relay, giver, name, [worker])
+    given = requests.post(
+        relay.url + API + f"/sessions/{name}/tasks",
+        json={"title": "Port the <b>parser</b>"},
+        headers=relay.headers(giver),
+        timeout=TIMEOUT,
+    )
+    assert given.status_code == 201, given.text
+    task_id = given.json()["id"]
+    claimed = requests.post(
+        relay.url + API + f"/tasks/{task_id}/claim",
+        json={},
+        headers=relay.headers(worker),
+        timeout=TIMEOUT,
+    )
+    assert claimed.status_code == 200, claimed.text
+    overview = login(relay, giver).get(relay.url + "/ui/api/overview", timeout=TIMEOUT).json()
+    (task,) = [t for t in overview["tasks"] if t["id"] == task_id]
+    assert (task["title"], task["state"], task["claimed_by"]) == (
+        "Port the <b>parser</b>",
+        "working",
+        worker,
+    )
+    theirs = login(relay, outsider).get(relay.url + "/ui/api/overview", timeout=TIMEOUT).json()
+    assert task_id not in [t["id"] for t in theirs["tasks"]]
 
 
 def test_watching_through_the_web_view_does_not_count_as_the_client_calling(relay):

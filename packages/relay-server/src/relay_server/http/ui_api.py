@@ -37,12 +37,14 @@ def poster(request: Request, service: RelayService, viewer: str) -> str | None:
 
 
 async def overview(request: Request) -> Response:
-    """The viewer's sessions with presence, the relay's numbers, and who the page posts as."""
+    """The viewer's sessions with presence, the relay's numbers, who the page posts as, and the
+    tasks of the viewer's sessions (most recently changed first)."""
     service, viewer = service_of(request), caller_of(request)
     found = await run(service.overview, viewer)
     body = found.model_dump(mode="json")
     body["post_as"] = poster(request, service, viewer)
-    body["tasks"] = None  # the slot for task hand-offs: filled once the relay has them
+    tasks = await run(service.list_tasks, viewer)
+    body["tasks"] = [task.model_dump(mode="json") for task in tasks]
     return json_response(body)
 
 

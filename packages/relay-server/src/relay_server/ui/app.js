@@ -145,13 +145,16 @@ function renderParticipants(view) {
   }
 }
 
-// The slot for task hand-offs: the overview's "tasks" is null until the relay has them.
+// The tasks of the viewer's sessions, most recently changed first (text only, never markup).
 function renderTasks(tasks) {
   const list = $("task-list");
   list.replaceChildren();
-  $("tasks-empty").hidden = Array.isArray(tasks);
-  for (const task of tasks || []) {
-    list.append(el("li", "", `${task.title || task.id} · ${task.state || ""}`));
+  $("tasks-empty").hidden = tasks.length > 0;
+  for (const task of tasks) {
+    const holder = task.claimed_by ? ` · ${task.claimed_by}` : "";
+    const item = el("li", "task " + task.state, `#${task.id} ${task.title} · ${task.state}${holder} · ${task.session}`);
+    item.dataset.task = String(task.id);
+    list.append(item);
   }
 }
 
