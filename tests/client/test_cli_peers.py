@@ -25,6 +25,7 @@ def test_peers_list_json_is_for_scripts(configured, run):
                 "notes": "",
                 "last_seen": None,
                 "shared_sessions": [],
+                "presence": None,  # known only with --relay
             }
         ]
     }

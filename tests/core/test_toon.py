@@ -168,7 +168,7 @@ def test_name_lists_flatten_and_come_back():
         ),
     ]
     text = encode_table("peers", peers)
-    assert text.startswith("peers[2]{client_id,first_seen,last_seen,shared_sessions}:")
+    assert text.startswith("peers[2]{client_id,first_seen,last_seen,shared_sessions,presence}:")
     assert decode_table(text, "peers", Peer) == peers
 
 

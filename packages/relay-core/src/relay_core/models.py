@@ -10,6 +10,7 @@ Every field has a description: FastMCP turns them into the tool schemas agents r
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -29,6 +30,8 @@ from relay_core.wire import (
 )
 
 AuthMode = Literal["open", "shared", "per-client"]
+Presence = Literal["live", "online", "offline"]
+"""live: an open MCP stream to the relay; online: seen in the last minute; else offline."""
 
 
 class RelayModel(BaseModel):
@@ -161,6 +164,26 @@ class SendMessageRequest(RequestModel):
     def _unique_recipients(cls, value: list[str]) -> list[str]:
         return _check_unique(value, "to")
 
+    def stored(
+        self,
+        message_id: int,
+        session: str,
+        sender: str,
+        attachments: list[Attachment],
+        created_at: datetime,
+    ) -> Message:
+        """The message this request became once the relay stored it."""
+        return Message(
+            id=message_id,
+            session=session,
+            sender=sender,
+            to=sorted(self.to),
+            reply_to=self.reply_to,
+            text=self.text,
+            attachments=attachments,
+            created_at=created_at,
+        )
+
 
 class SentMessage(RelayModel):
     """The receipt of a stored message."""
@@ -171,6 +194,10 @@ class SentMessage(RelayModel):
     held_for: list[RoleName] = Field(
         default_factory=list,
         description="Roles it was addressed to that nobody holds: the next holder gets it.",
+    )
+    offline: list[ClientId] = Field(
+        default_factory=list,
+        description="Recipients offline now (not seen in the last minute): it waits for them.",
     )
 
 
@@ -301,6 +328,10 @@ class Peer(RelayModel):
     )
     last_seen: Timestamp | None = Field(description="Its last call to the relay (UTC).")
     shared_sessions: list[SessionName] = Field(description="Sessions the caller shares with it.")
+    presence: Presence = Field(
+        default="offline",
+        description="live (an open MCP stream), online (seen in the last minute) or offline.",
+    )
 
 
 class WhoAmI(RelayModel):

@@ -60,7 +60,8 @@ def status(app: App, as_json: bool) -> None:
     for peer in peers:
         shared = visible(" ".join(peer.shared_sessions)) or "no shared sessions"
         who = visible(app.who(peer.client_id))
-        click.echo(f"  {who:<24} last seen {format_ago(peer.last_seen)}; {shared}")
+        seen = format_ago(peer.last_seen)
+        click.echo(f"  {who:<24} {peer.presence:<7} last seen {seen}; {shared}")
 
 
 State = Literal["ok", "warn", "fail"]

@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -82,37 +83,53 @@ def send(
     text = read_text_argument(text)
     if not text.strip():
         raise InvalidInput("the message is empty")
-    message_id, sent_to, held_for, lean = post_message(
-        app, session, text, app.resolve(recipients), reply_to
-    )
+    receipt, lean = post_message(app, session, text, app.resolve(recipients), reply_to)
     if as_json:
         # The relay answers a post with a receipt; the message itself, as every reader sees it,
         # is one more GET (never a second post).
-        echo_json(lean.get_message(message_id) if lean else app.client.get_message(message_id))
-    else:
-        click.echo(f"Sent #{message_id} to {sent_to}.")
-        for role in held_for:
-            click.echo(f"Nobody holds @{role} yet: its next holder gets this message.")
+        echo_json(lean.get_message(receipt.id) if lean else app.client.get_message(receipt.id))
+        return
+    click.echo(f"Sent #{receipt.id} to {receipt.session}.")
+    for role in receipt.held_for:
+        click.echo(f"Nobody holds @{role} yet: its next holder gets this message.")
+    if receipt.offline:
+        names = ", ".join(app.who(client_id) for client_id in receipt.offline)
+        click.echo(f"Offline now (not seen in the last minute): {names}; it waits for them.")
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the relay answered a post: the message's id and session, the roles it waits for
+    (nobody holds them) and the recipients that are offline."""
+
+    id: int
+    session: str
+    held_for: list[str]
+    offline: list[str]
 
 
 def post_message(
     app: App, session: str, text: str, to: Sequence[str], reply_to: int | None
-) -> tuple[int, str, list[str], JsonClient | None]:
-    """Post one message: its id, its session, the roles it waits for (nobody holds them), and
-    the lean client it went through (if any).
+) -> tuple[Receipt, JsonClient | None]:
+    """Post one message: the relay's receipt, and the lean client it went through (if any).
 
     An ``http://`` relay gets it through :class:`~relay_client.transport.JsonClient`, which
     loads neither requests nor the models: skills run ``send`` for every message, and that
-    roughly halves its start (docs/performance.md, figure 10). An ``https://`` relay gets it through
-    RelayClient, which holds the TLS settings. Both follow the same rules.
+    roughly halves its start (docs/performance.md, figure 10). An ``https://`` relay gets it
+    through RelayClient, which holds the TLS settings. Both follow the same rules.
     """
     lean = JsonClient.for_config(app.config)
     if lean is None:
         sent = app.client.send_message(session, text, to=to, reply_to=reply_to)
-        return sent.id, sent.session, list(sent.held_for), None
-    receipt: dict[str, Any] = lean.send_message(session, text, to=to, reply_to=reply_to)
-    held_for = [str(role) for role in receipt.get("held_for", [])]
-    return receipt["id"], str(receipt.get("session", session)), held_for, lean
+        return Receipt(sent.id, sent.session, list(sent.held_for), list(sent.offline)), None
+    answer: dict[str, Any] = lean.send_message(session, text, to=to, reply_to=reply_to)
+    receipt = Receipt(
+        id=answer["id"],
+        session=str(answer.get("session", session)),
+        held_for=[str(role) for role in answer.get("held_for", [])],
+        offline=[str(client) for client in answer.get("offline", [])],
+    )
+    return receipt, lean
 
 
 @click.command()

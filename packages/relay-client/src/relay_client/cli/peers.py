@@ -31,6 +31,7 @@ def peers_list(app: App, from_relay: bool, as_json: bool) -> None:
             peer = seen.get(row.client_id)
             if peer is not None:
                 row.last_seen = peer.last_seen
+                row.presence = peer.presence
                 row.shared_sessions = list(peer.shared_sessions)
     if as_json:
         echo_json({"peers": [asdict(row) for row in rows]})
@@ -38,11 +39,12 @@ def peers_list(app: App, from_relay: bool, as_json: bool) -> None:
         click.echo("No peers yet: add one with `agent-relay peers add NAME CLIENT_ID`.")
     elif from_relay:
         echo_table(
-            ["NAME", "CLIENT ID", "LAST SEEN", "SHARED SESSIONS"],
+            ["NAME", "CLIENT ID", "PRESENCE", "LAST SEEN", "SHARED SESSIONS"],
             [
                 [
                     row.name or "-",
                     row.client_id,
+                    row.presence or "-",
                     format_ago(row.last_seen),
                     " ".join(row.shared_sessions) or "-",
                 ]
@@ -63,6 +65,8 @@ class PeerRow:
     client_id: str
     notes: str = ""
     last_seen: datetime | None = None
+    presence: str | None = None
+    """live (an open MCP stream), online (seen in the last minute) or offline; with --relay."""
     shared_sessions: list[str] = field(default_factory=list)
 
 

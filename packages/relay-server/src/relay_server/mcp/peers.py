@@ -21,5 +21,5 @@ def relay_status() -> Status:
 
 
 def list_peers() -> ToolResult:
-    """The other clients (TOON): client id, first and last seen, sessions you share."""
+    """The other clients (TOON): id, seen, shared sessions, presence (live/online/offline)."""
     return toon_result(encode_table("peers", relay_service().list_peers(current_caller())))

@@ -4,13 +4,31 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from relay_core.models import AuthMode
 from relay_server.events import EventHub
 from relay_server.storage import Storage
 from relay_server.storage.blobs import BlobStore
 from relay_server.token_marker import TokenMarker
+
+
+class OpenConnection(Protocol):
+    """One open MCP connection, as its adapter tracks it."""
+
+    @property
+    def client_id(self) -> str: ...
+
+    @property
+    def streams(self) -> int: ...
+
+
+class ConnectionSource(Protocol):
+    """Whatever knows the relay's open MCP connections (``McpSessions``)."""
+
+    def records(self) -> Iterable[OpenConnection]: ...
 
 
 @dataclass(frozen=True)
@@ -49,3 +67,16 @@ class ServiceBase:
         self._seen: dict[str, int] = {}
         """Last-seen times not written yet (see ``ClientsFeature.touch_due``)."""
         self._seen_flush: threading.Timer | None = None
+
+    _connections: ConnectionSource | None = None
+
+    def attach_connections(self, source: ConnectionSource) -> None:
+        """Learn the open MCP connections from ``source`` (the app calls this once): the
+        service does not know MCP, the adapter that does tells it who is live."""
+        self._connections = source
+
+    def live_clients(self) -> frozenset[str]:
+        """Clients holding an open MCP stream right now (none when no source is attached)."""
+        if self._connections is None:
+            return frozenset()
+        return frozenset(r.client_id for r in self._connections.records() if r.streams > 0)

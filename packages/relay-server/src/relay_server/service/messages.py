@@ -19,6 +19,7 @@ from relay_server.events import Posted
 from relay_server.service import bounds
 from relay_server.service.base import ServiceBase
 from relay_server.service.files import resolve_attachments
+from relay_server.service.presence import offline_among
 from relay_server.service.roles import Addressing
 from relay_server.storage import messages, roster, sessions
 
@@ -40,6 +41,7 @@ class MessagesFeature(ServiceBase):
         """
         stamp = now_ms()
         held: list[str] = []  # roles nobody holds, found inside the transaction
+        reached: set[str] = set()  # who may read it now
 
         def store() -> Posted:
             session = roster.roster(name).member(caller).open()
@@ -65,22 +67,18 @@ class MessagesFeature(ServiceBase):
             addressing.record(message_id)
             held[:] = addressing.held
             readers = addressing.readers(set(session.members))
-            message = Message(
-                id=message_id,
-                session=name,
-                sender=caller,
-                to=sorted(request.to),
-                reply_to=request.reply_to,
-                text=request.text,
-                attachments=attachments,
-                created_at=from_ms(stamp),
-            )
+            reached.update(readers - {caller})
+            message = request.stored(message_id, name, caller, attachments, from_ms(stamp))
             return Posted(message_id, name, caller, frozenset(readers - {caller}), message)
 
         # The event leaves after the commit, in commit order, carrying the message itself.
         posted = self.storage.write(store, then=self.hub.publish)
         return SentMessage(
-            id=posted.message_id, session=name, created_at=from_ms(stamp), held_for=held
+            id=posted.message_id,
+            session=name,
+            created_at=from_ms(stamp),
+            held_for=held,
+            offline=offline_among(self, reached),
         )
 
     def read_messages(

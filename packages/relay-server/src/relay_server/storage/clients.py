@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import cast
 
 from relay_core import NotFound, Peer, from_ms
@@ -151,3 +152,17 @@ def peers(caller: str) -> list[Peer]:
         .where((Client.client_id != caller) & known)
         .order_by(Client.client_id)
     ]
+
+
+def last_seen_of(client_ids: Iterable[str]) -> dict[str, datetime | None]:
+    """When each of ``client_ids`` last called the relay (None: never); unknown ids left out."""
+    wanted = list(client_ids)
+    if not wanted:
+        return {}
+    rows = cast(
+        "Iterable[tuple[str, int | None]]",
+        Client.select(Client.client_id, Client.last_seen_ms)
+        .where(dialect().in_list(Client.client_id, wanted))
+        .tuples(),
+    )
+    return {client_id: from_ms(ms) if ms else None for client_id, ms in rows}

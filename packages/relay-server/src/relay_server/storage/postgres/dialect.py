@@ -26,7 +26,8 @@ class PostgresDialect:
 
     def in_list(self, field: Field, values: Iterable[object]) -> Expression:
         """``field = ANY(array)``: one parameter, the same SQL for any number of values."""
-        return field == fn.ANY(Value(list(values), unpack=False))
+        # converter=False: the field would turn the whole list into one value (str of a list).
+        return field == fn.ANY(Value(list(values), converter=False, unpack=False))
 
     @contextlib.contextmanager
     def changing_schema(self, db: Database) -> Iterator[None]:
