@@ -19,7 +19,7 @@ from relay_core import Forbidden, InvalidInput, RelayError, Unauthorized
 from relay_server.config import hash_token
 from relay_server.http.errors import send_error
 from relay_server.middleware.auth import Authenticator, AuthMiddleware
-from relay_server.middleware.request_scope import CALLER_SCOPE_KEY
+from relay_server.request_scope import CALLER_SCOPE_KEY
 
 TOKEN = "s3cret-token"
 

@@ -28,13 +28,35 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
+from typing import Protocol
 
 import anyio
 
-from relay_server.mcp.connections import McpSessions
-
 log = logging.getLogger(__name__)
+
+
+class SessionRecord(Protocol):
+    """One MCP session, as the session table keeps it."""
+
+    @property
+    def session_id(self) -> str: ...
+
+    @property
+    def client_id(self) -> str: ...
+
+    @property
+    def token_hash(self) -> str | None: ...
+
+
+class SessionTable(Protocol):
+    """The MCP sessions a token change may end (``mcp.connections.McpSessions`` is one)."""
+
+    closed_revoked: int
+
+    def records(self) -> Iterable[SessionRecord]: ...
+
+    async def close(self, session_id: str) -> bool: ...
 
 
 class ParkedRequest:
@@ -55,7 +77,7 @@ class Revocation:
 
     def __init__(
         self,
-        sessions: McpSessions,
+        sessions: SessionTable,
         *,
         tokens_version: Callable[[], Hashable],
         owner_of: Callable[[str], str | None],

@@ -14,7 +14,7 @@ from starlette.requests import ClientDisconnect, Request
 from relay_core import InvalidInput, RequestModel, TooLarge
 from relay_core.errors import shown
 from relay_core.wire import MAX_JSON_BODY_BYTES
-from relay_server.middleware.request_scope import CALLER_SCOPE_KEY
+from relay_server.request_scope import CALLER_SCOPE_KEY
 
 M = TypeVar("M", bound=RequestModel)
 

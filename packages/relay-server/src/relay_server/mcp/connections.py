@@ -33,7 +33,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relay_core.wire import MCP_PATH
-from relay_server.middleware.request_scope import CALLER_SCOPE_KEY, TOKEN_HASH_SCOPE_KEY
+from relay_server.request_scope import CALLER_SCOPE_KEY, TOKEN_HASH_SCOPE_KEY
 
 log = logging.getLogger(__name__)
 

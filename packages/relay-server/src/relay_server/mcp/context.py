@@ -12,7 +12,7 @@ from typing import Final
 from fastmcp.server.dependencies import get_context, get_http_request
 
 from relay_core import RelayError, Unauthorized
-from relay_server.middleware.request_scope import CALLER_SCOPE_KEY
+from relay_server.request_scope import CALLER_SCOPE_KEY
 from relay_server.service import RelayService
 
 SERVICE_KEY: Final = "relay_service"

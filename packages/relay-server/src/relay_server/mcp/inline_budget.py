@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from relay_core import Unavailable
 from relay_core.wire import MCP_PATH
 from relay_server.http.errors import send_error
-from relay_server.middleware.request_scope import CALLER_SCOPE_KEY
+from relay_server.request_scope import CALLER_SCOPE_KEY
 
 LARGE_BODY_BYTES: Final = 256 * 1024
 """MCP request bodies up to this size pass without taking room (no tool call but

@@ -12,7 +12,7 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relay_core.wire import MCP_PATH
-from relay_server.middleware.request_scope import CALLER_SCOPE_KEY
+from relay_server.request_scope import CALLER_SCOPE_KEY
 
 access_log = logging.getLogger("relay_server.access")
 

@@ -42,7 +42,7 @@ from relay_core.wire import (
 from relay_server.config import hash_token
 from relay_server.http.errors import send_error
 from relay_server.http.ui_logins import UiLogins, cookie_of, is_ui_data_path, is_ui_public_path
-from relay_server.middleware.request_scope import CALLER_SCOPE_KEY, TOKEN_HASH_SCOPE_KEY
+from relay_server.request_scope import CALLER_SCOPE_KEY, TOKEN_HASH_SCOPE_KEY
 
 if TYPE_CHECKING:
     from relay_server.revocation import ParkedRequest, Revocation

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from relay_core import RateLimited
 from relay_server.http.errors import send_error
-from relay_server.middleware.request_scope import CALLER_SCOPE_KEY
+from relay_server.request_scope import CALLER_SCOPE_KEY
 
 MAX_TRACKED_CLIENTS: Final = 10_000
 """Buckets kept at most; the least recently used is dropped first (it would be nearly full)."""
