@@ -150,3 +150,20 @@ async def test_a_long_poll_answers_at_once_when_the_relay_is_closing(fresh_servi
     fresh_service.hub.close()
     with pytest.raises(Unavailable):
         await fresh_service.wait_for_messages("b", "team", timeout_s=30)
+
+
+async def test_membership_changes_reach_a_warm_session_cache(fresh_service: RelayService) -> None:
+    """Sends read a session's members from a cache: a leave and an invite must reach it at once,
+    on every backend."""
+    from relay_core import Forbidden, InviteRequest
+
+    request = SendMessageRequest.parse({"text": "warm"})
+    fresh_service.post_message("alpha", "team", request)
+    fresh_service.post_message("b", "team", request)
+    fresh_service.leave("b", "team")
+    with pytest.raises(Forbidden):
+        fresh_service.post_message("b", "team", request)
+    with pytest.raises(Forbidden):
+        fresh_service.post_message("d", "team", request)
+    fresh_service.invite("alpha", "team", InviteRequest(clients=["d"]))
+    assert fresh_service.post_message("d", "team", request).id > 0

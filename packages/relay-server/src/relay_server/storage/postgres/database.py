@@ -38,6 +38,9 @@ class RelayPostgresDatabase(PostgresqlDatabase):
         super().__init__(*args, **kwargs)
         self._opened: list[Any] = []
         self._opened_lock = threading.Lock()
+        self._txn = threading.local()
+        self.commits = 0
+        """How many write transactions this process committed."""
 
     def connect(self, reuse_if_open: bool = False) -> bool:
         """Open this thread's connection (Peewee opens one on first use), and keep it."""
@@ -53,7 +56,28 @@ class RelayPostgresDatabase(PostgresqlDatabase):
     def begin(self, isolation_level: str | None = None) -> None:
         """BEGIN, then wait for the write lock (released by COMMIT or ROLLBACK)."""
         super().begin(isolation_level)
+        self._txn.open, self._txn.after = True, []
         execute_sql(self, "SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+
+    def when_committed(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once this thread's transaction has committed (at once when there is
+        none); a rollback drops it. The roster cache forgets a changed session this way."""
+        if not getattr(self._txn, "open", False):
+            callback()
+            return
+        self._txn.after.append(callback)
+
+    def commit(self) -> None:
+        super().commit()
+        self.commits += 1
+        callbacks: list[Callable[[], None]] = getattr(self._txn, "after", None) or []
+        self._txn.open, self._txn.after = False, []
+        for callback in callbacks:
+            callback()
+
+    def rollback(self) -> None:
+        self._txn.open, self._txn.after = False, []
+        super().rollback()
 
     def close_all(self) -> None:
         """Close this thread's connection and every other thread's."""
