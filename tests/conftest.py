@@ -200,6 +200,10 @@ class _RootLevel:
 _root_level = _RootLevel()
 
 
+WORKERS_STOP_S = 2.0
+"""How long a stopped in-process relay's worker threads may take to end."""
+
+
 class _ServedInThread:
     """One run of a relay app under uvicorn in a daemon thread of this process."""
 
@@ -212,6 +216,7 @@ class _ServedInThread:
         self.server: object | None = None
         self.relay: Any = None  # relay_server.app.Relay once built
         self.thread: threading.Thread | None = None
+        self._threads_before: set[threading.Thread] = set()
 
     def start(self) -> None:
         import uvicorn
@@ -252,8 +257,18 @@ class _ServedInThread:
             except BaseException:  # uvicorn ends a failed start with SystemExit
                 logging.getLogger("tests.relay").exception("the relay stopped")
 
+        self._threads_before = set(threading.enumerate())
         self.thread = threading.Thread(target=serve, name=self.name, daemon=True)
         self.thread.start()
+
+    def _join_workers(self) -> None:
+        """Wait (a little) for the AnyIO worker threads born while this relay ran: its event
+        loop told them to stop as it closed, and they end a moment later. Workers of another
+        relay running in this process meanwhile are waited for only until the deadline."""
+        deadline = time.monotonic() + WORKERS_STOP_S
+        for worker in set(threading.enumerate()) - self._threads_before:
+            if worker.name == "AnyIO worker thread":
+                worker.join(max(0.0, deadline - time.monotonic()))
 
     @property
     def serving(self) -> bool:
@@ -275,6 +290,7 @@ class _ServedInThread:
                 self.thread.join(STOP_TIMEOUT_S)
             if self.thread.is_alive():
                 raise RuntimeError(f"the relay thread {self.name} did not stop")
+            self._join_workers()
         finally:
             _root_level.release(self.name)
             handler = getattr(self, "handler", None)
