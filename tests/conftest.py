@@ -154,6 +154,21 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(tmp_path / "relay.sqlite3")
 
 
+def service_on(storage: Any, hub: Any = None) -> Any:
+    """A ``RelayService`` over an opened ``storage`` (and ``hub``, a fresh ``EventHub`` by
+    default), with the small file limits the service tests use."""
+    from relay_server.events import EventHub
+    from relay_server.service import RelayLimits, RelayService
+
+    return RelayService(
+        storage,
+        hub or EventHub(),
+        version="test",
+        auth_mode="shared",
+        limits=RelayLimits(max_blob_bytes=1024, blob_quota_bytes=4096, inline_file_bytes=512),
+    )
+
+
 # --- relays ---------------------------------------------------------------------------------------
 
 _serving: contextvars.ContextVar[str | None] = contextvars.ContextVar("serving", default=None)

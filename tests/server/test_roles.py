@@ -21,8 +21,9 @@ from relay_core import (
     SendMessageRequest,
 )
 from relay_server.events import EventHub
-from relay_server.service import RelayLimits, RelayService
+from relay_server.service import RelayService
 from relay_server.storage import open_storage
+from tests.conftest import service_on
 
 MEMBERS = ("alpha", "bravo", "carol")
 
@@ -30,13 +31,7 @@ MEMBERS = ("alpha", "bravo", "carol")
 @pytest.fixture
 def service(database_url: str) -> Iterator[RelayService]:
     storage = open_storage(database_url)
-    relay = RelayService(
-        storage,
-        EventHub(),
-        version="test",
-        auth_mode="shared",
-        limits=RelayLimits(max_blob_bytes=1024, blob_quota_bytes=4096, inline_file_bytes=512),
-    )
+    relay = service_on(storage)
     relay.create_session(
         "alpha", CreateSessionRequest(name="team", participants=["bravo", "carol"])
     )
@@ -148,13 +143,7 @@ async def test_a_waiting_holder_is_woken_and_a_waiting_non_holder_is_not(tmp_pat
     storage = open_storage(tmp_path / "relay.sqlite3")
     hub = EventHub()
     hub.attach(asyncio.get_running_loop())
-    relay = RelayService(
-        storage,
-        hub,
-        version="test",
-        auth_mode="shared",
-        limits=RelayLimits(max_blob_bytes=1024, blob_quota_bytes=4096, inline_file_bytes=512),
-    )
+    relay = service_on(storage, hub)
     try:
         relay.create_session(
             "alpha", CreateSessionRequest(name="team", participants=list(MEMBERS[1:]))

@@ -21,22 +21,16 @@ from relay_core import (
     SendMessageRequest,
 )
 from relay_core.search import SearchResults
-from relay_server.events import EventHub
-from relay_server.service import RelayLimits, RelayService
+from relay_server.service import RelayService
 from relay_server.storage import open_storage
+from tests.conftest import service_on
 
 
 @pytest.fixture
 def service(database_url: str) -> Iterator[RelayService]:
     """A relay service on an empty store, with session ``team`` of alpha, bravo and carol."""
     storage = open_storage(database_url)
-    relay = RelayService(
-        storage,
-        EventHub(),
-        version="test",
-        auth_mode="shared",
-        limits=RelayLimits(max_blob_bytes=1024, blob_quota_bytes=4096, inline_file_bytes=512),
-    )
+    relay = service_on(storage)
     relay.create_session(
         "alpha", CreateSessionRequest(name="team", participants=["bravo", "carol"])
     )
@@ -177,13 +171,7 @@ def test_messages_stored_before_the_index_existed_are_found(tmp_path: Path) -> N
 
     path = tmp_path / "relay.sqlite3"
     storage = open_storage(path)
-    relay = RelayService(
-        storage,
-        EventHub(),
-        version="test",
-        auth_mode="shared",
-        limits=RelayLimits(max_blob_bytes=1024, blob_quota_bytes=4096, inline_file_bytes=512),
-    )
+    relay = service_on(storage)
     relay.create_session("alpha", CreateSessionRequest(name="team", participants=["bravo"]))
     old = send(relay, "alpha", "written before the upgrade")
     with storage.transaction():

@@ -24,12 +24,12 @@ from relay_core import (
     Message,
     SendMessageRequest,
 )
-from relay_server.events import EventHub
-from relay_server.service import RelayLimits, RelayService
+from relay_server.service import RelayService
 from relay_server.service import clients as clients_feature
 from relay_server.storage import messages, open_storage
 from relay_server.storage.models import Client
 from relay_server.storage.models import Message as MessageRow
+from tests.conftest import service_on
 
 SENDERS = 8
 MEMBERS = ["b", "c", *(f"s{i}" for i in range(SENDERS))]
@@ -39,13 +39,7 @@ MEMBERS = ["b", "c", *(f"s{i}" for i in range(SENDERS))]
 def service(tmp_path: Path) -> Iterator[RelayService]:
     """A service on a fresh database with session ``team`` of alpha, b, c and s0..s7."""
     storage = open_storage(tmp_path / "relay.sqlite3")
-    service = RelayService(
-        storage,
-        EventHub(),
-        version="test",
-        auth_mode="shared",
-        limits=RelayLimits(max_blob_bytes=1024, blob_quota_bytes=4096, inline_file_bytes=512),
-    )
+    service = service_on(storage)
     service.create_session("alpha", CreateSessionRequest(name="team", participants=MEMBERS))
     yield service
     storage.close()

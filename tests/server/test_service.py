@@ -13,8 +13,9 @@ import pytest
 
 from relay_core import CreateSessionRequest, Message, SendMessageRequest, Unavailable
 from relay_server.events import EventHub
-from relay_server.service import RelayLimits, RelayService
+from relay_server.service import RelayService
 from relay_server.storage import open_storage
+from tests.conftest import service_on
 
 pytestmark = pytest.mark.anyio
 
@@ -26,13 +27,7 @@ async def fresh_service(database_url: str) -> AsyncIterator[RelayService]:
     storage = open_storage(database_url)
     hub = EventHub()
     hub.attach(asyncio.get_running_loop())
-    service = RelayService(
-        storage,
-        hub,
-        version="test",
-        auth_mode="shared",
-        limits=RelayLimits(max_blob_bytes=1024, blob_quota_bytes=4096, inline_file_bytes=512),
-    )
+    service = service_on(storage, hub)
     service.create_session("alpha", CreateSessionRequest(name="team", participants=["b", "c"]))
     yield service
     storage.close()

@@ -33,8 +33,9 @@ from relay_core.tasks import (
     UpdateTaskRequest,
 )
 from relay_server.events import EventHub
-from relay_server.service import RelayLimits, RelayService
+from relay_server.service import RelayService
 from relay_server.storage import clients, open_storage
+from tests.conftest import service_on
 
 pytestmark = pytest.mark.anyio
 
@@ -57,13 +58,7 @@ async def service(tmp_path: Path) -> AsyncIterator[RelayService]:
     storage = open_storage(tmp_path / "relay.sqlite3")
     hub = EventHub()
     hub.attach(asyncio.get_running_loop())
-    service = RelayService(
-        storage,
-        hub,
-        version="test",
-        auth_mode="shared",
-        limits=RelayLimits(max_blob_bytes=1024, blob_quota_bytes=4096, inline_file_bytes=512),
-    )
+    service = service_on(storage, hub)
     service.task_clock = Clock()
     service.create_session(GIVER, CreateSessionRequest(name="team", participants=[WORKER, OTHER]))
     service.create_session(OTHER, CreateSessionRequest(name="elsewhere"))
