@@ -169,6 +169,21 @@ def service_on(storage: Any, hub: Any = None) -> Any:
     )
 
 
+@pytest.fixture
+def team_service(database_url: str) -> Iterator[Any]:
+    """A service on an empty store of each backend, with session ``team`` of alpha, bravo and
+    carol (alpha created it)."""
+    from relay_core import CreateSessionRequest
+    from relay_server.storage import open_storage
+
+    storage = open_storage(database_url)
+    service = service_on(storage)
+    request = CreateSessionRequest(name="team", participants=["bravo", "carol"])
+    service.create_session("alpha", request)
+    yield service
+    storage.close()
+
+
 # --- relays ---------------------------------------------------------------------------------------
 
 _serving: contextvars.ContextVar[str | None] = contextvars.ContextVar("serving", default=None)

@@ -7,7 +7,6 @@ search), so a role rule wrong in one query shows.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,14 +28,9 @@ MEMBERS = ("alpha", "bravo", "carol")
 
 
 @pytest.fixture
-def service(database_url: str) -> Iterator[RelayService]:
-    storage = open_storage(database_url)
-    relay = service_on(storage)
-    relay.create_session(
-        "alpha", CreateSessionRequest(name="team", participants=["bravo", "carol"])
-    )
-    yield relay
-    storage.close()
+def service(team_service: RelayService) -> RelayService:
+    """Session ``team`` of alpha, bravo and carol, on each backend (tests/conftest.py)."""
+    return team_service
 
 
 def send(service: RelayService, sender: str, text: str, to=(), session: str = "team"):

@@ -6,7 +6,6 @@ does not need an adapter); the MCP and HTTP tests check the adapters' shapes and
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -27,15 +26,9 @@ from tests.conftest import service_on
 
 
 @pytest.fixture
-def service(database_url: str) -> Iterator[RelayService]:
-    """A relay service on an empty store, with session ``team`` of alpha, bravo and carol."""
-    storage = open_storage(database_url)
-    relay = service_on(storage)
-    relay.create_session(
-        "alpha", CreateSessionRequest(name="team", participants=["bravo", "carol"])
-    )
-    yield relay
-    storage.close()
+def service(team_service: RelayService) -> RelayService:
+    """Session ``team`` of alpha, bravo and carol, on each backend (tests/conftest.py)."""
+    return team_service
 
 
 def send(service: RelayService, sender: str, text: str, session: str = "team", to=()) -> int:
