@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import anyio
 import pytest
@@ -53,9 +52,10 @@ class Clock:
 
 
 @pytest.fixture
-async def service(tmp_path: Path) -> AsyncIterator[RelayService]:
-    """A service on an empty database with session ``team`` of alpha, b and c, on a clock."""
-    storage = open_storage(tmp_path / "relay.sqlite3")
+async def service(database_url: str) -> AsyncIterator[RelayService]:
+    """A service on an empty database of each backend with session ``team`` of alpha, b and c,
+    on a clock."""
+    storage = open_storage(database_url)
     hub = EventHub()
     hub.attach(asyncio.get_running_loop())
     service = service_on(storage, hub)
