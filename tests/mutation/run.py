@@ -78,7 +78,7 @@ TARGETS: dict[str, Target] = {
             "tests/server/test_blobstore_edges.py",
             "tests/server/test_blobstore.py",
             # check --repair and backup scan the store and quarantine through blobs/files.py:
-            # without it, a run of 2026-12-02 left 143 survivors, most in those two functions.
+            # without it, a run of 2026-12-02 left most of its survivors in those two functions.
             "tests/server/test_maintenance.py",
         ),
         "blob writes and verified reads: a wrong answer loses or corrupts a file",
