@@ -4,10 +4,10 @@ Adapters (MCP tools, HTTP API) parse requests and shape answers; every decision 
 made here. The caller's client id is always passed in explicitly by the adapter that
 authenticated it, never taken from a request body.
 
-Methods are synchronous and short (they run in worker threads, one SQLite connection per
-thread), except the waits, which are async and hold no thread while they wait. Writes run in one
-``BEGIN IMMEDIATE`` transaction each and signal the event hub only after commit, so a woken
-reader always finds the row.
+Methods are synchronous and short (they run in worker threads, one database connection per
+thread), except the waits, which are async and hold no thread while they wait. A send goes
+through ``Storage.write``: concurrent writes share one transaction and one fsync (group commit),
+and each signals the event hub only after that commit, so a woken reader always finds the row.
 """
 
 from relay_server.service.base import RelayLimits
