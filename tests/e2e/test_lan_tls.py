@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,21 +79,32 @@ def lan(require_tool) -> Iterator[Lan]:
             subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True)
 
 
-def test_a_client_on_another_host_joins_an_https_relay_with_a_code(lan, tmp_path):
-    data = tmp_path / "relay"
+@contextmanager
+def tls_relay(lan, data: Path, log_path: Path, *options: str) -> Iterator[subprocess.Popen]:
+    """A per-client relay with its own CA (``init --tls``) in ``data``, served in the relay's
+    namespace with its output in ``log_path``; stopped on the way out."""
     init = CliRunner().invoke(
         server_cli,
         ["init", "--tls", "--per-client", "--host", lan.relay_ip, "--port", str(PORT),
          "--data-dir", str(data)],
     )  # fmt: skip
     assert init.exit_code == 0, init.output
-    log = (tmp_path / "relay.log").open("w")
-    serve = subprocess.Popen(
-        ["ip", "netns", "exec", lan.relay_ns, sys.executable, "-m", "relay_server", "serve",
-         "--data-dir", str(data)],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
+    with log_path.open("w") as log:
+        serve = subprocess.Popen(
+            ["ip", "netns", "exec", lan.relay_ns, sys.executable, "-m", "relay_server", "serve",
+             "--data-dir", str(data), *options],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            yield serve
+        finally:
+            serve.terminate()
+            serve.wait(timeout=15)
+
+
+def test_a_client_on_another_host_joins_an_https_relay_with_a_code(lan, tmp_path):
+    data = tmp_path / "relay"
+    with tls_relay(lan, data, tmp_path / "relay.log") as serve:
         probe = f"import socket; socket.create_connection(({lan.relay_ip!r}, {PORT}), 1)"
         deadline = time.monotonic() + 60
         while lan.run(lan.client_ns, sys.executable, "-c", probe).returncode != 0:
@@ -113,10 +125,6 @@ def test_a_client_on_another_host_joins_an_https_relay_with_a_code(lan, tmp_path
         assert status.returncode == 0, status.stdout + status.stderr
         assert json.loads(status.stdout)["relay_url"] == f"https://{lan.relay_ip}:{PORT}"
         assert json.loads(status.stdout)["status"]["caller"] == "laptop"
-    finally:
-        serve.terminate()
-        serve.wait(timeout=15)
-        log.close()
     relay_log = (tmp_path / "relay.log").read_text()
     assert f"on https://{lan.relay_ip}:{PORT}" in relay_log
     assert code.split("@")[0] not in relay_log
@@ -124,19 +132,7 @@ def test_a_client_on_another_host_joins_an_https_relay_with_a_code(lan, tmp_path
 
 def test_a_client_discovers_the_relay_on_the_lan_and_joins_it(lan, tmp_path):
     data = tmp_path / "relay"
-    init = CliRunner().invoke(
-        server_cli,
-        ["init", "--tls", "--per-client", "--host", lan.relay_ip, "--port", str(PORT),
-         "--data-dir", str(data)],
-    )  # fmt: skip
-    assert init.exit_code == 0, init.output
-    log = (tmp_path / "relay.log").open("w")
-    serve = subprocess.Popen(
-        ["ip", "netns", "exec", lan.relay_ns, sys.executable, "-m", "relay_server", "serve",
-         "--data-dir", str(data), "--log-level", "info"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
+    with tls_relay(lan, data, tmp_path / "relay.log", "--log-level", "info") as serve:
         deadline = time.monotonic() + 60
         while "announced as" not in (tmp_path / "relay.log").read_text():
             assert serve.poll() is None, (tmp_path / "relay.log").read_text()
@@ -154,7 +150,3 @@ def test_a_client_discovers_the_relay_on_the_lan_and_joins_it(lan, tmp_path):
         assert f"https://{lan.relay_ip}:{PORT} (version" in joined.stderr
         assert "auth per-client" in joined.stderr
         assert "Token accepted: you are laptop" in joined.stdout
-    finally:
-        serve.terminate()
-        serve.wait(timeout=15)
-        log.close()
