@@ -361,13 +361,11 @@ class RelayClient:
 
     def claim_role(self, session: str, role: str) -> RoleClaim:
         """Hold ``role`` in the session: messages to ``@role`` reach us from now on."""
-        path = f"{wire.session_path(session)}/roles/{quote(role.removeprefix('@'), safe='')}"
-        return self._model(RoleClaim, self._request("PUT", path))
+        return self._model(RoleClaim, self._request("PUT", _role_path(session, role)))
 
     def release_role(self, session: str, role: str) -> RoleClaim:
         """Give ``role`` up."""
-        path = f"{wire.session_path(session)}/roles/{quote(role.removeprefix('@'), safe='')}"
-        return self._model(RoleClaim, self._request("DELETE", path))
+        return self._model(RoleClaim, self._request("DELETE", _role_path(session, role)))
 
     # --- files ----------------------------------------------------------------------------
 
@@ -747,3 +745,8 @@ def _reason(exc: BaseException) -> str:
         reason = inner
     text = str(reason) or type(reason).__name__
     return text.split(": ", 1)[-1] if "object at 0x" in text else text
+
+
+def _role_path(session: str, role: str) -> str:
+    """The path of ``role`` (``@`` or not) in ``session``, the role quoted as a path segment."""
+    return f"{wire.session_path(session)}/roles/{quote(role.removeprefix('@'), safe='')}"

@@ -58,15 +58,13 @@ class RolesFeature(ServiceBase):
             NotFound, Forbidden: no such session, or the caller is not in it.
             Conflict: the session is closed.
         """
-        validate_role(_bare(role))
+        role = validate_role(role.removeprefix(ROLE_PREFIX))
         with self.storage.transaction():
             session = sessions.open_session_row(name)
             sessions.membership(session, caller)
-            previous = roles.holder(session.id, _bare(role))
-            held = roles.claim(session.id, _bare(role), caller, now_ms())
-        return RoleClaim(
-            session=name, role=_bare(role), holder=caller, previous=previous, held=held
-        )
+            previous = roles.holder(session.id, role)
+            held = roles.claim(session.id, role, caller, now_ms())
+        return RoleClaim(session=name, role=role, holder=caller, previous=previous, held=held)
 
     def release_role(self, caller: str, name: str, role: str) -> RoleClaim:
         """Give ``role`` up; only its holder may.
@@ -75,19 +73,14 @@ class RolesFeature(ServiceBase):
             Forbidden: someone else holds it.
             InvalidInput, NotFound: as for :meth:`claim_role`; also when nobody holds it.
         """
-        validate_role(_bare(role))
+        role = validate_role(role.removeprefix(ROLE_PREFIX))
         with self.storage.transaction():
             session = sessions.session_row(name)
             sessions.membership(session, caller)
-            holder = roles.holder(session.id, _bare(role))
+            holder = roles.holder(session.id, role)
             if holder is None:
-                raise InvalidInput(f"nobody holds role {_bare(role)!r} in session {name!r}")
+                raise InvalidInput(f"nobody holds role {role!r} in session {name!r}")
             if holder != caller:
-                raise Forbidden(f"role {_bare(role)!r} is held by {holder!r}, not by you")
-            roles.release(session.id, _bare(role))
-        return RoleClaim(session=name, role=_bare(role), holder=None, previous=caller)
-
-
-def _bare(role: str) -> str:
-    """A role without the ``@`` one may write before it."""
-    return role.removeprefix(ROLE_PREFIX)
+                raise Forbidden(f"role {role!r} is held by {holder!r}, not by you")
+            roles.release(session.id, role)
+        return RoleClaim(session=name, role=role, holder=None, previous=caller)
