@@ -41,7 +41,6 @@ class MessagesFeature(ServiceBase):
         """
         stamp = now_ms()
         held: list[str] = []  # roles nobody holds, found inside the transaction
-        reached: set[str] = set()  # who may read it now
 
         def store() -> Posted:
             session = roster.roster(name).member(caller).open()
@@ -67,7 +66,6 @@ class MessagesFeature(ServiceBase):
             addressing.record(message_id)
             held[:] = addressing.held
             readers = addressing.readers(set(session.members))
-            reached.update(readers - {caller})
             message = request.stored(message_id, name, caller, attachments, from_ms(stamp))
             return Posted(message_id, name, caller, frozenset(readers - {caller}), message)
 
@@ -78,7 +76,7 @@ class MessagesFeature(ServiceBase):
             session=name,
             created_at=from_ms(stamp),
             held_for=held,
-            offline=offline_among(self, reached),
+            offline=offline_among(self, posted.recipients),
         )
 
     def read_messages(
