@@ -16,7 +16,9 @@ the module's ``relay`` into a process). Both kinds have the same API: ``url``, `
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import hashlib
 import logging
 import os
 import re
@@ -120,10 +122,8 @@ POSTGRES_SERVER = os.environ.get("RELAY_TEST_POSTGRES", "postgresql://postgres@1
 """The PostgreSQL the backend's tests use (CI's machine runs one there, trust auth)."""
 
 
-@pytest.fixture
-def postgres_url(require_tool: RequireTool) -> Iterator[str]:
-    """The URL of an empty schema of its own on the test PostgreSQL, dropped afterwards: the
-    relay's tables go there (``search_path``), so tests never see each other's rows."""
+@contextlib.contextmanager
+def _postgres_schema(require_tool: RequireTool) -> Iterator[str]:
     try:
         import psycopg
 
@@ -138,6 +138,21 @@ def postgres_url(require_tool: RequireTool) -> Iterator[str]:
     finally:
         admin.execute(f"DROP SCHEMA {schema} CASCADE")
         admin.close()
+
+
+@pytest.fixture
+def postgres_url(require_tool: RequireTool) -> Iterator[str]:
+    """The URL of an empty schema of its own on the test PostgreSQL, dropped afterwards: the
+    relay's tables go there (``search_path``), so tests never see each other's rows."""
+    with _postgres_schema(require_tool) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def relay_backend() -> str:
+    """The backend of the module's shared ``relay``: SQLite here; tests/server/conftest.py
+    runs the server's modules on every backend."""
+    return "sqlite"
 
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -557,32 +572,57 @@ def start_relay(
     _stop_all(started)
 
 
+def _module_relay(
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+    backend: str,
+    require_tool: RequireTool,
+    **settings: object,
+) -> Iterator[RunningRelay]:
+    """A relay for a whole test module, on ``backend``'s database (a schema of its own on the
+    test PostgreSQL, dropped after the relay stops)."""
+    started: list[RunningRelay] = []
+    start = _starter(tmp_path_factory, started, _wants_process(request.node))
+    with contextlib.ExitStack() as stack:
+        if backend == "postgresql":
+            settings["database_url"] = stack.enter_context(_postgres_schema(require_tool))
+        stack.callback(_stop_all, started)  # before the schema is dropped
+        yield start(**settings)
+
+
 @pytest.fixture(scope="module")
 def relay(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+    relay_backend: str,
+    require_tool: RequireTool,
 ) -> Iterator[RunningRelay]:
-    """One shared-token relay for the whole test module."""
-    started: list[RunningRelay] = []
-    yield _starter(tmp_path_factory, started, _wants_process(request.node))()
-    _stop_all(started)
+    """One shared-token relay for the whole test module, on ``relay_backend``."""
+    yield from _module_relay(tmp_path_factory, request, relay_backend, require_tool)
 
 
 @pytest.fixture(scope="module")
 def relay_of_all_revisions(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+    relay_backend: str,
+    require_tool: RequireTool,
 ) -> Iterator[RunningRelay]:
-    """A shared-token relay that also serves MCP 2026-07-28 (``mcp_revisions = "all"``)."""
-    started: list[RunningRelay] = []
-    yield _starter(tmp_path_factory, started, _wants_process(request.node))(mcp_revisions="all")
-    _stop_all(started)
+    """A shared-token relay that also serves MCP 2026-07-28 (``mcp_revisions = "all"``), on
+    ``relay_backend``."""
+    yield from _module_relay(
+        tmp_path_factory, request, relay_backend, require_tool, mcp_revisions="all"
+    )
 
 
 @pytest.fixture
 def session_name(request: pytest.FixtureRequest) -> str:
-    """A session name unique to this test."""
+    """A session name unique to this test: its name, cut to fit, then a digest of the whole
+    name, so that parameters cut off the end still tell two tests apart."""
     base = request.node.name.lower().replace("[", "-").replace("]", "")
     cleaned = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in base)
-    return cleaned.strip("-_")[:56] + f"-{os.getpid() % 1000}"
+    digest = hashlib.sha256(base.encode()).hexdigest()[:6]
+    return f"{cleaned.strip('-_')[:48].strip('-_')}-{digest}-{os.getpid() % 1000}"
 
 
 @pytest.fixture

@@ -86,6 +86,10 @@ TARGETS: dict[str, Target] = {
     "messages": Target(
         "packages/relay-server/src/relay_server/storage/messages.py",
         (
+            # The service tests first: they need no relay process, so with -x most mutants die
+            # in seconds, before the HTTP tests start a relay.
+            "tests/server/test_service.py",
+            "tests/server/test_roles.py",
             "tests/server/test_security.py",
             "tests/server/test_http_api.py",
             "tests/server/test_visibility_counts.py",
@@ -96,6 +100,8 @@ TARGETS: dict[str, Target] = {
     "sessions": Target(
         "packages/relay-server/src/relay_server/storage/sessions.py",
         (
+            "tests/server/test_session_views.py",
+            "tests/server/test_service.py",
             "tests/server/test_visibility_counts.py",
             "tests/server/test_security.py",
             "tests/server/test_http_api.py",
@@ -110,6 +116,9 @@ TARGETS: dict[str, Target] = {
     "service": Target(
         "packages/relay-server/src/relay_server/service/messages.py",
         (
+            "tests/server/test_service.py",
+            "tests/server/test_send_path.py",
+            "tests/server/test_roles.py",
             "tests/server/test_http_api.py",
             "tests/server/test_security.py",
             "tests/server/test_durability.py",

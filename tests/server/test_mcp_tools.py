@@ -71,7 +71,7 @@ ERAS = {
 
 
 @pytest.fixture(params=sorted(ERAS))
-def era(request):
+def era(request, relay_backend):  # the backend named here, as the relay it picks needs it
     relay_fixture, mode, version = ERAS[request.param]
     return Era(request.getfixturevalue(relay_fixture), mode, version)
 

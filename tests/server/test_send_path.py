@@ -195,6 +195,25 @@ def test_last_seen_times_are_written_together_off_the_request_path(
     assert Client.get_by_id("b").last_seen_ms > first
 
 
+def test_a_stopping_relay_writes_the_noted_times_and_arms_no_more_writes(
+    service: RelayService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service.touch_due("b")
+    service.record_seen("b")
+    first = Client.get_by_id("b").last_seen_ms
+    monkeypatch.setattr(clients_feature, "TOUCH_INTERVAL_S", 0.0)
+    time.sleep(0.002)  # a later millisecond, so the new stamp differs
+    service.touch_due("b")
+    assert service._seen_flush is not None  # a write is armed
+
+    service.stop_seen()
+    assert Client.get_by_id("b").last_seen_ms > first  # written at the stop, not lost
+    assert service._seen_flush is None  # and the armed write is gone
+
+    service.touch_due("b")  # a call still finishing as the relay stops
+    assert service._seen_flush is None  # arms nothing that would write to a closed store
+
+
 class Abandon(Exception):
     """Raised to roll a test's transaction back."""
 

@@ -212,6 +212,7 @@ def build_relay(config: ServerConfig) -> Relay:
         try:
             yield {}
         finally:
+            service.stop_seen()
             service.storage.close()  # a database server's connections end with the relay
 
     push = LivePush(service, streams=sessions, token_changes=revocation)

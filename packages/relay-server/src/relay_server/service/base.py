@@ -67,6 +67,9 @@ class ServiceBase:
         self._seen: dict[str, int] = {}
         """Last-seen times not written yet (see ``ClientsFeature.touch_due``)."""
         self._seen_flush: threading.Timer | None = None
+        self._seen_writing = threading.Lock()
+        """Held while noted times are written: the relay's stop waits for a flush under way."""
+        self._seen_closed = False
 
     _connections: ConnectionSource | None = None
 

@@ -58,7 +58,7 @@ class ClientsFeature(ServiceBase):
             if last is None:
                 return True
             self._seen[client_id] = now_ms()
-            if self._seen_flush is None:
+            if self._seen_flush is None and not self._seen_closed:
                 # A copy of this context: it says which relay's database the models use.
                 flush = threading.Timer(
                     SEEN_FLUSH_S, contextvars.copy_context().run, (self.flush_seen,)
@@ -73,15 +73,27 @@ class ClientsFeature(ServiceBase):
 
         Bookkeeping only: on a full disk they are dropped (and logged).
         """
+        with self._seen_writing:
+            with self._touch_lock:
+                stamps, self._seen = self._seen, {}
+                self._seen_flush = None
+            if not stamps:
+                return
+            try:
+                self.storage.write(partial(clients.record_seen_many, stamps))
+            except QuotaExceeded as exc:
+                log.warning("last-seen times of %d clients not recorded: %s", len(stamps), exc)
+
+    def stop_seen(self) -> None:
+        """Write the last-seen times still in memory and arm no more writes: the relay calls
+        this as it stops, before its store closes, so no time is lost and no timer writes to
+        a closed store (or a dropped database) later. Waits for a write under way."""
         with self._touch_lock:
-            stamps, self._seen = self._seen, {}
-            self._seen_flush = None
-        if not stamps:
-            return
-        try:
-            self.storage.write(partial(clients.record_seen_many, stamps))
-        except QuotaExceeded as exc:
-            log.warning("last-seen times of %d clients not recorded: %s", len(stamps), exc)
+            self._seen_closed = True
+            timer, self._seen_flush = self._seen_flush, None
+        if timer is not None:
+            timer.cancel()
+        self.flush_seen()
 
     def record_seen(self, client_id: str) -> None:
         """Record that ``client_id`` called now, creating the client on its first call.

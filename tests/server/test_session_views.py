@@ -1,0 +1,34 @@
+"""What the service shows of a session, read straight from the store on each backend: who its
+participants are and where each one's read position stands, with other sessions beside it
+whose rows sort before and after it (a query that compares ids with ``>=`` instead of ``==``
+would pull their rows in)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from relay_core import CreateSessionRequest, SendMessageRequest
+
+
+def open_session(service: Any, creator: str, name: str, *others: str) -> None:
+    service.create_session(creator, CreateSessionRequest(name=name, participants=list(others)))
+
+
+def test_a_session_lists_its_own_participants_and_no_one_from_the_sessions_around_it(
+    team_service: Any,
+) -> None:
+    open_session(team_service, "dave", "earlier-looking", "erin")  # a later id
+    open_session(team_service, "frank", "zeta", "grace")
+    detail = team_service.get_session("alpha", "team")
+    assert [p.client_id for p in detail.participants] == ["alpha", "bravo", "carol"]
+    later = team_service.get_session("dave", "earlier-looking")
+    assert [p.client_id for p in later.participants] == ["dave", "erin"]
+
+
+def test_each_participant_shows_its_own_read_position(team_service: Any) -> None:
+    sent = team_service.post_message("alpha", "team", SendMessageRequest(text="one"))
+    team_service.mark_read("bravo", "team", sent.id)
+    positions = {
+        p.client_id: p.last_read_id for p in team_service.get_session("carol", "team").participants
+    }
+    assert positions == {"alpha": 0, "bravo": sent.id, "carol": 0}
