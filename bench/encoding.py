@@ -21,6 +21,7 @@ from bench.report import Row
 from bench.scale import Scale
 from bench.seed import create_session, message_texts, send
 from bench.wire import McpSession, tool_text
+from relay_core.toon import decode_messages
 from relay_core.wire import PEERS_PATH, SESSIONS_PATH, session_messages_path
 
 TARGET: Final = 0.7
@@ -66,6 +67,17 @@ async def populate(relay: Server, messages: int) -> None:
         await send(relay, ME, f"enc-task-{i:02d}", f"Kick-off for task {i}.")
 
 
+async def _page_pair(relay: Server, mcp: McpSession, limit: int) -> tuple[str, str]:
+    """``read_messages`` as TOON, and compact JSON of the same messages: the tool ends a page
+    early to fit an agent's context (``relay_server/mcp/answer_budget.py``), so the JSON page is
+    asked for as many messages as the TOON page shows."""
+    arguments = {"session": MAIN, "after_id": 0, "limit": limit, "mark_read": False}
+    toon = tool_text(await mcp.call("read_messages", arguments))
+    shown = len(decode_messages(toon))
+    json_text = await _json_text(relay, f"{session_messages_path(MAIN)}?after=0&limit={shown}")
+    return toon, json_text
+
+
 async def encoding_figure(scale: Scale, pool: ServerPool) -> list[Row]:
     """Figure 6: TOON vs compact JSON sizes for three list answers."""
     relay = pool.relay("encoding")
@@ -78,23 +90,7 @@ async def encoding_figure(scale: Scale, pool: ServerPool) -> list[Row]:
                     tool_text(await mcp.call("list_sessions", {})),
                     await _json_text(relay, SESSIONS_PATH),
                 ),
-                f"read_messages ({scale.toon_messages})": (
-                    tool_text(
-                        await mcp.call(
-                            "read_messages",
-                            {
-                                "session": MAIN,
-                                "after_id": 0,
-                                "limit": scale.toon_messages,
-                                "mark_read": False,
-                            },
-                        )
-                    ),
-                    await _json_text(
-                        relay,
-                        f"{session_messages_path(MAIN)}?after=0&limit={scale.toon_messages}",
-                    ),
-                ),
+                "read_messages": await _page_pair(relay, mcp, scale.toon_messages),
                 "list_peers": (
                     tool_text(await mcp.call("list_peers", {})),
                     await _json_text(relay, PEERS_PATH),
@@ -107,7 +103,7 @@ async def encoding_figure(scale: Scale, pool: ServerPool) -> list[Row]:
     counter = tokenizer()
     rows = []
     for case, (toon, json_text) in pairs.items():
-        targeted = case.startswith("read_messages")
+        targeted = case == "read_messages"
         measures: list[tuple[str, Callable[[str], int]]] = [("chars", len)]
         if counter is not None:
             measures.append((f"tokens ({counter[0]})", counter[1]))

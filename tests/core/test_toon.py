@@ -87,7 +87,8 @@ def _message(id_: int, session: str, sender: str, text: str = "hi") -> Message:
 def test_a_page_of_one_session_names_it_once_above_the_table():
     messages = [_message(i, "build", f"peer-{i % 2}") for i in range(1, 5)]
     text = encode_messages(messages, next_after_id=4, has_more=False)
-    assert "has_more: false\nsession: build\nmessages[4]{id,sender,to,reply_to," in text
+    assert "has_more: false\nsession: build\nfirst_created_at: " in text
+    assert "\nmessages[4]{id,sender,to,reply_to," in text
     assert text.count("build") == 1
     assert decode_messages(text) == messages
 
@@ -95,10 +96,42 @@ def test_a_page_of_one_session_names_it_once_above_the_table():
 def test_a_page_of_several_sessions_keeps_the_session_column():
     messages = [_message(i, f"task-{i % 3}", "alpha", TRICKY_STRINGS[i]) for i in range(1, 7)]
     text = encode_messages(messages, has_more=True)
-    assert "messages[6]{id,session,to,reply_to,text,created_at}:" in text
+    assert "messages[6]{id,session,to,reply_to,text,created_after_s}:" in text
     assert "\nsession:" not in text
     assert text.count("alpha") == 1  # the one sender is still hoisted
     assert decode_messages(text) == messages
+
+
+def test_times_are_written_once_in_full_and_as_offsets_that_keep_every_millisecond():
+    stamps = [
+        "2026-11-25T11:52:11.123Z",
+        "2026-11-25T11:52:11.122Z",  # committed later, stamped earlier: a negative offset
+        "2026-11-25T11:52:12.122Z",  # a whole second after the first
+        "2026-11-26T11:52:11.999Z",  # a day later
+        "2027-01-01T00:00:00.001Z",
+    ]
+    messages = [
+        Message(id=i, session="s", sender="a", text="t", created_at=stamp)
+        for i, stamp in enumerate(stamps, 1)
+    ]
+    text = encode_messages(messages)
+    data = decode(text)
+    assert data["first_created_at"] == "2026-11-25T11:52:11.122Z"  # the earliest
+    assert [row["created_after_s"] for row in data["messages"]] == [
+        0.001,
+        0,
+        1,
+        86400.877,
+        3154068.879,  # 36 days, 12 h 7 min 48.879 s
+    ]
+    assert text.count("2026-") == 1
+    assert decode_messages(text) == messages
+
+
+def test_offsets_without_the_time_they_count_from_are_refused():
+    text = encode_messages([_message(1, "s", "a")]).replace("first_created_at", "elsewhen")
+    with pytest.raises(InvalidInput, match="first_created_at"):
+        decode_messages(text)
 
 
 def test_an_empty_page_round_trips():
