@@ -137,10 +137,6 @@ class Equivalent:
     why: str
 
 
-_TRUTH_PRODUCT = (
-    "SQLite comparisons are 0, 1 or NULL: their product (or quotient) is 1 exactly when both are"
-    " 1, and WHERE/ON pass only true rows, so the same rows pass as with AND"
-)
 _MORE_ROWS = (
     "the service refuses limits below 1, and from 1 up both fetch at least limit + 1 rows:"
     " has_more and rows[:limit] do not change"
@@ -239,41 +235,8 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
         ),
     ),
     "blobstore": (),
-    "file_access": (
-        Equivalent(
-            "core/ReplaceBinaryOperator_BitAnd_Mul",
-            "uploaded = Upload.select().where((Upload.sha256 == sha256)"
-            " * (Upload.uploader == caller))",
-            _TRUTH_PRODUCT,
-        ),
-        Equivalent(
-            "core/ReplaceBinaryOperator_BitAnd_Div",
-            "uploaded = Upload.select().where((Upload.sha256 == sha256)"
-            " / (Upload.uploader == caller))",
-            _TRUTH_PRODUCT,
-        ),
-    ),
+    "file_access": (),
     "messages": (
-        Equivalent(
-            "core/ReplaceBinaryOperator_BitAnd_Mul",
-            "(recipient.message == MessageRow.id) * (recipient.client == caller)",
-            _TRUTH_PRODUCT,
-        ),
-        Equivalent(
-            "core/ReplaceBinaryOperator_BitAnd_Div",
-            "(recipient.message == MessageRow.id) / (recipient.client == caller)",
-            _TRUTH_PRODUCT,
-        ),
-        Equivalent(
-            "core/ReplaceBinaryOperator_BitAnd_Mul",
-            "on=((Participant.session == MessageRow.session) * (Participant.client == caller)),",
-            _TRUTH_PRODUCT,
-        ),
-        Equivalent(
-            "core/ReplaceBinaryOperator_BitAnd_Div",
-            "on=((Participant.session == MessageRow.session) / (Participant.client == caller)),",
-            _TRUTH_PRODUCT,
-        ),
         Equivalent(
             "core/ReplaceBinaryOperator_Add_LShift",
             "rows = list(query.order_by(MessageRow.id).limit(limit << 1))",
