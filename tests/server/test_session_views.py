@@ -32,3 +32,15 @@ def test_each_participant_shows_its_own_read_position(team_service: Any) -> None
         p.client_id: p.last_read_id for p in team_service.get_session("carol", "team").participants
     }
     assert positions == {"alpha": 0, "bravo": sent.id, "carol": 0}
+
+
+def test_a_read_position_is_the_callers_own_even_when_another_sorts_after_it(
+    team_service: Any,
+) -> None:
+    # zed's row is written first, so a scan in insertion order meets it before bravo's.
+    open_session(team_service, "zed", "late-names", "bravo")
+    sent = team_service.post_message("zed", "late-names", SendMessageRequest(text="one"))
+    team_service.mark_read("zed", "late-names", sent.id)
+    page = team_service.read_messages("bravo", "late-names")
+    assert [m.id for m in page.messages] == [sent.id]  # bravo has read nothing yet
+    assert team_service.mark_read("bravo", "late-names", 0).last_read_id == 0
