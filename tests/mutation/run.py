@@ -248,7 +248,14 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             _MORE_ROWS,
         ),
     ),
-    "sessions": (),
+    "sessions": (
+        Equivalent(
+            "core/NumberReplacer",
+            "position: int = found[ -1][0]",
+            "(session, client) is the participant table's primary key: the query finds one row"
+            " or none, and of one row the first is the last",
+        ),
+    ),
     "service": (),
 }
 
