@@ -44,3 +44,21 @@ def test_a_read_position_is_the_callers_own_even_when_another_sorts_after_it(
     page = team_service.read_messages("bravo", "late-names")
     assert [m.id for m in page.messages] == [sent.id]  # bravo has read nothing yet
     assert team_service.mark_read("bravo", "late-names", 0).last_read_id == 0
+
+
+def members(service: Any, caller: str, name: str) -> list[str]:
+    return [p.client_id for p in service.get_session(caller, name).participants]
+
+
+def test_leaving_takes_out_only_the_caller_and_only_from_that_session(team_service: Any) -> None:
+    open_session(team_service, "dave", "elsewhere", "erin")
+    team_service.leave("bravo", "team")
+    assert members(team_service, "alpha", "team") == ["alpha", "carol"]  # carol sorts after bravo
+    assert members(team_service, "dave", "elsewhere") == ["dave", "erin"]  # nobody of it left
+
+
+def test_closing_a_session_leaves_the_sessions_created_before_it_open(team_service: Any) -> None:
+    open_session(team_service, "alpha", "later", "bravo")
+    assert team_service.close_session("alpha", "later").closed_at is not None
+    assert team_service.get_session("alpha", "team").closed_at is None
+    assert [s.name for s in team_service.list_sessions("alpha")] == ["team"]
