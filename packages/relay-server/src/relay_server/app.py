@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
+import anyio
 from fastmcp import FastMCP
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, RequestBodyLimitMiddleware
 from starlette.applications import Starlette
@@ -39,7 +40,7 @@ from relay_server.middleware.auth import Authenticator, AuthMiddleware
 from relay_server.middleware.host_guard import GuardAnswers
 from relay_server.middleware.rate_limit import RateLimitMiddleware, TokenBuckets
 from relay_server.revocation import Revocation
-from relay_server.service import RelayLimits, RelayService
+from relay_server.service import RelayLimits, RelayService, Replicas
 from relay_server.storage import open_storage
 from relay_server.storage.blobs import BlobStore
 from relay_server.storage.sqlite import PRIVATE_DIR_MODE, make_private
@@ -86,6 +87,7 @@ class Relay:
     push: LivePush
     config: ServerConfig
     sessions: McpSessions
+    replicas: Replicas
 
 
 class _McpTrailingSlash:
@@ -201,6 +203,7 @@ def build_relay(config: ServerConfig) -> Relay:
     authenticator, revocation = _authenticator(config, service, sessions)
     service.attach_connections(sessions)  # who is live, for the web view
     web_view = WebView(post_as=config.ui_post_as)
+    replicas = Replicas(service.storage, hub)
 
     @asynccontextmanager
     async def lifespan(_: FastMCP) -> AsyncIterator[dict[str, Any]]:
@@ -209,9 +212,11 @@ def build_relay(config: ServerConfig) -> Relay:
             revocation.bind(asyncio.get_running_loop())
         set_mcp_body_limit(app, mcp_body_limit_bytes(config.inline_file_bytes))
         sessions.bind(session_manager_of(app))
+        replicas.start()  # PostgreSQL: hear every replica's commits before serving
         try:
             yield {}
         finally:
+            await anyio.to_thread.run_sync(replicas.stop)
             service.storage.close()  # a database server's connections end with the relay
 
     push = LivePush(service, streams=sessions, token_changes=revocation)
@@ -236,4 +241,5 @@ def build_relay(config: ServerConfig) -> Relay:
         push=push,
         config=config,
         sessions=sessions,
+        replicas=replicas,
     )
