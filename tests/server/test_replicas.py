@@ -146,3 +146,71 @@ def test_a_cut_listening_connection_comes_back_and_its_waiters_miss_nothing(repl
     waiter.join(30)
     assert later[0].json()["messages"][0]["text"] == "heard"
     assert time.monotonic() - started < 10
+
+
+def test_sixteen_senders_through_both_replicas_lose_nothing_and_keep_their_order(
+    start_relay, postgres_url
+):
+    pair = [start_relay(database_url=postgres_url) for _ in range(2)]
+    senders = [f"s{i:02d}" for i in range(16)]
+    body = {"name": "crowd", "participants": senders[1:]}
+    assert call(pair[0], senders[0], "POST", "/sessions", json=body).status_code == 201
+    per_sender = 15
+    acked: dict[str, list[int]] = {s: [] for s in senders}
+
+    def run(n: int) -> None:
+        for i in range(per_sender):  # alternate replicas: each sender goes through both
+            acked[senders[n]].append(send(pair[(n + i) % 2], senders[n], "crowd", f"{n}.{i}"))
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(senders))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    page = call(pair[1], senders[0], "GET", "/sessions/crowd/messages?after=0&limit=500").json()
+    stored = page["messages"]
+    assert len(stored) == len({m["id"] for m in stored}) == len(senders) * per_sender
+    for n, sender in enumerate(senders):
+        own = [m for m in stored if m["sender"] == sender]
+        assert [m["text"] for m in own] == [f"{n}.{i}" for i in range(per_sender)]
+        assert [m["id"] for m in own] == acked[sender]
+
+
+def test_killing_one_replica_loses_no_acknowledged_message_and_its_clients_carry_on(
+    start_relay, postgres_url
+):
+    pair = [start_relay(process=True, database_url=postgres_url) for _ in range(2)]
+    senders = [f"k{i}" for i in range(8)]
+    body = {"name": "kill", "participants": senders[1:]}
+    assert call(pair[0], senders[0], "POST", "/sessions", json=body).status_code == 201
+    acked: dict[str, list[int]] = {s: [] for s in senders}
+    switched: set[str] = set()
+    halfway = threading.Barrier(len(senders) + 1)
+
+    def run(n: int) -> None:
+        sender, relay = senders[n], pair[n % 2]
+        for i in range(30):
+            if i == 10:
+                halfway.wait(60)  # until the kill
+            text = f"{n}.{i}"
+            try:
+                acked[sender].append(send(relay, sender, "kill", text))
+            except requests.ConnectionError:  # the replica is gone: carry on through the other
+                relay = pair[1]
+                switched.add(sender)
+                acked[sender].append(send(relay, sender, "kill", text))
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(senders))]
+    for thread in threads:
+        thread.start()
+    halfway.wait(60)
+    pair[0].kill()
+    for thread in threads:
+        thread.join(120)
+    assert switched == set(senders[0::2])  # every client of the killed replica moved
+    page = call(pair[1], senders[1], "GET", "/sessions/kill/messages?after=0&limit=500").json()
+    stored = {m["id"]: m for m in page["messages"]}
+    for n, sender in enumerate(senders):
+        assert len(acked[sender]) == 30
+        for i, message_id in enumerate(acked[sender]):
+            assert stored[message_id]["text"] == f"{n}.{i}"

@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
-import anyio
 from fastmcp import FastMCP
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, RequestBodyLimitMiddleware
 from starlette.applications import Starlette
@@ -216,8 +215,10 @@ def build_relay(config: ServerConfig) -> Relay:
         try:
             yield {}
         finally:
-            await anyio.to_thread.run_sync(replicas.stop)
-            service.storage.close()  # a database server's connections end with the relay
+            try:
+                replicas.stop()  # within a quarter of a second (the listener's wait)
+            finally:
+                service.storage.close()  # a database server's connections end with the relay
 
     push = LivePush(service, streams=sessions, token_changes=revocation)
     mcp = build_mcp_server(service, version=__version__, lifespan=lifespan, push=push)

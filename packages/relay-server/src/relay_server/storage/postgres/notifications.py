@@ -109,6 +109,7 @@ class ChangeListener:
         import psycopg
         from psycopg import sql
 
+        connection = None
         try:
             connection = psycopg.connect(
                 self.url, autocommit=True, application_name=APPLICATION_NAME
@@ -118,6 +119,8 @@ class ChangeListener:
             connection.execute(sql.SQL("LISTEN {}").format(channel))
         except psycopg.Error as error:
             log.warning("cannot listen for other relays' changes: %s", error)
+            if connection is not None:
+                connection.close()
             return None
         self.connects += 1
         self.listening = True
