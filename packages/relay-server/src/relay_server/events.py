@@ -30,10 +30,14 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Final
 
 from relay_core import Message
 
 log = logging.getLogger(__name__)
+
+MAX_HELD: Final = 10_000
+"""Own events kept waiting for their announcement at most (the oldest go first)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,8 @@ class EventHub:
             with self._held_lock:
                 if event.message_id > self._announced:  # else announced already, without it
                     self._held[event.message_id] = event
+                if len(self._held) > MAX_HELD:  # no announcements for a while: the resync
+                    del self._held[min(self._held)]  # after reconnecting wakes its readers
             return
         self._enqueue(event)
 
