@@ -27,6 +27,7 @@ from bench.handoff import handoff_figure
 from bench.latency import latency_figure
 from bench.memory import memory_figure
 from bench.paging import paging_figure
+from bench.postgres import postgres_figure
 from bench.processes import REPO_ROOT, ServerPool
 from bench.report import Row, render, write_json
 from bench.scale import FULL, QUICK, SCALES, Scale
@@ -53,6 +54,7 @@ FIGURES: Final[dict[str, Figure]] = {
     "handoff": handoff_figure,
     "memory": memory_figure,
     "startup": startup_figure,
+    "postgres": postgres_figure,
 }
 DEFAULT_OUTPUT: Final = REPO_ROOT / "bench" / "results" / "latest.json"
 

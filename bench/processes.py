@@ -168,17 +168,23 @@ class ServerPool:
         self._shared: Server | None = None
 
     def relay(
-        self, name: str, data_dir: Path | None = None, module: str = "relay_server"
+        self,
+        name: str,
+        data_dir: Path | None = None,
+        module: str = "relay_server",
+        env: Mapping[str, str] | None = None,
     ) -> Server:
         """Start a relay on a free port; its data lives in ``data_dir`` (default: a new one).
 
-        ``module`` is what ``python -m`` runs (a what-if variant of the relay, for example).
+        ``module`` is what ``python -m`` runs (a what-if variant of the relay, for example);
+        ``env`` adds ``RELAY_*`` settings (``RELAY_DATABASE_URL`` for PostgreSQL).
         """
         data_dir = data_dir or self.workdir / name
         data_dir.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", module, "serve", "--data-dir", str(data_dir)]
         command += ["--host", LOOPBACK]
-        return self._start(Server(name, command, self.workdir / f"{name}.log"))
+        server = Server(name, command, self.workdir / f"{name}.log", env=dict(env or {}))
+        return self._start(server)
 
     def shared_relay(self) -> Server:
         """A relay several figures share (each in its own sessions), started once."""

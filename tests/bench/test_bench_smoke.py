@@ -135,3 +135,20 @@ def test_the_startup_figure_times_the_relay_start_and_its_first_call(tmp_path):
         assert row["value"] > 0
         assert row["baseline"] > 0
         assert row["status"] in ({"PASS", "MISS"} if case in targeted else {"INFO"})
+
+
+def test_the_postgresql_figure_runs_one_and_two_replicas_beside_sqlite(tmp_path, postgres_url):
+    output = tmp_path / "latest.json"
+    finished = run_bench("postgres", output)  # postgres_url: skip, or fail in CI, without one
+
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    rows = {row["case"]: row for row in json.loads(output.read_text())["rows"]}
+    assert set(rows) == {
+        "HTTP send, 8 clients, 1 replica",
+        "HTTP send, 8 clients, 2 replicas",
+        "send on replica 1 -> long poll on 2, p50",
+    }
+    for row in rows.values():
+        assert row["status"] == "INFO"
+        assert row["value"] > 0
+        assert row["baseline"] > 0

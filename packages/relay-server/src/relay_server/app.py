@@ -39,7 +39,7 @@ from relay_server.middleware.auth import Authenticator, AuthMiddleware
 from relay_server.middleware.host_guard import GuardAnswers
 from relay_server.middleware.rate_limit import RateLimitMiddleware, TokenBuckets
 from relay_server.revocation import Revocation
-from relay_server.service import RelayLimits, RelayService
+from relay_server.service import RelayLimits, RelayService, Replicas
 from relay_server.storage import open_storage
 from relay_server.storage.blobs import BlobStore
 from relay_server.storage.sqlite import PRIVATE_DIR_MODE, make_private
@@ -86,6 +86,7 @@ class Relay:
     push: LivePush
     config: ServerConfig
     sessions: McpSessions
+    replicas: Replicas
 
 
 class _McpTrailingSlash:
@@ -201,6 +202,7 @@ def build_relay(config: ServerConfig) -> Relay:
     authenticator, revocation = _authenticator(config, service, sessions)
     service.attach_connections(sessions)  # who is live, for the web view
     web_view = WebView(post_as=config.ui_post_as)
+    replicas = Replicas(service.storage, hub)
 
     @asynccontextmanager
     async def lifespan(_: FastMCP) -> AsyncIterator[dict[str, Any]]:
@@ -209,11 +211,15 @@ def build_relay(config: ServerConfig) -> Relay:
             revocation.bind(asyncio.get_running_loop())
         set_mcp_body_limit(app, mcp_body_limit_bytes(config.inline_file_bytes))
         sessions.bind(session_manager_of(app))
+        replicas.start()  # PostgreSQL: hear every replica's commits before serving
         try:
             yield {}
         finally:
-            service.stop_seen()
-            service.storage.close()  # a database server's connections end with the relay
+            try:
+                replicas.stop()  # within a quarter of a second (the listener's wait)
+                service.stop_seen()
+            finally:
+                service.storage.close()  # a database server's connections end with the relay
 
     push = LivePush(service, streams=sessions, token_changes=revocation)
     mcp = build_mcp_server(service, version=__version__, lifespan=lifespan, push=push)
@@ -237,4 +243,5 @@ def build_relay(config: ServerConfig) -> Relay:
         push=push,
         config=config,
         sessions=sessions,
+        replicas=replicas,
     )

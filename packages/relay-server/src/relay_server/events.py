@@ -12,8 +12,14 @@ a direct call that would overtake events already queued). The service publishes 
 commit order, so listeners see message ids increase, and live push can send the message an
 event carries without reading the database.
 
-This in-process hub is enough for one relay process; a PostgreSQL deployment with several
-replicas would feed the same :meth:`EventHub.deliver` from LISTEN/NOTIFY.
+On PostgreSQL several relay processes write to one database, and each hears every commit, its
+own and the others', from LISTEN/NOTIFY in commit order (:meth:`EventHub.follow_announcements`).
+The hub then delivers only what was announced, in that order: an event this process published
+waits for its announcement and is delivered then, with its message; a message another process
+stored is delivered without one (listeners read the store). Delivering its own events at once
+would let them overtake an earlier commit of another process still on its way, and a listener
+that trusts id order (live push's cursor) would skip it. When announcements may have been lost
+(the listening connection was cut), :meth:`EventHub.resync` wakes every listener to re-read.
 """
 
 from __future__ import annotations
@@ -24,10 +30,14 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Final
 
 from relay_core import Message
 
 log = logging.getLogger(__name__)
+
+MAX_HELD: Final = 10_000
+"""Own events kept waiting for their announcement at most (the oldest go first)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +67,10 @@ class EventHub:
         """The highest message id delivered so far (0 before the first)."""
         self._on_close: set[Callable[[], None]] = set()
         self.closed = False
+        self._held: dict[int, Posted] | None = None
+        """Own events waiting for their announcement (None: no announcements, deliver at once)."""
+        self._announced = 0
+        self._held_lock = threading.Lock()
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         """Deliver on ``loop`` from now on (called once the server's loop runs)."""
@@ -64,6 +78,48 @@ class EventHub:
 
     def publish(self, event: Posted) -> None:
         """Announce ``event``; callable from any thread, never blocks."""
+        if self._held is not None:
+            with self._held_lock:
+                if event.message_id > self._announced:  # else announced already, without it
+                    self._held[event.message_id] = event
+                if len(self._held) > MAX_HELD:  # no announcements for a while: the resync
+                    del self._held[min(self._held)]  # after reconnecting wakes its readers
+            return
+        self._enqueue(event)
+
+    def follow_announcements(self) -> None:
+        """From now on deliver only what :meth:`announced` names, in its order (see the module)."""
+        with self._held_lock:
+            self._held = {}
+
+    def announced(self, message_id: int, unheld: Callable[[], Posted]) -> None:
+        """Message ``message_id`` committed (from the thread that hears commits, in their order).
+
+        Delivers this process's own event for it, or else ``unheld()`` (an event without its
+        message). Own events held for smaller ids lost their announcement: they go first.
+        """
+        with self._held_lock:
+            held = self._held if self._held is not None else {}
+            self._announced = max(self._announced, message_id)
+            due = sorted(i for i in held if i <= message_id)
+            events = [held.pop(i) for i in due]
+        if not events or events[-1].message_id != message_id:
+            events.append(unheld())
+        for event in events:
+            self._enqueue(event)
+
+    def resync(self) -> None:
+        """Announcements may have been lost: wake every listener with news that carries no
+        message, so each reads the store (callable from any thread)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._deliver_to_all)
+
+    def _deliver_to_all(self) -> None:
+        everyone = frozenset(self._listeners)
+        self.deliver(Posted(0, "", "", everyone))
+
+    def _enqueue(self, event: Posted) -> None:
         loop = self._loop
         if loop is None or loop.is_closed():
             return

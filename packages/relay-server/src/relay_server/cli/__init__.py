@@ -2,7 +2,7 @@
 
 ``main`` is the click group (``group``); each module adds one group of commands: ``serving``
 (serve, systemd-unit), ``init``, ``clients`` (clients, add-client, revoke alias remove-client),
-``joining`` (join-code) and ``maintenance`` (gc, check, backup, restore).
+``joining`` (join-code) and ``maintenance`` (gc, check, backup, restore, migrate).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ for _command in (
     maintenance.check,
     maintenance.backup,
     maintenance.restore,
+    maintenance.migrate,
     serving.systemd_unit,
 ):
     main.add_command(_command)

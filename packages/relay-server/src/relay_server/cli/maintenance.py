@@ -1,4 +1,4 @@
-"""Upkeep of the relay's data: ``gc``, ``check``, ``backup`` and ``restore``."""
+"""Upkeep of the relay's data: ``gc``, ``check``, ``backup``, ``restore`` and ``migrate``."""
 
 from __future__ import annotations
 
@@ -178,4 +178,36 @@ def restore(
         f"restored {database['messages']} message(s) (up to id {database['last_message_id']}; "
         f"new ones start after {database['last_message_id'] + skip_ids}) and {blobs['count']} "
         f"file(s), {_size(blobs['bytes'])}, into {report.path}",
+    )
+
+
+@click.command()
+@config_options
+@click.option(
+    "--to",
+    "url",
+    required=True,
+    metavar="postgresql://...",
+    help="The PostgreSQL database to copy this relay into.",
+)
+def migrate(config_file: Path | None, data_dir: Path | None, url: str) -> None:
+    """Copy this SQLite relay's database into PostgreSQL, verified by counts and checksums.
+
+    Resumable: run it again after an interruption and it carries on, skipping what is there.
+    Stop the relay before the last run (rows changed after being copied are not copied again).
+    Files stay in the blobs directory, which the PostgreSQL relay uses as it is. Exit status 1
+    when a table differs.
+    """
+    from relay_server.maintenance.migrating import migrate_to_postgres
+
+    config = load(config_file, data_dir=data_dir)
+    report = migrate_to_postgres(config.database_path, url, click.echo)
+    rows = sum(t.target_rows for t in report.tables)
+    copied = sum(t.copied for t in report.tables)
+    if not report.ok:
+        differ = ", ".join(t.name for t in report.tables if not t.same)
+        raise click.ClickException(f"these tables differ after the copy: {differ}")
+    click.echo(
+        f"migrated: {len(report.tables)} table(s), {rows} row(s) in PostgreSQL"
+        f" ({copied} copied by this run), counts and checksums the same"
     )

@@ -12,6 +12,7 @@ and each signals the event hub only after that commit, so a woken reader always 
 
 from relay_server.service.base import RelayLimits
 from relay_server.service.relay import RelayService
+from relay_server.service.replicas import Replicas
 from relay_server.service.watch import MessageListener, Watch
 
-__all__ = ["MessageListener", "RelayLimits", "RelayService", "Watch"]
+__all__ = ["MessageListener", "RelayLimits", "RelayService", "Replicas", "Watch"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Final, Protocol, TypeVar
 
 from peewee import Database
 
@@ -26,6 +26,13 @@ from relay_server.storage.sqlite import open_sqlite
 __all__ = ["SCHEMES", "Storage", "database_scheme", "open_storage"]
 
 T = TypeVar("T")
+
+
+class Closable(Protocol):
+    """Something running that ``close()`` stops."""
+
+    def close(self) -> None: ...
+
 
 SCHEMES: Final = ("sqlite", "postgresql")
 """Database URL schemes this relay can open."""
@@ -55,6 +62,19 @@ class Storage:
         its result once that commit is durable. ``then`` gets the result after the commit, in
         commit order (see :mod:`.group_commit`)."""
         return self.group_commit.run(work, then)
+
+    def follow_changes(
+        self, on_message: Callable[[int, str, str], None], on_resync: Callable[[], None]
+    ) -> Closable | None:
+        """Hear the messages other relay processes on this database commit (and this one's):
+        ``on_message(id, sender, session)`` in commit order, ``on_resync()`` when some may have
+        gone unheard. None where one process is all there is (SQLite). Call ``close()`` on
+        what this returns to stop."""
+        if self.backend != "postgresql":
+            return None
+        from relay_server.storage.postgres.notifications import ChangeListener
+
+        return ChangeListener(str(self.database.database), on_message, on_resync).start()
 
     @property
     def commits(self) -> int:

@@ -86,6 +86,11 @@ class Dialect(Protocol):
         where) or attachment name (``file``) matches ``query``; a lower rank matches better."""
         ...
 
+    def announce_changes(self, db: Database) -> None:
+        """Make the database tell every relay process on it of each new message and each change
+        to a session's members, as they commit; a backend served by one process does nothing."""
+        ...
+
     def query_problem(self, error: Exception) -> InvalidInput | None:
         """The caller's mistake in a search query behind ``error``, or None if it is another
         failure."""

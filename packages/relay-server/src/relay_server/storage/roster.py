@@ -10,6 +10,11 @@ The cache is emptied by the storage functions that change a session or its membe
 writer may begin. A fill races no writer: it keeps what it read only when no change was
 announced since it started reading, so an entry never outlives a committed change. Whatever
 changes sessions or participants must go through :mod:`.sessions` (or call :func:`changed`).
+
+On PostgreSQL other relay processes change sessions too: their changes arrive as notifications
+(:mod:`.postgres.notifications`), which call :func:`forget_all` a moment after the commit. Until
+then a replica may answer from the roster as it was (a member invited a millisecond ago is
+refused once, a member who just left may send once).
 """
 
 from __future__ import annotations
@@ -134,3 +139,9 @@ def changed() -> None:
     )
     if when_committed is not None:
         when_committed(cache.clear)
+
+
+def forget_all() -> None:
+    """Another relay process changed a session or its members (or may have, unheard): forget
+    every roster of the database bound here."""
+    _cache().clear()

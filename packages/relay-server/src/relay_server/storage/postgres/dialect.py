@@ -13,7 +13,7 @@ from typing import Final
 from peewee import Database, Expression, Field, SelectBase, Value, fn
 
 from relay_core import InvalidInput
-from relay_server.storage.postgres import search
+from relay_server.storage.postgres import notifications, search
 
 
 class PostgresDialect:
@@ -46,6 +46,10 @@ class PostgresDialect:
     def text_hits(self, query: str) -> SelectBase:
         """Matches of ``websearch_to_tsquery``, ranked by ``ts_rank``."""
         return search.text_hits(query)
+
+    def announce_changes(self, db: Database) -> None:
+        """Triggers that NOTIFY the relay's channel (see :mod:`.notifications`)."""
+        notifications.create_triggers(db)
 
     def query_problem(self, error: Exception) -> InvalidInput | None:
         """None: ``websearch_to_tsquery`` reads any text as a query, so no query is a mistake."""

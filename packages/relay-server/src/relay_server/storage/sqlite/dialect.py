@@ -84,6 +84,9 @@ class SqliteDialect:
         """Matches in the FTS5 indexes, ranked by bm25."""
         return search.text_hits(query)
 
+    def announce_changes(self, db: Database) -> None:
+        """Nothing: a SQLite relay is one process, whose event hub hears every message."""
+
     def query_problem(self, error: Exception) -> InvalidInput | None:
         """FTS5's complaint about a query, as the caller's mistake."""
         return search.query_problem(error)
