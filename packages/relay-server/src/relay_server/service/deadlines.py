@@ -39,6 +39,7 @@ class DeadlinesFeature(DeliveriesFeature):
     _next_due: int | None = _UNKNOWN
     _due_timer: threading.Timer | None = None
     _due_timer_at: int | None = None
+    _stops_on_close = False
     _due_lock: Final = threading.Lock()
 
     def schedule_due(self, due_ms: int) -> None:
@@ -134,8 +135,20 @@ class DeadlinesFeature(DeliveriesFeature):
         )
         return Posted(bounce_id, session, RELAY_SENDER, frozenset({sender}), message)
 
+    def stop_due_timer(self) -> None:
+        """Cancel the timer (the relay is shutting down; reads act on deadlines after a start)."""
+        with self._due_lock:
+            timer, self._due_timer, self._due_timer_at = self._due_timer, None, None
+        if timer is not None:
+            timer.cancel()
+
     def _arm(self, due_ms: int) -> None:
         """Have the one timer fire at ``due_ms`` unless it fires earlier (hold the lock)."""
+        if self.hub.closed:
+            return
+        if not self._stops_on_close:
+            self._stops_on_close = True
+            self.hub.on_close(self.stop_due_timer)
         if self._due_timer is not None and self._due_timer_at is not None:
             if self._due_timer_at <= due_ms and self._due_timer.is_alive():
                 return
@@ -156,6 +169,8 @@ class DeadlinesFeature(DeliveriesFeature):
             self.settle_due()
         except Exception:  # a timer thread: nobody else would hear of it
             log.exception("acting on message deadlines failed")
+        finally:
+            self.storage.close_thread()
 
 
 def _names(client_ids: Sequence[str]) -> str:

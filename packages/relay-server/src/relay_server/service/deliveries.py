@@ -12,11 +12,11 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import partial
 from typing import Final
 
-from relay_core import Message, NotFound, QuotaExceeded, from_ms, now_ms
+from relay_core import Message, NotFound, QuotaExceeded, from_ms
 from relay_core.delivery import DeliveryState, MessageStatus, RecipientStatus
 from relay_server.service import bounds
 from relay_server.service.base import ServiceBase
@@ -33,9 +33,6 @@ PUSHED_FLUSH_S: Final = 0.5
 class DeliveriesFeature(ServiceBase):
     """Record what recipients were handed and read; tell a sender what became of a message."""
 
-    delivery_clock: Callable[[], int] = staticmethod(now_ms)
-    """Milliseconds now, for message times, deadlines and deliveries (tests set their own)."""
-
     _pushed: list[tuple[str, int]] | None = None
     _pushed_flush: threading.Timer | None = None
     _pushed_lock: Final = threading.Lock()
@@ -50,7 +47,7 @@ class DeliveriesFeature(ServiceBase):
             if self._pushed_flush is None:
                 # A copy of this context: it says which relay's database the models use.
                 flush = threading.Timer(
-                    PUSHED_FLUSH_S, contextvars.copy_context().run, (self.flush_pushed,)
+                    PUSHED_FLUSH_S, contextvars.copy_context().run, (self._flush_on_timer,)
                 )
                 flush.daemon = True
                 self._pushed_flush = flush
@@ -73,8 +70,14 @@ class DeliveriesFeature(ServiceBase):
             self.storage.write(partial(deliveries.mark_delivered, pairs, self.delivery_clock()))
         except QuotaExceeded as exc:
             log.warning("%d pushes not recorded as delivered: %s", len(pairs), exc)
+
+    def _flush_on_timer(self) -> None:
+        try:
+            self.flush_pushed()
         except Exception:  # a timer thread: nobody else would hear of it
             log.exception("pushes not recorded as delivered")
+        finally:
+            self.storage.close_thread()
 
     def record_delivered(self, caller: str, shown: Sequence[Message]) -> None:
         """Record the messages from others in ``shown`` as handed to ``caller`` now."""

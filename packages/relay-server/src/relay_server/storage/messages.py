@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from typing import Final, NamedTuple, cast
 
-from peewee import JOIN, Database, Expression, ModelSelect, fn
+from peewee import JOIN, Database, Expression, ModelAlias, ModelSelect, fn
 
 from relay_core import Attachment, Message, MessagePage, NotFound, from_ms, now_ms
 from relay_core.names import ROLE_PREFIX
@@ -59,25 +59,25 @@ def visible_to(caller: str, now: int | None = None) -> ModelSelect[MessageRow]:
     )
     return MessageRow.select().where(
         (~MessageRow.narrowed | (MessageRow.sender == caller) | addressed | by_role)
-        & _unexpired_for(caller, now_ms() if now is None else now)
+        & unexpired_for(caller, now_ms() if now is None else now)
     )
 
 
-def _unexpired_for(caller: str, now: int) -> Expression:
-    """Not expired at ``now``, or sent or read by the caller (read: a delivery row says so;
-    a read position moved past it without showing it does not count)."""
+def unexpired_for(
+    caller: str, now: int, message: type[MessageRow] | ModelAlias[MessageRow] = MessageRow
+) -> Expression:
+    """``message`` (the model or an alias) has not expired at ``now``, or the caller sent or
+    read it (read: a delivery row says so; a read position that passed it does not count)."""
     read = Delivery.alias()
     was_read = fn.EXISTS(
         read.select(read.message).where(
-            (read.message == MessageRow.id)
-            & (read.client_id == caller)
-            & read.read_ms.is_null(False)
+            (read.message == message.id) & (read.client_id == caller) & read.read_ms.is_null(False)
         )
     )
     return (
-        MessageRow.expires_ms.is_null()
-        | (MessageRow.expires_ms > now)
-        | (MessageRow.sender == caller)
+        message.expires_ms.is_null()
+        | (message.expires_ms > now)
+        | (message.sender == caller)
         | was_read
     )
 
