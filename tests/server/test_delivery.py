@@ -94,14 +94,16 @@ def test_a_message_is_stored_then_delivered_by_a_read_then_read(service, clock) 
     service.read_messages("bravo", "team")  # shown, not marked read
     bravo = service.message_status("alpha", sent).recipients[0]
     assert (bravo.client_id, bravo.state) == ("bravo", "delivered")
-    assert bravo.delivered_at is not None and bravo.read_at is None
+    assert bravo.delivered_at is not None
+    assert bravo.read_at is None
 
     clock.advance(5)
     service.mark_read("bravo", "team", sent)
     status = service.message_status("alpha", sent)
     assert states(status) == {"bravo": "read", "carol": "stored"}
     bravo = status.recipients[0]
-    assert bravo.read_at is not None and bravo.delivered_at is not None
+    assert bravo.read_at is not None
+    assert bravo.delivered_at is not None
     assert (bravo.read_at - bravo.delivered_at).total_seconds() == 5
 
 
@@ -146,7 +148,9 @@ def test_the_sender_gets_one_bounce_naming_who_has_not_read_by_the_reply_by_time
     clock.advance(1)
     texts = bounces(service)
     assert len(texts) == 1
-    assert f"#{sent}" in texts[0] and "carol" in texts[0] and "bravo" not in texts[0]
+    assert f"#{sent}" in texts[0]
+    assert "carol" in texts[0]
+    assert "bravo" not in texts[0]
     bounce = service.poll("alpha", "team")
     assert [(m.sender, m.to, m.reply_to) for m in bounce.messages] == [
         (RELAY_SENDER, ["alpha"], sent)
@@ -235,7 +239,9 @@ def test_the_sender_is_told_when_a_message_expires_unread_by_all(service, clock)
     assert "bravo, carol" in reply_by
     clock.advance(20)
     texts = bounces(service)
-    assert len(texts) == 2 and "expired" in texts[1] and f"#{sent}" in texts[1]
+    assert len(texts) == 2
+    assert "expired" in texts[1]
+    assert f"#{sent}" in texts[1]
 
 
 def test_an_expired_messages_attachment_becomes_garbage(service, clock) -> None:
@@ -280,7 +286,8 @@ def test_an_oversize_text_travels_whole_as_an_attachment(service) -> None:
     sent = send(service, text=text)
     message = service.get_message("bravo", sent)
     assert message.text.startswith(text[:1000])
-    assert len(message.text.encode()) < 5000 and "message.txt" in message.text
+    assert len(message.text.encode()) < 5000
+    assert "message.txt" in message.text
     [whole] = message.attachments
     assert (whole.filename, whole.size) == ("message.txt", len(text.encode()))
     assert service.read_blob("bravo", whole.sha256) == text.encode("utf-8")

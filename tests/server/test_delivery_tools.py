@@ -66,7 +66,8 @@ async def test_the_status_tool_tells_the_sender_and_nobody_else(relay, session_n
         )["id"]
         await call(beta, "read_messages", session=session_name)  # marks read by default
         answer = decode((await call(alpha, "message_status", message_id=sent)).content[0].text)
-        assert answer["id"] == sent and answer["sender"] == "alpha"
+        assert answer["id"] == sent
+        assert answer["sender"] == "alpha"
         [row] = answer["recipients"]
         assert (row["client_id"], row["state"]) == ("beta", "read")
         async with mcp_client(relay, "eve") as eve:
