@@ -300,3 +300,11 @@ def test_a_text_over_the_inline_upload_limit_is_refused_and_stores_nothing(servi
     with pytest.raises(TooLarge):
         send(service, text="x" * ((1 << 20) + 1))
     assert service.latest_message_id() == before
+
+
+def test_a_strangers_oversize_text_is_refused_before_anything_is_stored(service) -> None:
+    from relay_core import Forbidden
+
+    with pytest.raises(Forbidden):
+        send(service, sender="dave", text="x" * 70_000)
+    assert tuple(service.blobs.usage()) == (0, 0)

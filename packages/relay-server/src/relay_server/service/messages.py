@@ -16,7 +16,7 @@ from relay_server.events import Posted
 from relay_server.service import bounds
 from relay_server.service.deadlines import DeadlinesFeature
 from relay_server.service.files import resolve_attachments
-from relay_server.service.oversize import spill_oversize
+from relay_server.service.oversize import is_oversize, spill_oversize
 from relay_server.service.presence import offline_among
 from relay_server.service.roles import Addressing
 from relay_server.storage import deliveries, messages, roster, sessions
@@ -43,7 +43,9 @@ class MessagesFeature(DeadlinesFeature):
         stamp = self.delivery_clock()
         times = bounds.deadlines(stamp, request.reply_by_s, request.ttl_s)
         self.settle_due()
-        request = spill_oversize(self, caller, request, stamp)
+        if is_oversize(request):  # refuse a stranger before its text is written to the store
+            roster.roster(name).member(caller).open()
+            request = spill_oversize(self, caller, request, stamp)
         held: list[str] = []  # roles nobody holds, found inside the transaction
 
         def store() -> Posted:

@@ -23,6 +23,13 @@ TEXT_FILENAME: Final = "message.txt"
 TEXT_MIME: Final = "text/plain; charset=utf-8"
 
 
+def is_oversize(request: SendMessageRequest) -> bool:
+    """Whether the request's text is over the inline limit (checked without encoding a short
+    one: a character is at most 4 bytes of UTF-8)."""
+    text = request.text
+    return len(text) * 4 > MAX_TEXT_BYTES and len(text.encode("utf-8")) > MAX_TEXT_BYTES
+
+
 def spill_oversize(
     service: ServiceBase, caller: str, request: SendMessageRequest, stamp: int
 ) -> SendMessageRequest:
