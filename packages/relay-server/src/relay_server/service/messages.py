@@ -43,9 +43,7 @@ class MessagesFeature(DeadlinesFeature):
         stamp = self.delivery_clock()
         times = bounds.deadlines(stamp, request.reply_by_s, request.ttl_s)
         self.settle_due()
-        if is_oversize(request):  # refuse a stranger before its text is written to the store
-            roster.roster(name).member(caller).open()
-            request = spill_oversize(self, caller, request, stamp)
+        request = self._spill_oversize(caller, name, request, stamp)
         held: list[str] = []  # roles nobody holds, found inside the transaction
 
         def store() -> Posted:
@@ -87,6 +85,16 @@ class MessagesFeature(DeadlinesFeature):
             held_for=held,
             offline=offline_among(self, posted.recipients),
         )
+
+    def _spill_oversize(
+        self, caller: str, name: str, request: SendMessageRequest, stamp: int
+    ) -> SendMessageRequest:
+        """``request``, its text stored as an attachment when it is oversize; a stranger is
+        refused before its text reaches the blob store."""
+        if not is_oversize(request):
+            return request
+        roster.roster(name).member(caller).open()
+        return spill_oversize(self, caller, request, stamp)
 
     def read_messages(
         self,
