@@ -80,10 +80,15 @@ class DeliveriesFeature(ServiceBase):
             self.storage.close_thread()
 
     def record_delivered(self, caller: str, shown: Sequence[Message]) -> None:
-        """Record the messages from others in ``shown`` as handed to ``caller`` now."""
+        """Record the messages from others in ``shown`` as handed to ``caller`` now (skipped, and
+        logged, when the disk is full: reads keep working)."""
         pairs = [(caller, message.id) for message in shown if message.sender != caller]
-        if pairs:
+        if not pairs:
+            return
+        try:
             self.storage.write(partial(deliveries.mark_delivered, pairs, self.delivery_clock()))
+        except QuotaExceeded as exc:  # bookkeeping: a full disk must not stop reads
+            log.warning("%d messages not recorded as delivered to %s: %s", len(pairs), caller, exc)
 
     def message_status(self, caller: str, message_id: int) -> MessageStatus:
         """Each recipient's state of a message: all of them for its sender, else the caller's.
