@@ -11,7 +11,7 @@ from responses import matchers
 
 from relay_client import DigestMismatch, RelayClient, partial_path
 from relay_client.api import LONG_POLL_MARGIN_S, USER_AGENT
-from relay_core import RelayError
+from relay_core import RelayError, wire
 from relay_core.errors import ERROR_CLASSES
 
 RELAY = "http://127.0.0.1:7878"
@@ -181,7 +181,7 @@ def test_a_message_is_sent_with_its_recipients_and_reply(client, relay_http, pay
 
 def test_an_oversized_text_is_too_large_before_anything_is_sent(client, relay_http):
     with pytest.raises(RelayError) as caught:
-        client.send_message("build-42", "x" * (64 * 1024 + 1))
+        client.send_message("build-42", "x" * (wire.MAX_SENT_TEXT_BYTES + 1))
     assert caught.value.code == "too_large"
     assert not relay_http.calls
 

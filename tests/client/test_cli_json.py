@@ -67,6 +67,7 @@ SAMPLES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("tail",): ("build-42",),
     ("search",): ("deploy",),
     ("role", "claim"): ("build-42", "reviewer"),
+    ("message", "status"): ("12",),
     ("role", "release"): ("build-42", "reviewer"),
     ("status",): (),
     ("doctor",): (),

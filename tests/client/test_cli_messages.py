@@ -7,6 +7,7 @@ import responses
 from responses import matchers
 
 from relay_client import ClientConfig, Cursors
+from relay_core import wire
 
 RELAY = "http://127.0.0.1:7878"
 MESSAGES = f"{RELAY}/api/v1/sessions/build-42/messages"
@@ -97,9 +98,11 @@ def test_sending_to_a_closed_session_is_a_conflict(
 
 
 def test_an_oversized_message_is_too_large(configured_loopback, loopback_relay, run):
-    result = run("send", "build-42", "-", input="x" * 70_000)
+    # Past 64 KiB the relay stores a text as an attachment; past 8 MiB it is not taken at all.
+    size = wire.MAX_SENT_TEXT_BYTES + 1
+    result = run("send", "build-42", "-", input="x" * size)
     assert result.exit_code == 7
-    assert result.stderr.startswith("Error: too_large: the text is 70000 bytes")
+    assert result.stderr.startswith(f"Error: too_large: the text is {size} bytes")
     assert not loopback_relay.calls
 
 

@@ -14,7 +14,7 @@ import pytest
 from relay_client import ClientConfig
 from relay_client.api import MisdirectedHost, RelayClient, RelayFailed
 from relay_client.transport import JsonClient, identity_headers
-from relay_core import Conflict, NotFound, RelayError, TooLarge, Unavailable
+from relay_core import Conflict, NotFound, RelayError, TooLarge, Unavailable, wire
 
 ME = "alice-laptop"
 MESSAGES = "/api/v1/sessions/build-42/messages"
@@ -112,8 +112,9 @@ def test_a_receipt_without_an_id_is_reported(loopback_relay):
 
 
 def test_an_oversized_text_is_too_large_before_anything_is_sent(loopback_relay):
+    text = "x" * (wire.MAX_SENT_TEXT_BYTES + 1)
     with pytest.raises(TooLarge):
-        json_client(loopback_relay.url).send_message("build-42", "x" * 70_000)
+        json_client(loopback_relay.url).send_message("build-42", text)
     assert not loopback_relay.calls
 
 

@@ -8,7 +8,7 @@ from relay_core import (
     SendMessageRequest,
     Status,
 )
-from relay_core.wire import MAX_TEXT_BYTES
+from relay_core.wire import MAX_SENT_TEXT_BYTES
 
 
 def test_request_models_refuse_unknown_fields():
@@ -32,9 +32,9 @@ def test_answer_models_ignore_unknown_fields_from_a_newer_relay():
 
 
 def test_text_limit_counts_utf8_bytes_not_characters():
-    SendMessageRequest(text="é" * (MAX_TEXT_BYTES // 2))
+    SendMessageRequest(text="é" * (MAX_SENT_TEXT_BYTES // 2))
     with pytest.raises(ValidationError, match="bytes"):
-        SendMessageRequest(text="é" * (MAX_TEXT_BYTES // 2 + 1))
+        SendMessageRequest(text="é" * (MAX_SENT_TEXT_BYTES // 2 + 1))
 
 
 def test_recipients_are_validated_names_without_duplicates():

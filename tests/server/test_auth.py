@@ -53,6 +53,7 @@ EVERY_ROUTE: dict[tuple[str, str], tuple[str, object]] = {
     ),
     ("POST", "/api/v1/sessions/{name}/read"): ("/api/v1/sessions/matrix/read", {"up_to_id": 0}),
     ("GET", "/api/v1/messages/{message_id}"): ("/api/v1/messages/1", None),
+    ("GET", "/api/v1/messages/{message_id}/status"): ("/api/v1/messages/1/status", None),
     ("GET", "/api/v1/wait"): ("/api/v1/wait?timeout=0", None),
     ("GET", "/api/v1/peers"): ("/api/v1/peers", None),
     ("GET", "/api/v1/search"): ("/api/v1/search?q=matrix", None),

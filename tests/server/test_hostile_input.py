@@ -370,6 +370,8 @@ TOOL_ARGUMENTS: dict[str, st.SearchStrategy[Any]] = {
     "role": maybe_wrong(st.sampled_from(["reviewer", "@reviewer", "@", "@@x", "Rev"]) | names),
     "message_id": maybe_wrong(ints),
     "offset": maybe_wrong(ints),
+    "reply_by_s": maybe_wrong(st.none() | st.floats(allow_nan=False) | ints),
+    "ttl_s": maybe_wrong(st.none() | st.floats(allow_nan=False) | ints),
 }
 """Hostile values for every tool parameter, by name (a test keeps this list complete)."""
 
@@ -466,6 +468,8 @@ BODY_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "reply_to": TOOL_ARGUMENTS["reply_to"],
     "attachments": TOOL_ARGUMENTS["attachments"],
     "up_to_id": TOOL_ARGUMENTS["up_to_id"],
+    "reply_by_s": TOOL_ARGUMENTS["reply_by_s"],
+    "ttl_s": TOOL_ARGUMENTS["ttl_s"],
 }
 # Over HTTP even lone surrogates arrive: in a JSON body Python writes them as \ud800, in a path
 # they become bytes that are not UTF-8. (A query string is encoded by requests, which refuses.)

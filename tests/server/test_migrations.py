@@ -15,7 +15,7 @@ from relay_core import SendMessageRequest
 from relay_server.app import build_service
 from relay_server.config import DATABASE_FILE, ServerConfig
 from relay_server.storage import files, open_storage
-from relay_server.storage.migrations import MIGRATIONS
+from relay_server.storage.migrations import MIGRATIONS, m008_delivery
 from relay_server.storage.sqlite import dialect as sqlite_dialect
 
 RELEASE_0_1_0_SCHEMA = (
@@ -184,7 +184,11 @@ def test_upgrading_a_release_relay_keeps_every_row(release_relay):
     # The rebuild ran with foreign keys off (dropping a table would cascade); they are on again.
     assert storage.database.execute_sql("PRAGMA foreign_keys").fetchone() == (1,)
     storage.close()
-    assert rows_of(path) == before
+    after = rows_of(path)
+    # m008_delivery added the deadline columns to message: empty for every message before it.
+    added = len(m008_delivery.DEADLINES)
+    assert [row[-added:] for row in after["message"]] == [(None,) * added] * len(before["message"])
+    assert {**after, "message": [row[:-added] for row in after["message"]]} == before
     assert before["message"] == [row[:7] for row in ROWS["message"][:4]]
 
 
@@ -204,9 +208,12 @@ def test_the_upgraded_schema_has_64_bit_ids_and_times_and_booleans(release_relay
     open_storage(path).close()
     after = schema_of(path)
     kept_integer = {("attachment", "position")}  # a place in a list: 32 bits are plenty
+    added = [c for c in after["columns"]["message"] if c[0] in m008_delivery.DEADLINES]
+    assert [(c[0], c[1]) for c in added] == [(n, "BIGINT") for n in m008_delivery.DEADLINES]
     for table, columns in after["columns"].items():
+        kept = [c for c in columns if table != "message" or c[0] not in m008_delivery.DEADLINES]
         for (name, declared, *_), (_, released, *_) in zip(
-            columns, before["columns"][table], strict=True
+            kept, before["columns"][table], strict=True
         ):
             if name == "id":
                 # The rowid: SQLite's 64-bit integer key, counted by AUTOINCREMENT.
@@ -220,7 +227,7 @@ def test_the_upgraded_schema_has_64_bit_ids_and_times_and_booleans(release_relay
                 assert declared == released, (table, name)
     assert ("narrowed", "BOOLEAN", 1, "FALSE", 0) in after["columns"]["message"]
     assert after["foreign_keys"] == before["foreign_keys"]
-    assert after["indexes"] == before["indexes"]
+    assert after["indexes"] == sorted([*before["indexes"], "message_due"])  # m008_delivery
     assert after["counters"] == before["counters"] == {"session": 2, "message": 5, "attachment": 1}
 
 

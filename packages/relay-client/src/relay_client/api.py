@@ -82,6 +82,7 @@ from relay_core import (
     validate_digest,
     wire,
 )
+from relay_core.delivery import MessageStatus
 from relay_core.models import RoleClaim
 from relay_core.search import SEARCH_PATH, SearchResults
 from relay_core.tasks import (
@@ -318,13 +319,18 @@ class RelayClient:
         to: Sequence[str] = (),
         reply_to: int | None = None,
         attachments: Sequence[Mapping[str, Any]] = (),
+        deadlines: Mapping[str, float | None] | None = None,
     ) -> SentMessage:
         """Post a message (sent once, never retried: a retry could post it twice).
+
+        ``deadlines``: ``reply_by_s`` (a bounce names who has not read it by then) and
+        ``ttl_s`` (it expires for those who have not read it).
 
         Raises:
             TooLarge: the text is over the relay's limit (checked before sending).
         """
-        body = _body(SendMessageRequest, **message_body(text, to, reply_to, attachments))
+        fields = message_body(text, to, reply_to, attachments, deadlines)
+        body = _body(SendMessageRequest, **fields)
         response = self._request("POST", wire.session_messages_path(session), json=body)
         return self._model(SentMessage, response)
 
@@ -337,6 +343,11 @@ class RelayClient:
     def get_message(self, message_id: int) -> Message:
         """One message we can read, by id."""
         return self._model(Message, self._request("GET", wire.message_path(message_id)))
+
+    def message_status(self, message_id: int) -> MessageStatus:
+        """Each recipient's state of a message we sent (or our own state of one sent to us)."""
+        response = self._request("GET", wire.message_status_path(message_id))
+        return self._model(MessageStatus, response)
 
     def search(
         self,
@@ -713,8 +724,9 @@ def _params(**values: float | int | None) -> dict[str, str]:
 
 
 def _body(model: type[RequestModel], **fields: Any) -> dict[str, Any]:
-    """Validate a request body locally with its relay-core model; the JSON to send."""
-    return model.parse(fields).model_dump(mode="json")
+    """Validate a request body locally with its relay-core model; the JSON to send (only the
+    fields given: a relay that predates a newer optional field still takes the body)."""
+    return model.parse(fields).model_dump(mode="json", exclude_unset=True)
 
 
 def _range_start(response: requests.Response) -> int:

@@ -206,24 +206,31 @@ def message_body(
     to: Sequence[str] = (),
     reply_to: int | None = None,
     attachments: Sequence[Mapping[str, Any]] = (),
+    deadlines: Mapping[str, float | None] | None = None,
 ) -> dict[str, Any]:
     """The JSON body of a message to post; a text over the relay's limit is refused here.
 
+    ``deadlines`` holds ``reply_by_s`` and ``ttl_s``; each is sent only when set, so a relay
+    that predates them still takes the message. A text over 64 KiB is fine: the relay stores it
+    as a text attachment.
+
     Raises:
-        TooLarge: the text is over :data:`relay_core.wire.MAX_TEXT_BYTES`.
+        TooLarge: the text is over :data:`relay_core.wire.MAX_SENT_TEXT_BYTES`.
     """
     size = len(text.encode("utf-8"))
-    if size > wire.MAX_TEXT_BYTES:
+    if size > wire.MAX_SENT_TEXT_BYTES:
         raise TooLarge(
-            f"the text is {size} bytes; the limit is {wire.MAX_TEXT_BYTES} bytes: "
+            f"the text is {size} bytes; the limit is {wire.MAX_SENT_TEXT_BYTES} bytes: "
             "send it as a file instead"
         )
-    return {
+    body: dict[str, Any] = {
         "text": text,
         "to": list(to),
         "reply_to": reply_to,
         "attachments": [dict(a) for a in attachments],
     }
+    body.update({k: v for k, v in (deadlines or {}).items() if v is not None})
+    return body
 
 
 def identity_headers(client_id: str | None, token: str | None) -> dict[str, str]:
@@ -262,10 +269,16 @@ class JsonClient:
         return cls(config.relay_url, identity_headers(config.client_id, config.token or None))
 
     def send_message(
-        self, session: str, text: str, *, to: Sequence[str] = (), reply_to: int | None = None
+        self,
+        session: str,
+        text: str,
+        *,
+        to: Sequence[str] = (),
+        reply_to: int | None = None,
+        deadlines: Mapping[str, float | None] | None = None,
     ) -> dict[str, Any]:
         """Post a message (sent once); the relay's receipt, ``{"id", "session", ...}``."""
-        body = message_body(text, to, reply_to)
+        body = message_body(text, to, reply_to, deadlines=deadlines)
         receipt = self.call("POST", wire.session_messages_path(session), body)
         if not isinstance(receipt, dict) or not isinstance(receipt.get("id"), int):
             raise RelayError(f"unexpected answer from the relay: {str(receipt)[:200]}")

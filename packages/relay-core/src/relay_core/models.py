@@ -21,12 +21,13 @@ from relay_core.names import Address, ClientId, FileName, RoleName, SessionName
 from relay_core.timestamps import Timestamp
 from relay_core.wire import (
     MAX_ATTACHMENTS,
+    MAX_DEADLINE_S,
     MAX_DESCRIPTION_CHARS,
     MAX_MESSAGE_ID,
     MAX_MIME_CHARS,
     MAX_PARTICIPANTS,
     MAX_RECIPIENTS,
-    MAX_TEXT_BYTES,
+    MAX_SENT_TEXT_BYTES,
 )
 
 AuthMode = Literal["open", "shared", "per-client"]
@@ -74,8 +75,11 @@ class RequestModel(BaseModel):
 
 def _check_text(text: str) -> str:
     size = len(text.encode("utf-8"))
-    if size > MAX_TEXT_BYTES:
-        raise ValueError(f"text is {size} bytes; the limit is {MAX_TEXT_BYTES} bytes (UTF-8)")
+    if size > MAX_SENT_TEXT_BYTES:
+        raise ValueError(
+            f"text is {size} bytes; the limit is {MAX_SENT_TEXT_BYTES} bytes (UTF-8): send it"
+            " as a file"
+        )
     return text
 
 
@@ -143,7 +147,9 @@ class Message(RelayModel):
 class SendMessageRequest(RequestModel):
     """A new message; the sender is always the authenticated caller."""
 
-    text: MessageText = Field(description="The message text (up to 64 KiB of UTF-8).")
+    text: MessageText = Field(
+        description="The message text; over 64 KiB of UTF-8 it is stored as a text attachment."
+    )
     to: list[Address] = Field(
         default_factory=list,
         max_length=MAX_RECIPIENTS,
@@ -157,6 +163,12 @@ class SendMessageRequest(RequestModel):
     )
     attachments: list[AttachmentRef] = Field(
         default_factory=list, max_length=MAX_ATTACHMENTS, description="Uploaded files to attach."
+    )
+    reply_by_s: float | None = Field(
+        default=None, gt=0, le=MAX_DEADLINE_S, description="Bounce to the sender if unread by then."
+    )
+    ttl_s: float | None = Field(
+        default=None, gt=0, le=MAX_DEADLINE_S, description="Expire (unread) after this long."
     )
 
     @field_validator("to")

@@ -67,6 +67,11 @@ def message_path(message_id: int) -> str:
     return f"{MESSAGES_PATH}/{int(message_id)}"
 
 
+def message_status_path(message_id: int) -> str:
+    """``/api/v1/messages/{id}/status``: per recipient, stored, delivered or read."""
+    return f"{message_path(message_id)}/status"
+
+
 def blob_path(sha256: str) -> str:
     """``/blobs/{sha256}``: PUT uploads, HEAD checks, GET downloads (with Range)."""
     return f"{BLOBS_PREFIX}/{validate_digest(sha256)}"
@@ -74,7 +79,15 @@ def blob_path(sha256: str) -> str:
 
 # --- limits ---------------------------------------------------------------------------------
 MAX_TEXT_BYTES: Final = 64 * 1024
-"""A message's text, UTF-8 encoded."""
+"""A message's text as stored inline, UTF-8 encoded; a longer text sent is stored as a text
+attachment and the message carries an excerpt of it."""
+MAX_SENT_TEXT_BYTES: Final = 8 * 1024 * 1024
+"""The most text one send may carry, UTF-8 encoded (the default ``inline_file_bytes``: a relay
+configured lower refuses past its own limit). Longer text goes as a file (``send-file``)."""
+MAX_DEADLINE_S: Final = 30 * 24 * 3600
+"""The longest ``reply_by_s`` or ``ttl_s`` a message may be given: 30 days."""
+RELAY_SENDER: Final = "relay"
+"""The sender of the messages the relay itself writes (bounces)."""
 MAX_DESCRIPTION_CHARS: Final = 1000
 MAX_PARTICIPANTS: Final = 256
 MAX_RECIPIENTS: Final = MAX_PARTICIPANTS

@@ -25,6 +25,7 @@ _COMMANDS = LazyCommands(
         "send-file": "relay_client.cli.files:send_file",
         "fetch-file": "relay_client.cli.files:fetch_file",
         "tail": "relay_client.cli.messages:tail",
+        "message": "relay_client.cli.delivery:message",
         "search": "relay_client.cli.search:search",
         "role": "relay_client.cli.roles:role",
         "task": "relay_client.cli.tasks:task",

@@ -21,13 +21,14 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from relay_client.cli.app import App, echo_json, json_option, pass_app
+from relay_client.cli.durations import deadline_options
 from relay_client.cli.render import format_duration, message_text, visible
 from relay_client.transport import FOLLOW_MAX_DELAY_S, Backoff, JsonClient, is_outage
 from relay_core import InvalidInput, RelayError, wire
@@ -66,6 +67,7 @@ def reply_option(function: click.decorators.FC) -> click.decorators.FC:
 @click.argument("text")
 @recipients_option
 @reply_option
+@deadline_options
 @json_option
 @pass_app
 def send(
@@ -74,16 +76,22 @@ def send(
     text: str,
     recipients: tuple[str, ...],
     reply_to: int | None,
+    reply_by_s: float | None,
+    ttl_s: float | None,
     as_json: bool,
 ) -> None:
     """Send TEXT to SESSION (TEXT `-` reads standard input).
+
+    A text over 64 KiB reaches readers as an excerpt with the whole text attached
+    (message.txt). `agent-relay message status ID` shows who got and read it.
 
     With --json, prints the sent message as `tail --json` prints messages.
     """
     text = read_text_argument(text)
     if not text.strip():
         raise InvalidInput("the message is empty")
-    receipt, lean = post_message(app, session, text, app.resolve(recipients), reply_to)
+    deadlines = {"reply_by_s": reply_by_s, "ttl_s": ttl_s}
+    receipt, lean = post_message(app, session, text, app.resolve(recipients), reply_to, deadlines)
     if as_json:
         # The relay answers a post with a receipt; the message itself, as every reader sees it,
         # is one more GET (never a second post).
@@ -109,7 +117,12 @@ class Receipt:
 
 
 def post_message(
-    app: App, session: str, text: str, to: Sequence[str], reply_to: int | None
+    app: App,
+    session: str,
+    text: str,
+    to: Sequence[str],
+    reply_to: int | None,
+    deadlines: Mapping[str, float | None] | None = None,
 ) -> tuple[Receipt, JsonClient | None]:
     """Post one message: the relay's receipt, and the lean client it went through (if any).
 
@@ -120,9 +133,11 @@ def post_message(
     """
     lean = JsonClient.for_config(app.config)
     if lean is None:
-        sent = app.client.send_message(session, text, to=to, reply_to=reply_to)
+        sent = app.client.send_message(session, text, to=to, reply_to=reply_to, deadlines=deadlines)
         return Receipt(sent.id, sent.session, list(sent.held_for), list(sent.offline)), None
-    answer: dict[str, Any] = lean.send_message(session, text, to=to, reply_to=reply_to)
+    answer: dict[str, Any] = lean.send_message(
+        session, text, to=to, reply_to=reply_to, deadlines=deadlines
+    )
     receipt = Receipt(
         id=answer["id"],
         session=str(answer.get("session", session)),

@@ -1,4 +1,5 @@
-"""Messages: read, send and mark read in a session, fetch one by id, and wait for new ones."""
+"""Messages: read, send and mark read in a session, fetch one by id or its delivery status,
+and wait for new ones."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from relay_core import MarkReadRequest, SendMessageRequest
-from relay_core.wire import API_PREFIX, DEFAULT_PAGE_SIZE, DEFAULT_WAIT_S
+from relay_core.wire import API_PREFIX, DEFAULT_PAGE_SIZE, DEFAULT_WAIT_S, MAX_JSON_BODY_BYTES
 from relay_server.http.params import (
     caller_of,
     path_int,
@@ -36,10 +37,11 @@ async def read_messages(request: Request) -> Response:
 
 
 async def send_message(request: Request) -> Response:
-    """Post a message to a session."""
-    body = await read_body(request, SendMessageRequest)
-    name = request.path_params["name"]
+    """Post a message to a session (a long text, up to the inline upload limit, is taken)."""
     service = service_of(request)
+    limit = MAX_JSON_BODY_BYTES + service.limits.inline_file_bytes
+    body = await read_body(request, SendMessageRequest, limit)
+    name = request.path_params["name"]
     return json_response(await run(service.post_message, caller_of(request), name, body), 201)
 
 
@@ -56,6 +58,13 @@ async def get_message(request: Request) -> Response:
     message_id = path_int(request, "message_id")
     service = service_of(request)
     return json_response(await run(service.get_message, caller_of(request), message_id))
+
+
+async def message_status(request: Request) -> Response:
+    """Each recipient's delivery state of a message (all of them for its sender)."""
+    message_id = path_int(request, "message_id")
+    service = service_of(request)
+    return json_response(await run(service.message_status, caller_of(request), message_id))
 
 
 async def wait(request: Request) -> Response:
@@ -75,5 +84,6 @@ ROUTES: Final[list[BaseRoute]] = [
     Route(SESSION_PATH + "/messages", send_message, methods=["POST"]),
     Route(SESSION_PATH + "/read", mark_read, methods=["POST"]),
     Route(API_PREFIX + "/messages/{message_id}", get_message, methods=["GET"]),
+    Route(API_PREFIX + "/messages/{message_id}/status", message_status, methods=["GET"]),
     Route(API_PREFIX + "/wait", wait, methods=["GET"]),
 ]

@@ -25,17 +25,17 @@ def caller_of(request: Request) -> str:
     return caller
 
 
-async def read_body(request: Request, model: type[M]) -> M:
-    """Parse a JSON body of at most ``MAX_JSON_BODY_BYTES`` into ``model``."""
+async def read_body(request: Request, model: type[M], limit: int = MAX_JSON_BODY_BYTES) -> M:
+    """Parse a JSON body of at most ``limit`` bytes into ``model``."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_JSON_BODY_BYTES:
-        raise TooLarge(f"request body is {declared} bytes; the limit is {MAX_JSON_BODY_BYTES}")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"request body is {declared} bytes; the limit is {limit}")
     chunks, size = [], 0
     try:
         async for chunk in request.stream():
             size += len(chunk)
-            if size > MAX_JSON_BODY_BYTES:
-                raise TooLarge(f"request body is over the limit of {MAX_JSON_BODY_BYTES} bytes")
+            if size > limit:
+                raise TooLarge(f"request body is over the limit of {limit} bytes")
             chunks.append(chunk)
     except ClientDisconnect:  # the client left (or stalled and was cut off): no one to answer
         raise InvalidInput(f"request body was cut off after {size} bytes") from None

@@ -1,4 +1,4 @@
-"""Message tools: send, read a page, wait for new ones, one message, and mark read.
+"""Message tools: send, read a page, wait for new ones, one message, mark read, and status.
 
 What they answer about messages fits an agent's context (:mod:`.answer_budget`)."""
 
@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import anyio
 from fastmcp.tools import ToolResult
 from pydantic import Field
 
@@ -27,7 +28,7 @@ from relay_server.mcp.tool_forms import SessionArg, toon_result
 
 def send_message(
     session: SessionArg,
-    text: Annotated[str, Field(description="The message (up to 64 KiB of UTF-8).")],
+    text: Annotated[str, Field(description="The message (any length; long ones become a file).")],
     to: Annotated[
         list[str], Field(description="Only these participants receive it; empty = everyone.")
     ] = [],  # noqa: B006 - FastMCP copies defaults; a list shows best in the schema
@@ -36,10 +37,21 @@ def send_message(
         list[AttachmentRef],
         Field(description="Uploaded files: {sha256, filename, mime?}."),
     ] = [],  # noqa: B006
+    reply_by_s: Annotated[
+        float | None, Field(description="You get a bounce naming who has not read it by then.")
+    ] = None,
+    ttl_s: Annotated[float | None, Field(description="Expire it after this long.")] = None,
 ) -> SentMessage:
     """Send a message to a session you belong to; returns its id."""
     request = SendMessageRequest.parse(
-        {"text": text, "to": to, "reply_to": reply_to, "attachments": attachments}
+        {
+            "text": text,
+            "to": to,
+            "reply_to": reply_to,
+            "attachments": attachments,
+            "reply_by_s": reply_by_s,
+            "ttl_s": ttl_s,
+        }
     )
     return relay_service().post_message(current_caller(), session, request)
 
@@ -54,10 +66,13 @@ def read_messages(
 ) -> ToolResult:
     """A page of messages (TOON), oldest first; pass next_after_id to continue."""
     service, caller = relay_service(), current_caller()
-    page = service.read_messages(caller, session, after_id, limit, mark_read=False)
+    page = service.read_messages(caller, session, after_id, limit, mark_read=False, record=False)
     shown, cut = fit(page.messages)
+    # What was shown, not what was cut, is read (and so delivered) or delivered.
     if mark_read and shown:
-        service.mark_read(caller, session, shown[-1].id)  # what was shown, not what was cut
+        service.mark_read(caller, session, shown[-1].id)
+    else:
+        service.record_delivered(caller, shown)
     return _page_answer(page, shown, cut)
 
 
@@ -76,9 +91,11 @@ async def wait_for_messages(
 
     Returns at once when something is already there. Does not mark messages read.
     """
-    caller = current_caller()
-    page = await relay_service().wait_for_messages(caller, session, after_id, timeout_s)
+    service, caller = relay_service(), current_caller()
+    page = await service.wait_for_messages(caller, session, after_id, timeout_s, record=False)
     shown, cut = fit(page.messages)
+    if shown:
+        await anyio.to_thread.run_sync(service.record_delivered, caller, shown)
     return _page_answer(page, shown, cut, timed_out=page.timed_out)
 
 
@@ -125,3 +142,14 @@ def mark_read(
 ) -> ReadPosition:
     """Move your read position in a session forward."""
     return relay_service().mark_read(current_caller(), session, up_to_id)
+
+
+def message_status(
+    message_id: Annotated[int, Field(description="The message's id.")],
+) -> ToolResult:
+    """Who got and read a message you sent: stored, delivered or read, with times (TOON)."""
+    status = relay_service().message_status(current_caller(), message_id)
+    rows = [model_row(recipient) for recipient in status.recipients]
+    head = model_row(status.model_copy(update={"recipients": []}))
+    del head["recipients"]
+    return toon_result(encode({**head, "recipients": rows}))

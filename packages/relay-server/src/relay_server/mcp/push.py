@@ -264,6 +264,7 @@ class _Pump:
         await self.connection.outbound.notify(CHANNEL_METHOD, channel_params(message))
         self.cursor = message.id
         self.push.pushed += 1
+        push.service.note_pushed(self.caller, message.id)  # delivered (written in batches)
 
 
 class PushRegistration(Middleware):

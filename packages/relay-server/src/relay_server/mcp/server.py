@@ -32,6 +32,8 @@ every message you send is from you (your client id), never from an argument.
 - list_sessions, get_session, create_session(name, participants), invite, leave, close_session.
 - send_message(session, text, to=[], reply_to=null, attachments=[]): `to` narrows delivery;
   `@reviewer` in `to` reaches whoever holds that role (claim_role / release_role).
+- send_message(..., reply_by_s=N): the relay tells you who has not read it N s later;
+  ttl_s=N: it expires for those who have not. message_status(message_id): who got and read it.
 - read_messages(session): the next page after your read position (marks it read by default).
 - wait_for_messages(session=null, timeout_s=30): blocks until a message from someone else
   arrives; use it instead of polling in a loop.
@@ -73,6 +75,7 @@ TOOLS: Final[tuple[tuple[Callable[..., Any], dict[str, Any]], ...]] = (
     (messages.wait_for_messages, {"annotations": READ_ONLY, **TEXT_ANSWER}),
     (messages.get_message, {"annotations": READ_ONLY, **TEXT_ANSWER}),
     (messages.mark_read, {"annotations": IDEMPOTENT_WRITE}),
+    (messages.message_status, {"annotations": READ_ONLY, **TEXT_ANSWER}),
     (files.upload_file, {"annotations": IDEMPOTENT_WRITE}),
     (files.download_file, {"annotations": READ_ONLY}),
     (files.blob_url, {"annotations": READ_ONLY}),

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from relay_core import now_ms
 from relay_core.models import AuthMode
 from relay_server.events import EventHub
 from relay_server.storage import Storage
@@ -72,6 +73,10 @@ class ServiceBase:
         self._seen_closed = False
 
     _connections: ConnectionSource | None = None
+
+    delivery_clock: Callable[[], int] = staticmethod(now_ms)
+    """Milliseconds now, for message times, deadlines, expiry and deliveries (tests set their
+    own)."""
 
     def attach_connections(self, source: ConnectionSource) -> None:
         """Learn the open MCP connections from ``source`` (the app calls this once): the

@@ -178,7 +178,9 @@ class ClientsFeature(ServiceBase):
     def status(self, caller: str) -> Status:
         """Version, uptime, counts, limits and the caller's unread total."""
         blob_count, blob_bytes = self.blobs.usage() if self.blobs else (0, 0)
-        unread = sum(s.unread for s in sessions.session_summaries(caller, True))
+        unread = sum(
+            s.unread for s in sessions.session_summaries(caller, True, self.delivery_clock())
+        )
         return Status(
             version=self.version,
             uptime_s=self.uptime_s(),

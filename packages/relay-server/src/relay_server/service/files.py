@@ -203,11 +203,12 @@ class FilesFeature(ServiceBase):
     ) -> GcReport:
         """Remove files no message references once ``grace_s`` has passed since their upload.
 
-        Also removes temp files left by crashed uploads. With ``dry_run``, only reports.
+        A reference from a message that expired does not count. Also removes temp files left
+        by crashed uploads. With ``dry_run``, only reports. ``now`` is in seconds (the clock's).
         """
-        report = self._blob_store().gc(
-            files.blob_referenced, grace_s=grace_s, now=now, dry_run=dry_run
-        )
+        at_ms = None if now is None else int(now * 1000)
+        referenced = partial(files.blob_referenced, now=at_ms)
+        report = self._blob_store().gc(referenced, grace_s=grace_s, now=now, dry_run=dry_run)
         if report.blobs and not dry_run:
             files.forget_uploads(blob.sha256 for blob in report.blobs)
         return report

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
-
 from relay_core import (
     InvalidInput,
     Message,
@@ -12,20 +10,21 @@ from relay_core import (
     SendMessageRequest,
     SentMessage,
     from_ms,
-    now_ms,
 )
 from relay_core.wire import DEFAULT_PAGE_SIZE
 from relay_server.events import Posted
 from relay_server.service import bounds
-from relay_server.service.base import ServiceBase
+from relay_server.service.deadlines import DeadlinesFeature
 from relay_server.service.files import resolve_attachments
+from relay_server.service.oversize import is_oversize, spill_oversize
 from relay_server.service.presence import offline_among
 from relay_server.service.roles import Addressing
-from relay_server.storage import messages, roster, sessions
+from relay_server.storage import deliveries, messages, roster, sessions
+from relay_server.storage.roster import Roster
 
 
-class MessagesFeature(ServiceBase):
-    """Post and read messages, and move read positions."""
+class MessagesFeature(DeadlinesFeature):
+    """Post and read messages, and move read positions (recording deliveries and reads)."""
 
     def post_message(self, caller: str, name: str, request: SendMessageRequest) -> SentMessage:
         """Store a message from the caller, then wake its recipients.
@@ -37,9 +36,14 @@ class MessagesFeature(ServiceBase):
             NotFound: no such session, or ``reply_to`` is not a message the caller can read.
             Forbidden: the caller is not a participant.
             Conflict: the session is closed.
-            InvalidInput: a recipient is not a participant, or an attachment is not uploaded.
+            InvalidInput: a recipient is not a participant, an attachment is not uploaded, or
+                the reply-by time is after the expiry.
+            TooLarge: the text is over the relay's inline upload limit.
         """
-        stamp = now_ms()
+        stamp = self.delivery_clock()
+        times = bounds.deadlines(stamp, request.reply_by_s, request.ttl_s)
+        self.settle_due()
+        request = self._spill_oversize(caller, name, request, stamp)
         held: list[str] = []  # roles nobody holds, found inside the transaction
 
         def store() -> Posted:
@@ -62,6 +66,7 @@ class MessagesFeature(ServiceBase):
                 attachments=attachments,
                 stamp=stamp,
                 to_roles=bool(addressing.roles),
+                deadlines=times,
             )
             addressing.record(message_id)
             held[:] = addressing.held
@@ -71,6 +76,8 @@ class MessagesFeature(ServiceBase):
 
         # The event leaves after the commit, in commit order, carrying the message itself.
         posted = self.storage.write(store, then=self.hub.publish)
+        if times.due_ms is not None:
+            self.schedule_due(times.due_ms)
         return SentMessage(
             id=posted.message_id,
             session=name,
@@ -79,6 +86,16 @@ class MessagesFeature(ServiceBase):
             offline=offline_among(self, posted.recipients),
         )
 
+    def _spill_oversize(
+        self, caller: str, name: str, request: SendMessageRequest, stamp: int
+    ) -> SendMessageRequest:
+        """``request``, its text stored as an attachment when it is oversize; a stranger is
+        refused before its text reaches the blob store."""
+        if not is_oversize(request):
+            return request
+        roster.roster(name).member(caller).open()
+        return spill_oversize(self, caller, request, stamp)
+
     def read_messages(
         self,
         caller: str,
@@ -86,20 +103,25 @@ class MessagesFeature(ServiceBase):
         after_id: int | None = None,
         limit: int = DEFAULT_PAGE_SIZE,
         mark_read: bool = False,
+        record: bool = True,
     ) -> MessagePage:
         """A page of the session's messages the caller can read, in id order.
 
         With no ``after_id`` the page starts at the caller's read position. ``mark_read`` moves
-        that position to the end of the page.
+        that position to the end of the page. The page counts as delivered to the caller unless
+        ``record`` is False (an adapter that shows only part of it records that part itself).
         """
         bounds.page_limit(limit)
         bounds.after(after_id)
+        self.settle_due()
         session = roster.roster(name).member(caller)
         start = sessions.read_position(session, caller) if after_id is None else after_id
-        page = messages.session_page(caller, session.session_id, start, limit)
+        now = self.delivery_clock()
+        page = messages.session_page(caller, session.session_id, start, limit, now)
         if mark_read and page.messages:
-            last = page.messages[-1].id
-            self.storage.write(partial(sessions.advance_read, session.session_id, caller, last))
+            self._advance_read(session, caller, page.messages[-1].id)
+        elif record:
+            self.record_delivered(caller, page.messages)
         return page
 
     def poll(
@@ -108,19 +130,27 @@ class MessagesFeature(ServiceBase):
         name: str | None = None,
         after_id: int | None = None,
         limit: int = DEFAULT_PAGE_SIZE,
+        record: bool = True,
     ) -> MessagePage:
         """Messages from others the caller has not seen: one page, without waiting.
 
         In one session (``name``) or all of the caller's sessions; after ``after_id`` (ids are
-        global) or, without it, after the caller's read position in each session.
+        global) or, without it, after the caller's read position in each session. The page
+        counts as delivered unless ``record`` is False.
         """
         bounds.page_limit(limit)
         bounds.after(after_id)
+        self.settle_due()
+        now = self.delivery_clock()
         if name is None:
-            return messages.unseen_everywhere(caller, after_id, limit)
-        session = roster.roster(name).member(caller)
-        start = sessions.read_position(session, caller) if after_id is None else after_id
-        return messages.unseen_in_session(caller, session.session_id, start, limit)
+            page = messages.unseen_everywhere(caller, after_id, limit, now)
+        else:
+            session = roster.roster(name).member(caller)
+            start = sessions.read_position(session, caller) if after_id is None else after_id
+            page = messages.unseen_in_session(caller, session.session_id, start, limit, now)
+        if record:
+            self.record_delivered(caller, page.messages)
+        return page
 
     def latest_message_id(self) -> int:
         """The newest message id in the relay (0 when empty)."""
@@ -132,13 +162,27 @@ class MessagesFeature(ServiceBase):
         Raises:
             NotFound: no such message, or the caller may not read it.
         """
-        return messages.get_message(caller, bounds.message_id(message_id, "message id"))
+        checked = bounds.message_id(message_id, "message id")
+        return messages.get_message(caller, checked, now=self.delivery_clock())
 
     def mark_read(self, caller: str, name: str, up_to_id: int) -> ReadPosition:
         """Move the caller's read position forward to ``up_to_id`` (never backward)."""
         bounds.message_id(up_to_id, "up_to_id")
         session = roster.roster(name).member(caller)
-        self.storage.write(partial(sessions.advance_read, session.session_id, caller, up_to_id))
+        self._advance_read(session, caller, up_to_id)
         last_read_id = sessions.read_position(session, caller)
-        _, unread = messages.counts(session.session_id, caller, last_read_id)
+        now = self.delivery_clock()
+        _, unread = messages.counts(session.session_id, caller, last_read_id, now)
         return ReadPosition(session=name, last_read_id=last_read_id, unread=unread)
+
+    def _advance_read(self, session: Roster, caller: str, up_to_id: int) -> None:
+        """Move the read position forward, recording as read (now) what it passes."""
+        stamp = self.delivery_clock()
+
+        def advance() -> None:
+            before = sessions.read_position(session, caller)
+            if up_to_id > before:
+                sessions.advance_read(session.session_id, caller, up_to_id)
+                deliveries.mark_read(session.session_id, caller, before, up_to_id, stamp)
+
+        self.storage.write(advance)

@@ -44,13 +44,14 @@ class SessionsFeature(ServiceBase):
 
     def list_sessions(self, caller: str, include_closed: bool = False) -> list[SessionSummary]:
         """The caller's sessions, newest first, with unread counts (one query)."""
-        return sessions.session_summaries(caller, include_closed)
+        return sessions.session_summaries(caller, include_closed, self.delivery_clock())
 
     def get_session(self, caller: str, name: str) -> SessionDetail:
         """A session the caller belongs to, with its participants."""
         session = sessions.session_row(name)
         membership = sessions.membership(session, caller)
-        last_id, unread = messages.counts(session.id, caller, membership.last_read_id)
+        now = self.delivery_clock()
+        last_id, unread = messages.counts(session.id, caller, membership.last_read_id, now)
         participants = sessions.participants(session.id)
         return SessionDetail(
             name=session.name,

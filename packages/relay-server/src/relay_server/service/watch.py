@@ -83,10 +83,11 @@ class WatchFeature(MessagesFeature):
         after_id: int | None = None,
         timeout_s: float = DEFAULT_WAIT_S,
         limit: int = DEFAULT_PAGE_SIZE,
+        record: bool = True,
     ) -> MessagePage:
         """Like :meth:`poll`, but when nothing is there, wait up to ``timeout_s`` for it."""
         bounds.timeout(timeout_s)
-        fetch = partial(self.poll, caller, name, after_id, limit)
+        fetch = partial(self.poll, caller, name, after_id, limit, record)
         return await self._long_poll(caller, name, fetch, timeout_s)
 
     async def read_or_wait(
@@ -96,10 +97,11 @@ class WatchFeature(MessagesFeature):
         after_id: int | None = None,
         limit: int = DEFAULT_PAGE_SIZE,
         wait_s: float = 0,
+        record: bool = True,
     ) -> MessagePage:
         """:meth:`read_messages`, waiting up to ``wait_s`` when the page would be empty."""
         bounds.timeout(wait_s)
-        fetch = partial(self.read_messages, caller, name, after_id, limit)
+        fetch = partial(self.read_messages, caller, name, after_id, limit, False, record)
         return await self._long_poll(caller, name, fetch, wait_s)
 
     async def _long_poll(

@@ -82,6 +82,11 @@ class Storage:
         commits: int = getattr(self.database, "commits", 0)
         return commits
 
+    def close_thread(self) -> None:
+        """Close this thread's connection, if it has one (a short-lived thread, at its end:
+        each thread opens its own, and nothing else would close it)."""
+        self.database.close()
+
     def close(self) -> None:
         """Close the connections to the database (for SQLite: this thread's; a server's
         connections all)."""

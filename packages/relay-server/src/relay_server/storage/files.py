@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from relay_core import now_ms
 from relay_server.storage.clients import ensure_clients
 from relay_server.storage.messages import visible_in_sessions
 from relay_server.storage.models import Attachment, Message, Upload
@@ -42,7 +43,15 @@ def may_read_blob(caller: str, sha256: str) -> bool:
     return found
 
 
-def blob_referenced(sha256: str) -> bool:
-    """True when a message has the blob attached."""
-    found: bool = Attachment.select().where(Attachment.sha256 == sha256).exists()
+def blob_referenced(sha256: str, now: int | None = None) -> bool:
+    """True when a message that has not expired at ``now`` (ms; default: the clock) has the
+    blob attached."""
+    at = now_ms() if now is None else now
+    live = (Message.expires_ms.is_null()) | (Message.expires_ms > at)
+    found: bool = (
+        Attachment.select(Attachment.id)
+        .join(Message, on=(Message.id == Attachment.message))
+        .where((Attachment.sha256 == sha256) & live)
+        .exists()
+    )
     return found

@@ -149,6 +149,10 @@ class Message(BaseModel):
     text = TextField()
     narrowed = BooleanField(default=False)
     created_ms = BigIntegerField()
+    reply_by_ms = BigIntegerField(null=True)
+    expires_ms = BigIntegerField(null=True)
+    due_ms = BigIntegerField(null=True)
+    """The next deadline (reply-by, then expiry) the relay has yet to act on; None when none."""
 
     session_id: int
     sender_id: str
@@ -165,6 +169,20 @@ class Recipient(BaseModel):
 
     class Meta:
         primary_key = CompositeKey("message", "client")
+
+
+class Delivery(BaseModel):
+    """When a message was first handed to one of its recipients, and when that one read it."""
+
+    message = ForeignKeyField(Message, on_delete="CASCADE")
+    client_id = CharField(max_length=64)
+    delivered_ms = BigIntegerField()
+    read_ms = BigIntegerField(null=True)
+
+    message_id: int
+
+    class Meta:
+        primary_key = CompositeKey("message", "client_id")
 
 
 class Attachment(BaseModel):

@@ -21,6 +21,7 @@ from relay_core import (
 )
 from relay_core import Participant as ParticipantInfo
 from relay_server.storage import roster
+from relay_server.storage.messages import unexpired_for
 from relay_server.storage.models import Client, Message, Participant, Recipient, Session, database
 from relay_server.storage.prepared import Prepared
 from relay_server.storage.roster import Roster
@@ -156,11 +157,12 @@ def count_sessions() -> int:
     return count
 
 
-def session_summaries(caller: str, include_closed: bool) -> list[SessionSummary]:
+def session_summaries(caller: str, include_closed: bool, now: int) -> list[SessionSummary]:
     """The caller's sessions, newest first, each with its counts, in one statement.
 
     Each has its ``participants``, ``last_message_id`` (the newest message the caller may read)
-    and ``unread`` (messages from others past the read position that the caller may read).
+    and ``unread`` (messages from others past the read position that the caller may read and
+    that have not expired at ``now`` for it).
     Listing thousands of sessions is one query, not three a session.
     """
     message, recipient, others = Message.alias("m"), Recipient.alias("r"), Participant.alias("p2")
@@ -169,8 +171,10 @@ def session_summaries(caller: str, include_closed: bool) -> list[SessionSummary]
             (recipient.message == message.id) & (recipient.client == caller)
         )
     )
-    readable = (message.session == Session.id) & (
-        ~message.narrowed | (message.sender == caller) | addressed
+    readable = (
+        (message.session == Session.id)
+        & (~message.narrowed | (message.sender == caller) | addressed)
+        & unexpired_for(caller, now, message)
     )
     last_id = message.select(message.id).where(readable).order_by(message.id.desc()).limit(1)
     unread = message.select(fn.COUNT(message.id)).where(

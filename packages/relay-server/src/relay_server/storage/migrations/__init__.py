@@ -22,6 +22,7 @@ from relay_server.storage.migrations import (
     m005_join_codes,
     m006_search,
     m007_roles,
+    m008_delivery,
     m010_notify,
 )
 from relay_server.storage.models import AppliedMigration
@@ -35,6 +36,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     m005_join_codes.m005_join_codes,
     m006_search.m006_search,
     m007_roles.m007_roles,
+    m008_delivery.m008_delivery,
     m010_notify.m010_notify,
 )
 

@@ -1,0 +1,116 @@
+"""``agent-relay send --reply-by/--ttl``, ``message status`` and oversize text, against a real
+relay."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+import requests
+
+from relay_client import ClientConfig
+
+
+@pytest.fixture
+def world(relay, data_paths):
+    """This machine (``me``) and a peer ``bob`` in a fresh session."""
+    tag = uuid.uuid4().hex[:8]
+    me, bob, session = f"me-{tag}", f"bob-{tag}", f"delivery-{tag}"
+    ClientConfig(relay_url=relay.url, client_id=me, token=relay.token).save(data_paths.config)
+    answer = requests.post(
+        relay.url + "/api/v1/sessions",
+        json={"name": session, "participants": [bob]},
+        headers=relay.headers(me),
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
+    return {"me": me, "bob": bob, "session": session, "relay": relay}
+
+
+def bob_reads(world, mark_read: bool = False) -> list[dict]:
+    relay, session = world["relay"], world["session"]
+    answer = requests.get(
+        f"{relay.url}/api/v1/sessions/{session}/messages?after=0",
+        headers=relay.headers(world["bob"]),
+        timeout=10,
+    )
+    messages = answer.json()["messages"]
+    if mark_read and messages:
+        requests.post(
+            f"{relay.url}/api/v1/sessions/{session}/read",
+            json={"up_to_id": messages[-1]["id"]},
+            headers=relay.headers(world["bob"]),
+            timeout=10,
+        ).raise_for_status()
+    return messages
+
+
+def sent_id(result) -> int:
+    assert result.exit_code == 0, result.output
+    return int(result.stdout.split("#")[1].split()[0])
+
+
+def test_message_status_follows_a_message_from_stored_to_read(world, run) -> None:
+    message_id = sent_id(run("send", world["session"], "ping", "--reply-by", "10m", "--ttl", "1h"))
+    shown = run("message", "status", str(message_id), "--json")
+    assert shown.exit_code == 0, shown.output
+    status = json.loads(shown.stdout)
+    assert [(r["client_id"], r["state"]) for r in status["recipients"]] == [
+        (world["bob"], "stored")
+    ]
+    assert status["reply_by"] is not None
+    assert status["expires_at"] is not None
+    bob_reads(world)
+    assert world["bob"] in run("message", "status", str(message_id)).stdout
+    assert "delivered" in run("message", "status", str(message_id)).stdout
+    bob_reads(world, mark_read=True)
+    text = run("message", "status", str(message_id)).stdout
+    assert "read" in text.split(world["bob"])[1]
+    assert "Reply by" in text
+
+
+def test_a_bad_duration_is_a_usage_error_and_sends_nothing(world, run) -> None:
+    result = run("send", world["session"], "ping", "--reply-by", "soon")
+    assert result.exit_code == 2
+    assert "not a duration" in result.stderr
+    assert bob_reads(world) == []
+
+
+def test_a_reply_by_after_the_expiry_is_refused_by_the_relay(world, run) -> None:
+    result = run("send", world["session"], "ping", "--reply-by", "2h", "--ttl", "1h")
+    assert result.exit_code != 0
+    assert "reply_by_s" in result.stderr
+    assert bob_reads(world) == []
+
+
+def test_someone_elses_message_status_is_not_found(world, run) -> None:
+    relay = world["relay"]
+    other = requests.post(
+        f"{relay.url}/api/v1/sessions",
+        json={"name": f"{world['session']}-x", "participants": []},
+        headers=relay.headers(world["bob"]),
+        timeout=10,
+    )
+    assert other.status_code == 201, other.text
+    sent = requests.post(
+        f"{relay.url}/api/v1/sessions/{world['session']}-x/messages",
+        json={"text": "private"},
+        headers=relay.headers(world["bob"]),
+        timeout=10,
+    ).json()
+    result = run("message", "status", str(sent["id"]))
+    assert result.exit_code != 0
+    assert "not_found" in result.stderr
+
+
+def test_a_long_text_from_stdin_arrives_whole_as_an_attachment(world, run) -> None:
+    text = "all work and no play ✓\n" * 5000  # ~120 KB
+    sent_id(run("send", world["session"], "-", input=text))
+    [message] = bob_reads(world)
+    [whole] = message["attachments"]
+    relay = world["relay"]
+    blob = requests.get(
+        f"{relay.url}/blobs/{whole['sha256']}", headers=relay.headers(world["bob"]), timeout=10
+    )
+    assert blob.content == text.removesuffix("\n").encode("utf-8")
