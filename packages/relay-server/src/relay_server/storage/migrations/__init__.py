@@ -22,6 +22,7 @@ from relay_server.storage.migrations import (
     m005_join_codes,
     m006_search,
     m007_roles,
+    m009_approvals,
 )
 from relay_server.storage.models import AppliedMigration
 
@@ -34,6 +35,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     m005_join_codes.m005_join_codes,
     m006_search.m006_search,
     m007_roles.m007_roles,
+    m009_approvals.m009_approvals,
 )
 
 
