@@ -75,7 +75,7 @@ def test_of_two_racing_answers_exactly_one_wins_and_both_are_in_the_trail(servic
         thread.join()
     assert sorted(outcomes) in (["allow", "conflict"], ["conflict", "deny"])
     trail = service.get_approval("alpha", approval.id).events
-    assert [e.action for e in trail][0] == "requested"
+    assert trail[0].action == "requested"
     assert sorted(e.action for e in trail[1:]) == sorted(
         ["refused: conflict", "allowed" if "allow" in outcomes else "denied"]
     )
