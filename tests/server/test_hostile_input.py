@@ -370,6 +370,8 @@ TOOL_ARGUMENTS: dict[str, st.SearchStrategy[Any]] = {
     "role": maybe_wrong(st.sampled_from(["reviewer", "@reviewer", "@", "@@x", "Rev"]) | names),
     "message_id": maybe_wrong(ints),
     "offset": maybe_wrong(ints),
+    "history": maybe_wrong(st.booleans()),
+    "behavior": maybe_wrong(st.sampled_from(["allow", "deny", "ALLOW", "yes"]) | texts),
 }
 """Hostile values for every tool parameter, by name (a test keeps this list complete)."""
 
