@@ -77,6 +77,14 @@ SAMPLES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("task", "claim"): ("7",),
     ("task", "update"): ("7", "completed", "--note", "done"),
     ("task", "wait"): ("7", "--timeout", "1"),
+    ("approvers", "set"): ("carol",),
+    ("approvers", "show"): (),
+    ("approvers", "clear"): (),
+    ("push-from", "set"): ("carol", "bob-ws"),
+    ("push-from", "show"): (),
+    ("push-from", "clear"): (),
+    ("approvals",): ("--history",),
+    ("answer-approval",): ("7", "allow", "--note", "fine"),
 }
 """A plausible invocation of each command (without --json)."""
 

@@ -12,6 +12,7 @@ relay is started with the unit's own ExecStart line.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import json
@@ -25,9 +26,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
 import pytest
 import requests
 
@@ -225,6 +228,14 @@ def test_every_agent_relay_command_of_a_skill_runs_against_a_real_relay(
         )
         values["TASK_ID"] = str(json.loads(given.stdout)["id"])
 
+    with contextlib.ExitStack() as stack:
+        if name == "approve-permissions":  # a prompt of bob's Claude Code, for alice to answer
+            values["APPROVAL_ID"] = stack.enter_context(asking(relay, bob, alice))
+        run_blocks(skill, values, alice, bob, session_name)
+
+
+def run_blocks(skill, values, alice, bob, session_name) -> None:
+    """Run each of the skill's blocks that calls agent-relay, as alice, with values filled in."""
     blocks = [block for block in skill.code_blocks if runs_agent_relay(block)]
     assert blocks
     for number, block in enumerate(blocks):
@@ -241,6 +252,36 @@ def test_every_agent_relay_command_of_a_skill_runs_against_a_real_relay(
         assert result.returncode == 0, f"{script}\nstdout:\n{result.stdout}\n{result.stderr}"
         if reads:
             assert fresh in result.stdout, f"{script} did not print bob's message"
+
+
+@contextlib.contextmanager
+def asking(relay, asker: Machine, approver: Machine) -> Iterator[str]:
+    """While an MCP client acting as ``asker``'s Claude Code holds one permission prompt open
+    for ``approver``: the approval's id."""
+    from tests.server.test_approvals import ask, live_client
+
+    for client_id in (approver.client_id, asker.client_id):
+        requests.get(f"{relay.url}/api/v1/settings", headers=relay.headers(client_id), timeout=10)
+    requests.put(
+        f"{relay.url}/api/v1/settings",
+        headers=relay.headers(asker.client_id),
+        json={"approvers": [approver.client_id]},
+        timeout=10,
+    ).raise_for_status()
+    with anyio.from_thread.start_blocking_portal() as portal:
+        client = live_client(relay, asker.client_id)
+        portal.call(client.__aenter__)
+        try:
+            portal.call(client.call_tool, "whoami", {})
+            portal.call(ask, client, "skill")
+            found = requests.get(
+                f"{relay.url}/api/v1/approvals?wait=10",
+                headers=relay.headers(approver.client_id),
+                timeout=30,
+            ).json()["approvals"]
+            yield str(found[0]["id"])
+        finally:
+            portal.call(client.__aexit__, None, None, None)
 
 
 def free_port() -> int:

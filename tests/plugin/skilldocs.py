@@ -23,6 +23,7 @@ CLAUDE_CODE_VERSION = "2.1.330"
 """Pinned: the validator's rules and `claude mcp list` output change between releases."""
 USER_DOCS = ROOT / "docs" / "plugin.md"
 SKILL_NAMES = (
+    "approve-permissions",
     "connect-as-client",
     "create-session",
     "hand-off-task",

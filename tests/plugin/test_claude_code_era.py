@@ -54,6 +54,29 @@ def test_claude_code_negotiates_the_handshake_era_and_opens_the_get_stream(
     assert relay.access_line(r'via=mcp client=era-probe op="GET /mcp" .*outcome=200')
 
 
+def test_claude_code_connects_on_the_handshake_era_when_offered_the_permission_relay(
+    claude, install, relay, tmp_path
+):
+    """A client with approvers is offered ``claude/channel/permission`` at initialize; the real
+    Claude Code still connects on the era that carries channels. (The relayed prompt itself
+    needs an interactive session with channels on for the account: not here.)"""
+    import requests
+
+    for client_id in ("perm-approver", "perm-probe"):
+        requests.get(f"{relay.url}/api/v1/settings", headers=relay.headers(client_id), timeout=10)
+    set_ = requests.put(
+        f"{relay.url}/api/v1/settings",
+        headers=relay.headers("perm-probe"),
+        json={"approvers": ["perm-approver"]},
+        timeout=10,
+    )
+    assert set_.status_code == 200, set_.text
+    workdir = install(relay.url, "perm-probe", relay.token)
+    capabilities = negotiated(list_servers(claude, workdir, tmp_path))
+    assert capabilities["protocolEra"] == "legacy"
+    assert relay.access_line(r'via=mcp client=perm-probe op="GET /mcp" .*outcome=200')
+
+
 def test_with_all_revisions_claude_code_goes_modern_and_opens_no_stream(
     claude, install, start_relay, tmp_path
 ):

@@ -372,6 +372,8 @@ TOOL_ARGUMENTS: dict[str, st.SearchStrategy[Any]] = {
     "offset": maybe_wrong(ints),
     "reply_by_s": maybe_wrong(st.none() | st.floats(allow_nan=False) | ints),
     "ttl_s": maybe_wrong(st.none() | st.floats(allow_nan=False) | ints),
+    "history": maybe_wrong(st.booleans()),
+    "behavior": maybe_wrong(st.sampled_from(["allow", "deny", "ALLOW", "yes"]) | texts),
 }
 """Hostile values for every tool parameter, by name (a test keeps this list complete)."""
 

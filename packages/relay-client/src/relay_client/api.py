@@ -82,6 +82,15 @@ from relay_core import (
     validate_digest,
     wire,
 )
+from relay_core.approvals import (
+    APPROVALS_PATH,
+    SETTINGS_PATH,
+    Approval,
+    ApprovalList,
+    ClientSettings,
+    approval_answer_path,
+    approval_path,
+)
 from relay_core.delivery import MessageStatus
 from relay_core.models import RoleClaim
 from relay_core.search import SEARCH_PATH, SearchResults
@@ -670,6 +679,38 @@ class RelayClient:
             UpdateTaskRequest, state=state, note=note, attachments=[dict(a) for a in attachments]
         )
         return self._model(Task, self._request("PATCH", task_path(task_id), json=body))
+
+    def settings(self) -> ClientSettings:
+        """Our settings on the relay: approvers and push allowlist."""
+        return self._model(ClientSettings, self._request("GET", SETTINGS_PATH))
+
+    def update_settings(self, changes: dict[str, list[str] | None]) -> ClientSettings:
+        """Change the settings named in ``changes`` (``push_from: None`` restores the default)."""
+        response = self._request("PUT", SETTINGS_PATH, json=changes)
+        return self._model(ClientSettings, response)
+
+    def approvals(
+        self, *, history: bool = False, after_id: int = 0, wait_s: float | None = None
+    ) -> ApprovalList:
+        """Approvals we asked for or may answer: pending ones, or all with ``history``; with
+        ``wait_s``, waits that long for the first one after ``after_id``."""
+        params = _params(after_id=after_id, wait=wait_s)
+        if history:
+            params["history"] = "1"
+        response = self._request(
+            "GET", APPROVALS_PATH, params=params, read_timeout_s=self._long_poll_timeout(wait_s)
+        )
+        return self._model(ApprovalList, response)
+
+    def approval(self, approval_id: int) -> Approval:
+        """One approval with its audit trail."""
+        return self._model(Approval, self._request("GET", approval_path(approval_id)))
+
+    def answer_approval(self, approval_id: int, behavior: str, note: str = "") -> Approval:
+        """Allow or deny an approval."""
+        body = {"behavior": behavior, "note": note}
+        response = self._request("POST", approval_answer_path(approval_id), json=body)
+        return self._model(Approval, response)
 
     def wait_for_task(
         self, task_id: int, *, until: Sequence[str] = (), timeout_s: float | None = None

@@ -134,6 +134,13 @@ class EventHub:
         else:
             loop.call_soon_threadsafe(self.deliver, event)
 
+    def call_soon(self, callback: Callable[..., None], *args: object) -> None:
+        """Run ``callback(*args)`` on the loop thread soon; callable from any thread. Dropped
+        before the loop runs or after it closed, like every other delivery."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(callback, *args)
+
     @contextlib.contextmanager
     def after_commit(self) -> Iterator[Callable[[Posted], None]]:
         """Collect events during a transaction and publish them once it has committed.

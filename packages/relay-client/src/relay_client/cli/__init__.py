@@ -29,6 +29,10 @@ _COMMANDS = LazyCommands(
         "search": "relay_client.cli.search:search",
         "role": "relay_client.cli.roles:role",
         "task": "relay_client.cli.tasks:task",
+        "approvers": "relay_client.cli.approvals:approvers",
+        "push-from": "relay_client.cli.approvals:push_from",
+        "approvals": "relay_client.cli.approvals:approvals",
+        "answer-approval": "relay_client.cli.approvals:answer_approval",
         "status": "relay_client.cli.health:status",
         "doctor": "relay_client.cli.health:doctor",
     }

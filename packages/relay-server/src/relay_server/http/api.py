@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.applications import Starlette
 
 from relay_server.http import (
+    approvals,
     files,
     health,
     join,
@@ -39,6 +40,7 @@ def build_http_api(service: RelayService, web_view: WebView | None = None) -> St
             *search.ROUTES,
             *roles.ROUTES,
             *tasks.ROUTES,
+            *approvals.ROUTES,
             *ui.ROUTES,
             *join.ROUTES,
         ],

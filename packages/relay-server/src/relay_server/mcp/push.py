@@ -155,6 +155,25 @@ class LivePush:
             self._floor = await anyio.to_thread.run_sync(self.service.latest_message_id)
         return max(self._floor, self.service.newest_delivered_id())
 
+    async def allows(self, caller: str, sender: str) -> bool:
+        """Whether ``caller`` takes pushes from ``sender`` (its push allowlist, if it set one);
+        a message it does not take stays in the store, readable, just not pushed."""
+        service = self.service
+        if service.push_allowlist_known(caller):
+            allowed = service.push_allowlist(caller)
+        else:
+            allowed = await anyio.to_thread.run_sync(service.push_allowlist, caller)
+        return allowed is None or sender in allowed
+
+    async def notify_client(self, caller: str, method: str, params: dict[str, Any]) -> int:
+        """Send one notification to each of ``caller``'s listening connections; how many."""
+        feed = self._feeds.get(caller)
+        sent = 0
+        for pump in tuple(feed.listening if feed is not None else ()):
+            await pump.connection.outbound.notify(method, params)
+            sent += 1
+        return sent
+
     async def read_after(self, caller: str, cursor: int) -> tuple[list[Message], bool]:
         """One page of what ``caller`` may read after ``cursor``, from the store; and has_more."""
         self.store_reads += 1
@@ -261,6 +280,9 @@ class _Pump:
             self.connection.session_id
         ):
             return  # closed meanwhile (its token changed, or it went away): nobody listens
+        if message.sender != self.caller and not await push.allows(self.caller, message.sender):
+            self.cursor = message.id  # gated: stored and readable, not pushed
+            return
         await self.connection.outbound.notify(CHANNEL_METHOD, channel_params(message))
         self.cursor = message.id
         self.push.pushed += 1

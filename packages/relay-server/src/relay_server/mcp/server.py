@@ -16,9 +16,11 @@ from contextlib import asynccontextmanager
 from typing import Any, Final
 
 from fastmcp import FastMCP
+from fastmcp.server.middleware import Middleware
 
-from relay_server.mcp import files, messages, peers, roles, search, sessions, tasks
+from relay_server.mcp import approvals, files, messages, peers, roles, search, sessions, tasks
 from relay_server.mcp.context import SERVICE_KEY, caller_or_none
+from relay_server.mcp.permission_relay import PermissionRelay
 from relay_server.mcp.push import CHANNEL_CAPABILITY, LivePush, PushRegistration
 from relay_server.mcp.tool_calls import ToolCalls, translated
 from relay_server.mcp.tool_forms import IDEMPOTENT_WRITE, READ_ONLY, WRITES
@@ -48,6 +50,9 @@ every message you send is from you (your client id), never from an argument.
   claim_task(id)s it, then update_task(id, state, note, attachments) to input-required, completed
   or failed; the giver answers (working) or cancels. wait_for_task(id) blocks until it needs you.
   Each change is also a session message starting "[task ID ...]".
+- Approvals: when a client names you its approver, its Claude Code's permission prompts reach
+  you as <channel kind="approval" approval_id=...> events; list_approvals shows the pending ones.
+  answer_approval(id, allow|deny, note) only as the person you work for decides.
 Lists come back as TOON tables (a header row of field names, then one row per item).
 
 Live messages: when your client supports channels, a message sent to you arrives by itself as a
@@ -89,6 +94,8 @@ TOOLS: Final[tuple[tuple[Callable[..., Any], dict[str, Any]], ...]] = (
     (tasks.claim_task, {"annotations": WRITES}),
     (tasks.update_task, {"annotations": WRITES}),
     (tasks.wait_for_task, {"annotations": READ_ONLY}),
+    (approvals.list_approvals, {"annotations": READ_ONLY, **TEXT_ANSWER}),
+    (approvals.answer_approval, {"annotations": WRITES}),
 )
 """Every tool with its registration options, in the order ``tools/list`` shows them."""
 
@@ -122,13 +129,18 @@ def build_mcp_server(
         instructions=INSTRUCTIONS,
         version=version,
         mask_error_details=True,
-        middleware=[ToolCalls(), *([PushRegistration(push, caller_or_none)] if push else [])],
+        middleware=[ToolCalls(), *(_push_middleware(service, push) if push else [])],
         experimental_capabilities={CHANNEL_CAPABILITY: {}} if push else None,
         lifespan=with_service,
     )
     for function, options in TOOLS:
         server.tool(**options)(translated(function))
     return server
+
+
+def _push_middleware(service: RelayService, push: LivePush) -> list[Middleware]:
+    """Live push, and the permission relay that rides on it."""
+    return [PushRegistration(push, caller_or_none), PermissionRelay(service, push)]
 
 
 FIRST_REQUEST_MODULES: Final = (

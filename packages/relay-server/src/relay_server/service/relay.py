@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from relay_server.service.approvals import ApprovalsFeature
 from relay_server.service.files import FilesFeature
 from relay_server.service.join_codes import JoinCodesFeature
 from relay_server.service.overview import OverviewFeature
@@ -21,9 +22,10 @@ class RelayService(
     FilesFeature,
     SearchFeature,
     RolesFeature,
+    ApprovalsFeature,
 ):
-    """Sessions, messages, read positions, peers, files, tasks, search, roles, join codes and
-    the overview the web view shows, for callers.
+    """Sessions, messages, read positions, peers, files, tasks, search, roles, join codes,
+    approvals and the overview the web view shows, for callers.
 
     Each feature class holds one feature's use cases over the shared state of
     :class:`~relay_server.service.base.ServiceBase`; :class:`WatchFeature` builds on

@@ -23,6 +23,7 @@ from relay_server.storage.migrations import (
     m006_search,
     m007_roles,
     m008_delivery,
+    m009_approvals,
     m010_notify,
 )
 from relay_server.storage.models import AppliedMigration
@@ -37,6 +38,7 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
     m006_search.m006_search,
     m007_roles.m007_roles,
     m008_delivery.m008_delivery,
+    m009_approvals.m009_approvals,
     m010_notify.m010_notify,
 )
 
