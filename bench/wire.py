@@ -103,7 +103,16 @@ class HttpConnection:
         headers: Mapping[str, str] | None = None,
         body: bytes | None = None,
     ) -> Response:
-        """Send one request and read its whole response."""
+        """Send one request and read its whole response.
+
+        A connection the server closed while it sat idle (uvicorn's keep-alive timeout, 30 s
+        for the relay) is opened again first, as HTTP clients do: figure 7 parks hundreds of
+        waiters, and those of one kind sit idle while the other kind's round runs.
+        """
+        if self._reader.at_eof():
+            self._reader, self._writer = await asyncio.open_connection(
+                LOOPBACK, self.port, limit=1 << 20
+            )
         self._writer.write(
             _request_head(
                 method, path, self.host, headers or {}, None if body is None else len(body)
