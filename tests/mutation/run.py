@@ -255,6 +255,30 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             "(session, client) is the participant table's primary key: the query finds one row"
             " or none, and of one row the first is the last",
         ),
+        Equivalent(
+            "core/NumberReplacer",
+            "position: int = found[0][ -1]",
+            "the query selects one column, last_read_id: of one column the first is the last",
+        ),
+        Equivalent(
+            "core/ReplaceComparisonOperator_Lt_LtE",
+            "& (Participant.last_read_id <= up_to_id)",
+            "the extra rows it updates already hold up_to_id: they are set to what they are, and"
+            " the update's row count is not used",
+        ),
+        Equivalent(
+            "core/ReplaceBinaryOperator_Mul_Div",
+            "session_id: int, client_ids: Sequence[str], stamp: int, /, keep_existing: bool = False",
+            "every caller passes the first three by position and keep_existing by keyword, which"
+            " both signatures accept",
+        ),
+        Equivalent(
+            "core/ReplaceFalseWithTrue",
+            "session_id: int, client_ids: Sequence[str], stamp: int, *, keep_existing: bool = True",
+            "the one call that leaves it out adds the members of a session created in the same"
+            " transaction, and they are distinct (CreateSessionRequest refuses a repeat, the"
+            " caller is filtered out): there is no existing member to keep or to fail on",
+        ),
     ),
     "service": (),
 }

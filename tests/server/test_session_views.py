@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from relay_core import CreateSessionRequest, SendMessageRequest
+from relay_core import CreateSessionRequest, InviteRequest, SendMessageRequest
 
 
 def open_session(service: Any, creator: str, name: str, *others: str) -> None:
@@ -51,14 +51,41 @@ def members(service: Any, caller: str, name: str) -> list[str]:
 
 
 def test_leaving_takes_out_only_the_caller_and_only_from_that_session(team_service: Any) -> None:
-    open_session(team_service, "dave", "elsewhere", "erin")
-    team_service.leave("bravo", "team")
-    assert members(team_service, "alpha", "team") == ["alpha", "carol"]  # carol sorts after bravo
-    assert members(team_service, "dave", "elsewhere") == ["dave", "erin"]  # nobody of it left
+    open_session(team_service, "alpha", "middle", "bravo", "carol")
+    open_session(team_service, "dave", "last", "bravo", "erin")
+    team_service.leave("bravo", "middle")
+    assert members(team_service, "alpha", "middle") == ["alpha", "carol"]  # carol sorts after
+    assert members(team_service, "alpha", "team") == ["alpha", "bravo", "carol"]  # an earlier one
+    assert sorted(members(team_service, "dave", "last")) == ["bravo", "dave", "erin"]  # a later one
 
 
-def test_closing_a_session_leaves_the_sessions_created_before_it_open(team_service: Any) -> None:
-    open_session(team_service, "alpha", "later", "bravo")
-    assert team_service.close_session("alpha", "later").closed_at is not None
+def test_closing_a_session_leaves_the_sessions_before_and_after_it_open(
+    team_service: Any,
+) -> None:
+    open_session(team_service, "alpha", "middle", "bravo")
+    open_session(team_service, "alpha", "last", "bravo")
+    assert team_service.close_session("alpha", "middle").closed_at is not None
     assert team_service.get_session("alpha", "team").closed_at is None
-    assert [s.name for s in team_service.list_sessions("alpha")] == ["team"]
+    assert team_service.get_session("alpha", "last").closed_at is None
+    assert sorted(s.name for s in team_service.list_sessions("alpha")) == ["last", "team"]
+
+
+def test_marking_read_moves_the_position_of_that_session_only(team_service: Any) -> None:
+    first = team_service.post_message("alpha", "team", SendMessageRequest(text="in team"))
+    open_session(team_service, "alpha", "later", "bravo")
+    sent = team_service.post_message("alpha", "later", SendMessageRequest(text="in later"))
+    team_service.mark_read("bravo", "later", sent.id)
+    assert [m.id for m in team_service.read_messages("bravo", "team").messages] == [first.id]
+
+
+def test_a_read_position_belongs_to_its_session_even_when_another_row_was_written_first(
+    team_service: Any,
+) -> None:
+    # dave's row in "later" is written before his row in "team" (he is invited there after),
+    # so a scan in insertion order meets the later session's row first.
+    first = team_service.post_message("alpha", "team", SendMessageRequest(text="before dave"))
+    open_session(team_service, "dave", "later", "erin")
+    sent = team_service.post_message("erin", "later", SendMessageRequest(text="in later"))
+    team_service.mark_read("dave", "later", sent.id)
+    team_service.invite("alpha", "team", InviteRequest(clients=["dave"]))
+    assert [m.id for m in team_service.read_messages("dave", "team").messages] == [first.id]
