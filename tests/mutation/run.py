@@ -275,8 +275,7 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
         ),
         Equivalent(
             "core/ReplaceFalseWithTrue",
-            "session_id: int, client_ids: Sequence[str], stamp: int, *, keep_existing: bool"
-            " = True",
+            "session_id: int, client_ids: Sequence[str], stamp: int, *, keep_existing: bool = True",
             "the one call that leaves it out adds the members of a session created in the same"
             " transaction, and they are distinct (CreateSessionRequest refuses a repeat, the"
             " caller is filtered out): there is no existing member to keep or to fail on",
