@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from relay_core import CreateSessionRequest, InviteRequest, SendMessageRequest
+import pytest
+
+from relay_core import CreateSessionRequest, InvalidInput, InviteRequest, SendMessageRequest
 
 
 def open_session(service: Any, creator: str, name: str, *others: str) -> None:
@@ -89,3 +91,21 @@ def test_a_read_position_belongs_to_its_session_even_when_another_row_was_writte
     team_service.mark_read("dave", "later", sent.id)
     team_service.invite("alpha", "team", InviteRequest(clients=["dave"]))
     assert [m.id for m in team_service.read_messages("dave", "team").messages] == [first.id]
+
+
+def test_a_nul_character_is_stored_on_sqlite_and_refused_on_postgresql_without_a_trace(
+    team_service: Any, database_url: str
+) -> None:
+    request = CreateSessionRequest(name="with-nul", description="a\x00b")
+    message = SendMessageRequest(text="before\x00after")
+    if database_url.startswith("postgresql"):
+        with pytest.raises(InvalidInput, match="NUL"):
+            team_service.create_session("alpha", request)
+        with pytest.raises(InvalidInput, match="NUL"):
+            team_service.post_message("alpha", "team", message)
+        assert [s.name for s in team_service.list_sessions("alpha")] == ["team"]
+        assert team_service.read_messages("bravo", "team").messages == []
+    else:
+        assert team_service.create_session("alpha", request).description == "a\x00b"
+        sent = team_service.post_message("alpha", "team", message)
+        assert team_service.get_message("bravo", sent.id).text == "before\x00after"

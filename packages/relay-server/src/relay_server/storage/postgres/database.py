@@ -6,11 +6,14 @@ import threading
 from collections.abc import Callable
 from typing import Any, Final
 
-from peewee import PostgresqlDatabase
+from peewee import DataError, PostgresqlDatabase
 
+from relay_core import InvalidInput
 from relay_server.storage.dialect import execute_sql
 from relay_server.storage.postgres.dialect import PostgresDialect
 
+NUL_REFUSED: Final = "cannot contain NUL (0x00)"
+"""What PostgreSQL says when a text value holds a NUL character."""
 WRITE_LOCK: Final = 0x72656C6179
 """The advisory lock every write transaction holds: one writer at a time, in every relay process
 on the database ("relay" in ASCII)."""
@@ -52,6 +55,19 @@ class RelayPostgresDatabase(PostgresqlDatabase):
                 self._opened = [c for c in self._opened if not c.closed]
                 self._opened.append(this_thread())
         return opened
+
+    def execute_sql(self, sql: str, params: Any = None) -> Any:
+        """Run SQL; text with a NUL character, which PostgreSQL cannot store (SQLite can), is
+        the caller's mistake and refused as such, not a server error."""
+        run: Callable[[str, Any], Any] = super().execute_sql  # untyped in Peewee's stubs
+        try:
+            return run(sql, params)
+        except DataError as error:
+            if NUL_REFUSED in str(error):
+                raise InvalidInput(
+                    "text may not contain NUL (0x00) characters on this relay (PostgreSQL)"
+                ) from None
+            raise
 
     def begin(self, isolation_level: str | None = None) -> None:
         """BEGIN, then wait for the write lock (released by COMMIT or ROLLBACK)."""
