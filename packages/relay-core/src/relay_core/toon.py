@@ -140,11 +140,12 @@ def decode_messages(text: str) -> list[Message]:
         attachment = dict(row)
         files.setdefault(attachment.pop("message_id"), []).append(attachment)
     first = data.get(FIRST_CREATED_AT)
+    start_ms = None if first is None or not rows else to_ms(_TIMESTAMP.validate_python(first))
     return [
         Message.model_validate(
             {
                 **shared,
-                **_timed(_unflatten(row), first),
+                **_timed(_unflatten(row), start_ms),
                 "attachments": files.get(row["id"], []),
             }
         )
@@ -155,8 +156,9 @@ def decode_messages(text: str) -> list[Message]:
 _TIMESTAMP: Final = TypeAdapter(Timestamp)
 
 
-def _timed(row: dict[str, Any], first: Any) -> dict[str, Any]:
-    """The row with its ``created_at`` back from its offset (a row without one keeps its own).
+def _timed(row: dict[str, Any], start_ms: int | None) -> dict[str, Any]:
+    """The row with its ``created_at`` back from its offset after ``start_ms`` (the page's
+    ``first_created_at``); a row without one keeps its own.
 
     Raises:
         InvalidInput: offsets without the time they count from.
@@ -164,10 +166,9 @@ def _timed(row: dict[str, Any], first: Any) -> dict[str, Any]:
     if CREATED_AFTER_S not in row:
         return row
     offset_s = row.pop(CREATED_AFTER_S)
-    if first is None:
+    if start_ms is None:
         raise InvalidInput(f"TOON page has {CREATED_AFTER_S} but no {FIRST_CREATED_AT}")
-    start = to_ms(_TIMESTAMP.validate_python(first))
-    row["created_at"] = from_ms(start + round(float(offset_s) * 1000))
+    row["created_at"] = from_ms(start_ms + round(float(offset_s) * 1000))
     return row
 
 
