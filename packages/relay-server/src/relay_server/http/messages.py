@@ -42,7 +42,7 @@ async def send_message(request: Request) -> Response:
     limit = MAX_JSON_BODY_BYTES + service.limits.inline_file_bytes
     body = await read_body(request, SendMessageRequest, limit)
     name = request.path_params["name"]
-    return json_response(await run(service.post_message, caller_of(request), name, body), 201)
+    return json_response(await service.send_message(caller_of(request), name, body), 201)
 
 
 async def mark_read(request: Request) -> Response:

@@ -69,7 +69,7 @@ async def post(request: Request) -> Response:
     if post_as is None:
         raise Forbidden("this web view is read-only (the relay's operator sets ui_post_as)")
     name = request.path_params["name"]
-    return json_response(await run(service.post_message, post_as, name, body), 201)
+    return json_response(await service.send_message(post_as, name, body), 201)
 
 
 async def download(request: Request) -> Response:

@@ -26,7 +26,7 @@ from relay_server.mcp.context import current_caller, relay_service
 from relay_server.mcp.tool_forms import SessionArg, toon_result
 
 
-def send_message(
+async def send_message(
     session: SessionArg,
     text: Annotated[str, Field(description="The message (any length; long ones become a file).")],
     to: Annotated[
@@ -53,7 +53,7 @@ def send_message(
             "ttl_s": ttl_s,
         }
     )
-    return relay_service().post_message(current_caller(), session, request)
+    return await relay_service().send_message(current_caller(), session, request)
 
 
 def read_messages(

@@ -11,6 +11,7 @@ from typing import Protocol
 from relay_core import now_ms
 from relay_core.models import AuthMode
 from relay_server.events import EventHub
+from relay_server.service.last_seen import LastSeen
 from relay_server.storage import Storage
 from relay_server.storage.blobs import BlobStore
 from relay_server.token_marker import TokenMarker
@@ -71,6 +72,8 @@ class ServiceBase:
         self._seen_writing = threading.Lock()
         """Held while noted times are written: the relay's stop waits for a flush under way."""
         self._seen_closed = False
+        self.last_seen = LastSeen()
+        """When clients were last seen, without a query where memory knows (presence)."""
 
     _connections: ConnectionSource | None = None
 

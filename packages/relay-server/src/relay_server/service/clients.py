@@ -55,9 +55,11 @@ class ClientsFeature(ServiceBase):
             if last is not None and now - last < TOUCH_INTERVAL_S:
                 return False
             self._touched[client_id] = now
+            stamp = now_ms()
+            self.last_seen.note(client_id, stamp)
             if last is None:
                 return True
-            self._seen[client_id] = now_ms()
+            self._seen[client_id] = stamp
             if self._seen_flush is None and not self._seen_closed:
                 # A copy of this context: it says which relay's database the models use.
                 flush = threading.Timer(

@@ -50,6 +50,14 @@ class DeadlinesFeature(DeliveriesFeature):
                 self._next_due = due_ms
             self._arm(due_ms)
 
+    def has_due_work(self) -> bool:
+        """Whether :meth:`settle_due` would do more than look (a query, a bounce, a timer to
+        arm); without it, a send from an event loop need not call it."""
+        due = self._next_due
+        if due == _UNKNOWN:
+            return True
+        return due is not None and (due <= self.delivery_clock() or self._due_timer is None)
+
     def settle_due(self) -> None:
         """Act on every deadline that has passed (cheap when none has: no query)."""
         due = self._next_due

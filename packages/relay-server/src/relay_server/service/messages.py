@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import anyio
+
 from relay_core import (
     InvalidInput,
     Message,
@@ -41,50 +43,22 @@ class MessagesFeature(DeadlinesFeature):
             TooLarge: the text is over the relay's inline upload limit.
         """
         stamp = self.delivery_clock()
-        times = bounds.deadlines(stamp, request.reply_by_s, request.ttl_s)
+        send = _Send(self, caller, name, request, stamp)  # bad deadlines: refused here
         self.settle_due()
-        request = self._spill_oversize(caller, name, request, stamp)
-        held: list[str] = []  # roles nobody holds, found inside the transaction
-
-        def store() -> Posted:
-            session = roster.roster(name).member(caller).open()
-            addressing = Addressing.of(session.session_id, request.to)
-            strangers = [c for c in addressing.clients if c not in session.members]
-            if strangers:
-                raise InvalidInput(
-                    f"{strangers[0]!r} is not a participant of session {name!r}; invite it first"
-                )
-            if request.reply_to is not None:
-                messages.visible_message(caller, request.reply_to, session_id=session.session_id)
-            attachments = resolve_attachments(self.blobs, caller, request)
-            message_id = messages.add_message(
-                session.session_id,
-                caller,
-                text=request.text,
-                reply_to=request.reply_to,
-                recipients=addressing.clients,
-                attachments=attachments,
-                stamp=stamp,
-                to_roles=bool(addressing.roles),
-                deadlines=times,
-            )
-            addressing.record(message_id)
-            held[:] = addressing.held
-            readers = addressing.readers(set(session.members))
-            message = request.stored(message_id, name, caller, attachments, from_ms(stamp))
-            return Posted(message_id, name, caller, frozenset(readers - {caller}), message)
-
+        send.request = self._spill_oversize(caller, name, request, stamp)
         # The event leaves after the commit, in commit order, carrying the message itself.
-        posted = self.storage.write(store, then=self.hub.publish)
-        if times.due_ms is not None:
-            self.schedule_due(times.due_ms)
-        return SentMessage(
-            id=posted.message_id,
-            session=name,
-            created_at=from_ms(stamp),
-            held_for=held,
-            offline=offline_among(self, posted.recipients),
-        )
+        return send.answer(self.storage.write(send.store, then=send.publish))
+
+    async def send_message(
+        self, caller: str, name: str, request: SendMessageRequest
+    ) -> SentMessage:
+        """:meth:`post_message` for an event loop, which it never blocks: the write waits for
+        its commit in the group commit's writer thread. A send with work to do before its write
+        (an oversize text to store, deadlines passed) runs in a worker thread instead."""
+        if is_oversize(request) or self.has_due_work():
+            return await anyio.to_thread.run_sync(self.post_message, caller, name, request)
+        send = _Send(self, caller, name, request, self.delivery_clock())
+        return send.answer(await self.storage.write_async(send.store, then=send.publish))
 
     def _spill_oversize(
         self, caller: str, name: str, request: SendMessageRequest, stamp: int
@@ -186,3 +160,71 @@ class MessagesFeature(DeadlinesFeature):
                 deliveries.mark_read(session.session_id, caller, before, up_to_id, stamp)
 
         self.storage.write(advance)
+
+
+class _Send:
+    """One send: its write (run in the transaction), its wake-up, and its answer."""
+
+    def __init__(
+        self,
+        service: MessagesFeature,
+        caller: str,
+        name: str,
+        request: SendMessageRequest,
+        stamp: int,
+    ) -> None:
+        self.service, self.caller, self.name, self.request = service, caller, name, request
+        self.stamp = stamp
+        self.times = bounds.deadlines(stamp, request.reply_by_s, request.ttl_s)
+        self.held: list[str] = []
+        """Roles nobody holds, found inside the transaction."""
+        self.offline: list[str] = []
+        """Recipients offline now, found inside the transaction (a query only when memory
+        does not know: see :mod:`relay_server.service.last_seen`)."""
+
+    def store(self) -> Posted:
+        """Inside the write: check the send and store the message; its event."""
+        caller, name, request = self.caller, self.name, self.request
+        session = roster.roster(name).member(caller).open()
+        addressing = Addressing.of(session.session_id, request.to)
+        strangers = [c for c in addressing.clients if c not in session.members]
+        if strangers:
+            raise InvalidInput(
+                f"{strangers[0]!r} is not a participant of session {name!r}; invite it first"
+            )
+        if request.reply_to is not None:
+            messages.visible_message(caller, request.reply_to, session_id=session.session_id)
+        attachments = resolve_attachments(self.service.blobs, caller, request)
+        message_id = messages.add_message(
+            session.session_id,
+            caller,
+            text=request.text,
+            reply_to=request.reply_to,
+            recipients=addressing.clients,
+            attachments=attachments,
+            stamp=self.stamp,
+            to_roles=bool(addressing.roles),
+            deadlines=self.times,
+        )
+        addressing.record(message_id)
+        self.held[:] = addressing.held
+        readers = frozenset(addressing.readers(set(session.members)) - {caller})
+        self.offline = offline_among(self.service, readers)
+        message = request.stored(message_id, name, caller, attachments, from_ms(self.stamp))
+        return Posted(message_id, name, caller, readers, message)
+
+    def publish(self, posted: Posted) -> None:
+        """After the commit, in commit order: wake the recipients."""
+        self.service.hub.publish(posted)
+
+    def answer(self, posted: Posted) -> SentMessage:
+        """The sender's answer, once the message is durable."""
+        if self.times.due_ms is not None:
+            self.service.schedule_due(self.times.due_ms)
+        return SentMessage(
+            id=posted.message_id,
+            session=self.name,
+            created_at=from_ms(self.stamp),
+            held_for=self.held,
+            offline=self.offline,
+        )

@@ -17,7 +17,6 @@ from relay_core import Peer, from_ms, now_ms
 from relay_core.models import Presence
 from relay_server.service.base import ServiceBase
 from relay_server.service.clients import ClientsFeature
-from relay_server.storage import clients
 
 ONLINE_WINDOW_S: Final = 60.0
 """A client seen within this many seconds is online."""
@@ -44,10 +43,12 @@ def presence_judge(service: ServiceBase) -> PresenceJudge:
 
 
 def offline_among(service: ServiceBase, client_ids: Iterable[str]) -> list[str]:
-    """Those of ``client_ids`` that are offline now, sorted."""
+    """Those of ``client_ids`` that are offline now, sorted (a query only for those this
+    process has not seen lately: see :mod:`.last_seen`)."""
     judge = presence_judge(service)
-    seen = clients.last_seen_of(client_ids)
-    return sorted(c for c, at in seen.items() if judge(c, at) == "offline")
+    recent_ms = now_ms() - round(ONLINE_WINDOW_S * 1000)
+    seen = service.last_seen.since(client_ids, recent_ms)
+    return sorted(c for c, ms in seen.items() if judge(c, from_ms(ms) if ms else None) == "offline")
 
 
 class PresenceJudge:

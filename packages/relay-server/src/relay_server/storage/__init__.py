@@ -63,6 +63,13 @@ class Storage:
         commit order (see :mod:`.group_commit`)."""
         return self.group_commit.run(work, then)
 
+    async def write_async(
+        self, work: Callable[[], T], then: Callable[[T], None] | None = None
+    ) -> T:
+        """:meth:`write` from a coroutine: the event loop does not block while ``work`` waits
+        for the commit (a writer thread runs it)."""
+        return await self.group_commit.run_async(work, then)
+
     def follow_changes(
         self, on_message: Callable[[int, str, str], None], on_resync: Callable[[], None]
     ) -> Closable | None:
@@ -89,7 +96,8 @@ class Storage:
 
     def close(self) -> None:
         """Close the connections to the database (for SQLite: this thread's; a server's
-        connections all)."""
+        connections all), after the writes queued from coroutines."""
+        self.group_commit.stop()
         self._closing()
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import cast
 
 from relay_core import NotFound, Peer, from_ms
@@ -154,8 +153,9 @@ def peers(caller: str) -> list[Peer]:
     ]
 
 
-def last_seen_of(client_ids: Iterable[str]) -> dict[str, datetime | None]:
-    """When each of ``client_ids`` last called the relay (None: never); unknown ids left out."""
+def last_seen_ms_of(client_ids: Iterable[str]) -> dict[str, int | None]:
+    """When each of ``client_ids`` last called the relay, in milliseconds (None: never); unknown
+    ids left out."""
     wanted = list(client_ids)
     if not wanted:
         return {}
@@ -165,4 +165,4 @@ def last_seen_of(client_ids: Iterable[str]) -> dict[str, datetime | None]:
         .where(dialect().in_list(Client.client_id, wanted))
         .tuples(),
     )
-    return {client_id: from_ms(ms) if ms else None for client_id, ms in rows}
+    return {client_id: ms or None for client_id, ms in rows}
