@@ -218,6 +218,7 @@ def build_relay(config: ServerConfig) -> Relay:
             try:
                 replicas.stop()  # within a quarter of a second (the listener's wait)
                 service.stop_seen()
+                service.stop_delivered()
             finally:
                 service.storage.close()  # a database server's connections end with the relay
 

@@ -1,10 +1,12 @@
 """Delivery states: stored, delivered (pushed, or returned by a read or a wait), read.
 
-A send writes nothing for them. A page that a read or a wait returns is recorded as delivered
-in one statement; a live push is noted in memory and written with the others pushed within
-:data:`PUSHED_FLUSH_S`, in one statement, off the push's path (and at once when someone asks a
-status). Moving a read position records the read time of the messages it passes. So what a
-recipient was handed and read costs a write per page or batch, never one per message sent.
+A send writes nothing for them. What a push, a read or a wait hands a recipient is noted in
+memory and written with the rest handed over within :data:`DELIVERED_FLUSH_S`, in one
+statement, off every request's path (and at once when someone asks a status, with the next
+read-position move, and when the relay stops). Moving a read position records the read time of
+the messages it passes. So handing messages over costs no fsync on the way to the recipient, and
+at most one write per flush interval. A relay that dies loses at most that interval of
+"delivered" times (not the messages, not the reads).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import contextvars
 import logging
 import threading
 from collections.abc import Sequence
-from functools import partial
 from typing import Final
 
 from relay_core import Message, NotFound, QuotaExceeded, from_ms
@@ -26,69 +27,87 @@ from relay_server.storage.models import Message as MessageRow
 
 log = logging.getLogger(__name__)
 
-PUSHED_FLUSH_S: Final = 0.5
-"""Messages pushed to live connections are recorded as delivered within this many seconds."""
+DELIVERED_FLUSH_S: Final = 0.5
+"""Messages handed to recipients are recorded as delivered within this many seconds."""
+
+Handed = tuple[str, int, int]
+"""A handover noted in memory: client id, message id, milliseconds."""
 
 
 class DeliveriesFeature(ServiceBase):
     """Record what recipients were handed and read; tell a sender what became of a message."""
 
-    _pushed: list[tuple[str, int]] | None = None
-    _pushed_flush: threading.Timer | None = None
-    _pushed_lock: Final = threading.Lock()
+    _handed: list[Handed] | None = None
+    _handed_flush: threading.Timer | None = None
+    _handed_closed = False
+    _handed_lock: Final = threading.Lock()
 
     def note_pushed(self, client_id: str, message_id: int) -> None:
         """``message_id`` was pushed to a live connection of ``client_id`` (on the loop thread:
-        noted in memory, written within :data:`PUSHED_FLUSH_S`)."""
-        with self._pushed_lock:
-            if self._pushed is None:
-                self._pushed = []
-            self._pushed.append((client_id, message_id))
-            if self._pushed_flush is None:
+        noted in memory, written within :data:`DELIVERED_FLUSH_S`)."""
+        self.note_handed([(client_id, message_id, self.delivery_clock())])
+
+    def record_delivered(self, caller: str, shown: Sequence[Message]) -> None:
+        """Note the messages from others in ``shown`` as handed to ``caller`` now (written
+        within :data:`DELIVERED_FLUSH_S`; never blocks)."""
+        stamp = self.delivery_clock()
+        self.note_handed([(caller, m.id, stamp) for m in shown if m.sender != caller])
+
+    def note_handed(self, handed: list[Handed]) -> None:
+        """Note handovers in memory; a timer writes them within :data:`DELIVERED_FLUSH_S`."""
+        if not handed:
+            return
+        with self._handed_lock:
+            if self._handed is None:
+                self._handed = []
+            self._handed.extend(handed)
+            if self._handed_flush is None and not self._handed_closed:
                 # A copy of this context: it says which relay's database the models use.
                 flush = threading.Timer(
-                    PUSHED_FLUSH_S, contextvars.copy_context().run, (self._flush_on_timer,)
+                    DELIVERED_FLUSH_S, contextvars.copy_context().run, (self._flush_on_timer,)
                 )
                 flush.daemon = True
-                self._pushed_flush = flush
+                self._handed_flush = flush
                 flush.start()
 
-    def flush_pushed(self) -> None:
-        """Write the pushes noted in memory as deliveries, in one statement.
-
-        Bookkeeping only: on a full disk they are dropped (and logged); the next read records
-        the messages as delivered anyway.
-        """
-        with self._pushed_lock:
-            pairs, self._pushed = self._pushed, None
-            timer, self._pushed_flush = self._pushed_flush, None
+    def take_handed(self) -> list[Handed]:
+        """The handovers noted and not written yet, taken out of memory: for a write that
+        records them itself (before reads, so a delivery time is never a later read's)."""
+        with self._handed_lock:
+            handed, self._handed = self._handed or [], None
+            timer, self._handed_flush = self._handed_flush, None
         if timer is not None:
             timer.cancel()
-        if not pairs:
+        return handed
+
+    def flush_delivered(self) -> None:
+        """Write the handovers noted in memory, in one statement.
+
+        Bookkeeping only: on a full disk they are dropped (and logged); a later read records
+        the messages as delivered anyway.
+        """
+        handed = self.take_handed()
+        if not handed:
             return
         try:
-            self.storage.write(partial(deliveries.mark_delivered, pairs, self.delivery_clock()))
+            self.storage.write(lambda: deliveries.mark_delivered(handed))
         except QuotaExceeded as exc:
-            log.warning("%d pushes not recorded as delivered: %s", len(pairs), exc)
+            log.warning("%d handovers not recorded as delivered: %s", len(handed), exc)
+
+    def stop_delivered(self) -> None:
+        """Write what is noted and arm no more timers: the relay calls this as it stops, before
+        its store closes, so no handover is lost and no timer writes to a closed store."""
+        with self._handed_lock:
+            self._handed_closed = True
+        self.flush_delivered()
 
     def _flush_on_timer(self) -> None:
         try:
-            self.flush_pushed()
+            self.flush_delivered()
         except Exception:  # a timer thread: nobody else would hear of it
-            log.exception("pushes not recorded as delivered")
+            log.exception("handovers not recorded as delivered")
         finally:
             self.storage.close_thread()
-
-    def record_delivered(self, caller: str, shown: Sequence[Message]) -> None:
-        """Record the messages from others in ``shown`` as handed to ``caller`` now (skipped, and
-        logged, when the disk is full: reads keep working)."""
-        pairs = [(caller, message.id) for message in shown if message.sender != caller]
-        if not pairs:
-            return
-        try:
-            self.storage.write(partial(deliveries.mark_delivered, pairs, self.delivery_clock()))
-        except QuotaExceeded as exc:  # bookkeeping: a full disk must not stop reads
-            log.warning("%d messages not recorded as delivered to %s: %s", len(pairs), caller, exc)
 
     def message_status(self, caller: str, message_id: int) -> MessageStatus:
         """Each recipient's state of a message: all of them for its sender, else the caller's.
@@ -98,7 +117,7 @@ class DeliveriesFeature(ServiceBase):
                 or one of its recipients' (the three are not told apart).
         """
         bounds.message_id(message_id, "message id")
-        self.flush_pushed()
+        self.flush_delivered()
         now = self.delivery_clock()
         row = messages.visible_message(caller, message_id, now=now)
         with self.storage.transaction():

@@ -152,14 +152,20 @@ class MessagesFeature(DeadlinesFeature):
     def _advance_read(self, session: Roster, caller: str, up_to_id: int) -> None:
         """Move the read position forward, recording as read (now) what it passes."""
         stamp = self.delivery_clock()
+        handed = self.take_handed()  # written first: a delivery time is never a read time
 
         def advance() -> None:
+            deliveries.mark_delivered(handed)
             before = sessions.read_position(session, caller)
             if up_to_id > before:
                 sessions.advance_read(session.session_id, caller, up_to_id)
                 deliveries.mark_read(session.session_id, caller, before, up_to_id, stamp)
 
-        self.storage.write(advance)
+        try:
+            self.storage.write(advance)
+        except Exception:
+            self.note_handed(handed)  # kept for the next flush
+            raise
 
 
 class _Send:

@@ -26,12 +26,15 @@ from relay_server.storage.models import (
 )
 
 
-def mark_delivered(pairs: Iterable[tuple[str, int]], stamp: int) -> None:
-    """Record (client, message id) pairs as handed over at ``stamp``, where not yet recorded:
-    one statement for all of them."""
+def mark_delivered(handed: Iterable[tuple[str, int, int]]) -> None:
+    """Record (client, message id, milliseconds) handovers where not yet recorded (the first
+    time of a pair counts): one statement for all of them."""
+    first: dict[tuple[str, int], int] = {}
+    for client, message_id, stamp in handed:
+        first.setdefault((client, message_id), stamp)
     rows = [
         {Delivery.message: message_id, Delivery.client_id: client, Delivery.delivered_ms: stamp}
-        for client, message_id in dict.fromkeys(pairs)
+        for (client, message_id), stamp in first.items()
     ]
     if rows:
         Delivery.insert_many(rows).on_conflict_ignore().execute()

@@ -265,7 +265,7 @@ class _Writer:
     """The thread that leads groups for coroutines' writes, one group per ``True`` it gets."""
 
     def __init__(
-        self, context: contextvars.Context, lead: Callable[[], None], close: Callable[[], None]
+        self, context: contextvars.Context, lead: Callable[[], None], close: Callable[[], object]
     ) -> None:
         self.leads: queue.SimpleQueue[bool] = queue.SimpleQueue()
         self._lead, self._close = lead, close
