@@ -49,7 +49,16 @@ def can_read(service: RelayService, client: str, message_id: int) -> bool:
     except NotFound:
         by_id = False
     assert in_page == by_id, (client, message_id, in_page, by_id)
+    counts_agree(service, client)
     return in_page
+
+
+def counts_agree(service: RelayService, client: str) -> None:
+    """The client's session list counts what the session itself counts."""
+    detail = service.get_session(client, "team")
+    (summary,) = [s for s in service.list_sessions(client) if s.name == "team"]
+    listed = (summary.unread, summary.last_message_id)
+    assert listed == (detail.unread, detail.last_message_id), (client, listed, detail)
 
 
 def test_a_message_to_a_role_reaches_its_holder_and_only_it(service: RelayService) -> None:

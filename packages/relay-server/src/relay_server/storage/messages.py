@@ -34,13 +34,22 @@ from relay_server.storage.roles import addressed_roles
 
 
 def visible_to(caller: str, now: int | None = None) -> ModelSelect[MessageRow]:
-    """Messages the caller may read (not yet restricted to its sessions): not narrowed, sent
-    by it, addressed to it, or addressed to a role it holds in the message's session now; and
-    not expired at ``now`` (ms; default: the clock) unless it sent or read it."""
+    """Messages the caller may read (not yet restricted to its sessions): see
+    :func:`readable_by`."""
+    return MessageRow.select().where(readable_by(caller, now_ms() if now is None else now))
+
+
+def readable_by(
+    caller: str, now: int, message: type[MessageRow] | ModelAlias[MessageRow] = MessageRow
+) -> Expression:
+    """``message`` (the model or an alias) is one the caller may read: not narrowed, sent by
+    it, addressed to it, or addressed to a role it holds in the message's session now; and not
+    expired at ``now`` (ms) unless it sent or read it. The one statement of the rule: every
+    query of what a client may read uses it."""
     recipient = Recipient.alias()
     addressed = fn.EXISTS(
         recipient.select(recipient.message).where(
-            (recipient.message == MessageRow.id) & (recipient.client == caller)
+            (recipient.message == message.id) & (recipient.client == caller)
         )
     )
     role = MessageRole.alias()
@@ -50,16 +59,15 @@ def visible_to(caller: str, now: int | None = None) -> ModelSelect[MessageRow]:
         .join(
             holding,
             on=(
-                (holding.session == MessageRow.session)
+                (holding.session == message.session)
                 & (holding.role == role.role)
                 & (holding.holder == caller)
             ),
         )
-        .where(role.message == MessageRow.id)
+        .where(role.message == message.id)
     )
-    return MessageRow.select().where(
-        (~MessageRow.narrowed | (MessageRow.sender == caller) | addressed | by_role)
-        & unexpired_for(caller, now_ms() if now is None else now)
+    return (~message.narrowed | (message.sender == caller) | addressed | by_role) & unexpired_for(
+        caller, now, message
     )
 
 

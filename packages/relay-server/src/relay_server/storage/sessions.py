@@ -21,8 +21,8 @@ from relay_core import (
 )
 from relay_core import Participant as ParticipantInfo
 from relay_server.storage import roster
-from relay_server.storage.messages import unexpired_for
-from relay_server.storage.models import Client, Message, Participant, Recipient, Session, database
+from relay_server.storage.messages import readable_by
+from relay_server.storage.models import Client, Message, Participant, Session, database
 from relay_server.storage.prepared import Prepared
 from relay_server.storage.roster import Roster
 
@@ -165,17 +165,8 @@ def session_summaries(caller: str, include_closed: bool, now: int) -> list[Sessi
     that have not expired at ``now`` for it).
     Listing thousands of sessions is one query, not three a session.
     """
-    message, recipient, others = Message.alias("m"), Recipient.alias("r"), Participant.alias("p2")
-    addressed = fn.EXISTS(
-        recipient.select(SQL("1")).where(
-            (recipient.message == message.id) & (recipient.client == caller)
-        )
-    )
-    readable = (
-        (message.session == Session.id)
-        & (~message.narrowed | (message.sender == caller) | addressed)
-        & unexpired_for(caller, now, message)
-    )
+    message, others = Message.alias("m"), Participant.alias("p2")
+    readable = (message.session == Session.id) & readable_by(caller, now, message)
     last_id = message.select(message.id).where(readable).order_by(message.id.desc()).limit(1)
     unread = message.select(fn.COUNT(message.id)).where(
         readable & (message.id > Participant.last_read_id) & (message.sender != caller)
