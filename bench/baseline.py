@@ -32,6 +32,7 @@ from starlette.types import ASGIApp
 from relay_core.wire import HEALTH_PATH, MCP_PATH
 from relay_server.config import hash_token
 from relay_server.middleware.auth import Authenticator, AuthMiddleware
+from relay_server.serving import quiet_fastmcp_telemetry
 
 ECHO_PATH = "/api/v1/echo"
 PING_PATH = "/api/v1/ping"
@@ -88,7 +89,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, required=True)
     port = parser.parse_args().port
-    # The same options as relay_server.cli.serving.serve; keep the two in step.
+    # The same settings as relay_server.cli.serving.serve; keep the two in step.
+    quiet_fastmcp_telemetry()
     uvicorn.run(
         build_app(os.environ["RELAY_TOKEN"]),
         host="127.0.0.1",

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import socket
 from collections.abc import Callable
 from typing import Any, Final
 
+import fastmcp
 import uvicorn
 from sse_starlette.sse import AppStatus
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -53,6 +55,20 @@ def uvicorn_options(config: ServerConfig) -> dict[str, Any]:
         "h11_max_incomplete_event_size": 64 * 1024,  # request line and headers
         **config.tls_options(),  # HTTPS with the certificate `init --tls` made
     }
+
+
+TELEMETRY_VARIABLE: Final = "FASTMCP_TELEMETRY_MODE"
+
+
+def quiet_fastmcp_telemetry() -> None:
+    """Switch FastMCP's OpenTelemetry spans off, unless :data:`TELEMETRY_VARIABLE` chose a mode.
+
+    The relay ships no tracing, so FastMCP's spans are recorded by nobody, yet building them
+    took 5% of an MCP tool call's CPU. Someone who runs an OpenTelemetry SDK beside the relay
+    sets the variable to ``native`` and gets them back.
+    """
+    if TELEMETRY_VARIABLE not in os.environ:
+        fastmcp.settings.telemetry_mode = "off"
 
 
 def listen(host: str, port: int) -> socket.socket:

@@ -55,7 +55,12 @@ def serve(
 ) -> None:
     """Run the relay: MCP at /mcp, the HTTP API at /api/v1, files at /blobs."""
     from relay_server.app import build_relay
-    from relay_server.serving import RelayServer, listen, uvicorn_options
+    from relay_server.serving import (
+        RelayServer,
+        listen,
+        quiet_fastmcp_telemetry,
+        uvicorn_options,
+    )
 
     config = load(
         config_file,
@@ -69,6 +74,7 @@ def serve(
     config.refuse_insecure_listen()
     config.tls_options()  # missing TLS files stop serve before it binds the port
     configure_logging(config.log_level)
+    quiet_fastmcp_telemetry()
     sock = listen(config.host, config.port)  # before anything else: a taken port says so
     relay = build_relay(config)
     if not config.tls and not is_loopback(config.host):
