@@ -106,6 +106,10 @@ def _messages(rng: random.Random) -> Iterator[tuple[str, str, str, list[str], li
     yield "team", "alpha", "zanzibar for carol", ["carol"], []
     yield "side", "bravo", "zanzibar in side", [], []
     yield "team", "carol", "a zanzibar note, zanzibar", [], []
+    # A text and a file name ranked alike (PostgreSQL's ts_rank): the newer message comes first.
+    yield "team", "alpha", "manifest", [], []
+    yield "team", "bravo", "see attached", [], ["manifest"]
+    yield "team", "alpha", "manifest", [], []
 
 
 def _answers(service: RelayService) -> dict[str, Any]:
