@@ -13,9 +13,10 @@ search works in three steps, each on as few rows as it can:
 3. Snippets and matching file names are made for the page's hits only.
 
 The answer is the one a single statement joining every match to the visibility rules gives (a
-test pins it). The steps are separate statements: a message committed while a search that needs
-several batches runs may shift the ranks (bm25 counts the whole index), and then a match may
-show a rank apart from where it would have; none shows twice.
+test pins it). The steps are separate statements: a message committed while a search reads its
+second batch may shift the ranks a little (bm25 counts the whole index), and then that page can
+differ slightly (a match ordered or left out otherwise) from either moment's single statement;
+a hit never shows twice.
 """
 
 from __future__ import annotations
