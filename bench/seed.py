@@ -63,6 +63,20 @@ async def send(relay: Server, sender: str, session: str, text: str, **extra: obj
     return int(answer["id"])
 
 
+def seed_session(stamp: int, session: str, writer: str, reader: str) -> int:
+    """Clients ``writer`` and ``reader`` (may be one) and their session ``session``, in the open
+    database's current transaction; the session's id."""
+    clients = dict.fromkeys((writer, reader))
+    models.Client.insert_many([{"client_id": c, "created_ms": stamp} for c in clients]).execute()
+    session_id: int = models.Session.insert(
+        name=session, created_by=writer, created_ms=stamp
+    ).execute()
+    models.Participant.insert_many(
+        [{"session": session_id, "client": c, "joined_ms": stamp} for c in clients]
+    ).execute()
+    return session_id
+
+
 def fill_store(data_dir: Path, count: int, session: str, writer: str, reader: str) -> None:
     """Write a relay's SQLite file directly: one session of ``count`` messages.
 
@@ -90,15 +104,7 @@ def fill_store(data_dir: Path, count: int, session: str, writer: str, reader: st
             f"VALUES ({', '.join('?' * len(columns))})"
         )
         with db.atomic():
-            models.Client.insert_many(
-                [{"client_id": c, "created_ms": stamp} for c in (writer, reader)]
-            ).execute()
-            session_id = models.Session.insert(
-                name=session, created_by=writer, created_ms=stamp
-            ).execute()
-            models.Participant.insert_many(
-                [{"session": session_id, "client": c, "joined_ms": stamp} for c in (writer, reader)]
-            ).execute()
+            session_id = seed_session(stamp, session, writer, reader)
             db.connection().executemany(
                 insert,
                 (

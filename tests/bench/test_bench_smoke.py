@@ -152,3 +152,22 @@ def test_the_postgresql_figure_runs_one_and_two_replicas_beside_sqlite(tmp_path,
         assert row["status"] == "INFO"
         assert row["value"] > 0
         assert row["baseline"] > 0
+
+
+def test_the_search_store_bench_times_each_search_and_finds_the_rare_word(tmp_path, postgres_url):
+    """``python -m bench.search_store`` on a small store of each backend (PostgreSQL in a schema
+    of its own, dropped at the end): it builds the store, then times three searches."""
+    for backend in (["--dir", str(tmp_path / "store")], ["--postgres"]):
+        command = [sys.executable, "-m", "bench.search_store", "--size", "500", "--runs", "1"]
+        finished = subprocess.run(
+            [*command, *backend], cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
+        assert finished.returncode == 0, finished.stderr[-3000:]
+        ready, *searches = finished.stdout.splitlines()
+        assert ready.startswith("store of 500 messages ready")
+        found = [(line.split()[0], line.split()[1], line.split()[-2]) for line in searches]
+        assert found == [
+            ("page-reader", "zanzibar:", "5"),
+            ("page-reader", "migration:", "20"),
+            ("search-outsider", "migration:", "0"),
+        ]

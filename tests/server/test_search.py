@@ -190,3 +190,20 @@ def test_an_invited_client_finds_the_history_it_may_now_read(service: RelayServi
     assert ids(service.search_messages("bravo", "friday", session="team")) == [earlier]
     service.invite("alpha", "later", InviteRequest(clients=["bravo"]))
     assert len(service.search_messages("bravo", "friday").hits) == 2
+
+
+def test_a_page_of_few_readable_matches_is_the_best_of_them_at_any_limit(
+    service: RelayService,
+) -> None:
+    """Of 24 matches ranked apart (the more often the word, the better), carol may read every
+    third: a page must pass over the others wherever a batch of the index's ranking ends."""
+    sent = [
+        send(service, "alpha", "migration " * (24 - k) + "end", to=[] if k % 3 == 2 else ["bravo"])
+        for k in range(24)
+    ]
+    readable = sent[2::3]
+    assert ids(service.search_messages("alpha", "migration", limit=24)) == sent
+    for limit in range(1, 10):
+        page = service.search_messages("carol", "migration", limit=limit)
+        assert ids(page) == readable[:limit], limit
+        assert page.more is (limit < len(readable))

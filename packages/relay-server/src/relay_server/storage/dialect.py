@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, cast
 
-from peewee import Database, Expression, Field, SelectBase
+from peewee import ColumnBase, Database, Expression, SelectBase
 
 from relay_core import InvalidInput
 
@@ -33,6 +33,14 @@ class Cursor(Protocol):
         """The remaining rows."""
         ...
 
+    def fetchmany(self, size: int) -> list[Any]:
+        """Up to ``size`` of the remaining rows; none when they are all read."""
+        ...
+
+    def close(self) -> None:
+        """Done with it, read to the end or not (SQLite ends the statement's read)."""
+        ...
+
     def __iter__(self) -> Iterator[Any]: ...
 
 
@@ -44,6 +52,31 @@ def execute_sql(db: Database, sql: str, params: Sequence[object] = ()) -> Cursor
     """
     run = cast("Callable[[str, Sequence[object]], Cursor]", db.execute_sql)
     return run(sql, params)
+
+
+class TextIndex(Protocol):
+    """The queries a search asks of a backend's full-text index of message texts and attachment
+    names (see :mod:`relay_server.storage.search`). Each is a query to run, not its rows."""
+
+    def text_ranks(self, query: str) -> SelectBase:
+        """``(message_id, rank)`` of each message whose text matches ``query``, from the index
+        alone: a lower rank matches better; best first, equal ranks newest first."""
+        ...
+
+    def name_ranks(self, query: str) -> SelectBase:
+        """``(message_id, rank)`` of each attachment whose name matches ``query``, ordered as
+        :meth:`text_ranks`'s (ranks of the two compare); a message comes once per attachment."""
+        ...
+
+    def text_snippets(self, query: str, message_ids: Sequence[int]) -> SelectBase:
+        """``(message_id, snippet)`` of those of ``message_ids`` whose text matches ``query``:
+        the part of the text where it matches, matched words marked."""
+        ...
+
+    def first_names(self, query: str, message_ids: Sequence[int]) -> SelectBase:
+        """``(message_id, file)`` of those of ``message_ids`` with an attachment whose name
+        matches ``query``: the least such name."""
+        ...
 
 
 class Dialect(Protocol):
@@ -60,7 +93,7 @@ class Dialect(Protocol):
         not even after the newest row is deleted (message ids are cursors)."""
         ...
 
-    def in_list(self, field: Field, values: Iterable[object]) -> Expression:
+    def in_list(self, field: ColumnBase, values: Iterable[object]) -> Expression:
         """``field IN values``, as one statement whatever the number of values."""
         ...
 
@@ -81,9 +114,9 @@ class Dialect(Protocol):
         already stored, and keep it in step with every later insert and delete."""
         ...
 
-    def text_hits(self, query: str) -> SelectBase:
-        """``(message_id, rank, snippet, file)`` for each message whose text (``snippet`` says
-        where) or attachment name (``file``) matches ``query``; a lower rank matches better."""
+    @property
+    def text_index(self) -> TextIndex:
+        """The queries of the backend's full-text index (its ``search`` module)."""
         ...
 
     def announce_changes(self, db: Database) -> None:

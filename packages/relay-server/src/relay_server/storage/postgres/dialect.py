@@ -10,9 +10,10 @@ import contextlib
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Final
 
-from peewee import Database, Expression, Field, SelectBase, Value, fn
+from peewee import ColumnBase, Database, Expression, Value, fn
 
 from relay_core import InvalidInput
+from relay_server.storage.dialect import TextIndex
 from relay_server.storage.postgres import notifications, search
 
 
@@ -24,7 +25,10 @@ class PostgresDialect:
     """A 64-bit key from a sequence: a sequence never hands a value out twice, not even after the
     newest row is deleted or a transaction that took one rolls back."""
 
-    def in_list(self, field: Field, values: Iterable[object]) -> Expression:
+    text_index: Final[TextIndex] = search
+    """Search by the GIN indexes of ``to_tsvector``, ranked by ``ts_rank`` (see :mod:`.search`)."""
+
+    def in_list(self, field: ColumnBase, values: Iterable[object]) -> Expression:
         """``field = ANY(array)``: one parameter, the same SQL for any number of values."""
         # converter=False: the field would turn the whole list into one value (str of a list).
         return field == fn.ANY(Value(list(values), converter=False, unpack=False))
@@ -42,10 +46,6 @@ class PostgresDialect:
     def create_text_index(self, db: Database) -> None:
         """GIN indexes over ``to_tsvector`` of texts and attachment names (see :mod:`.search`)."""
         search.create_text_index(db)
-
-    def text_hits(self, query: str) -> SelectBase:
-        """Matches of ``websearch_to_tsquery``, ranked by ``ts_rank``."""
-        return search.text_hits(query)
 
     def announce_changes(self, db: Database) -> None:
         """Triggers that NOTIFY the relay's channel (see :mod:`.notifications`)."""

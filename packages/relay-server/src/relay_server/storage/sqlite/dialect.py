@@ -15,10 +15,10 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Final
 
-from peewee import SQL, Database, Expression, Field, SelectBase
+from peewee import SQL, ColumnBase, Database, Expression
 
 from relay_core import InvalidInput
-from relay_server.storage.dialect import Cursor, execute_sql
+from relay_server.storage.dialect import Cursor, TextIndex, execute_sql
 from relay_server.storage.sqlite import search
 
 _NEW_SUFFIX: Final = "_retyped"
@@ -33,7 +33,10 @@ class SqliteDialect:
     largest id it handed out (in ``sqlite_sequence``) and never hand it out again: without it,
     deleting the newest message would give its id to the next one, behind readers' cursors."""
 
-    def in_list(self, field: Field, values: Iterable[object]) -> Expression:
+    text_index: Final[TextIndex] = search
+    """Search by the FTS5 indexes, ranked by bm25 (see :mod:`.search`)."""
+
+    def in_list(self, field: ColumnBase, values: Iterable[object]) -> Expression:
         """``field IN values`` with one statement for any number of values.
 
         A plain ``IN (?, ?, ...)`` is new SQL for every length, and every SQLite connection (one
@@ -79,10 +82,6 @@ class SqliteDialect:
     def create_text_index(self, db: Database) -> None:
         """FTS5 indexes kept in step by triggers (see :mod:`.search`)."""
         search.create_text_index(db)
-
-    def text_hits(self, query: str) -> SelectBase:
-        """Matches in the FTS5 indexes, ranked by bm25."""
-        return search.text_hits(query)
 
     def announce_changes(self, db: Database) -> None:
         """Nothing: a SQLite relay is one process, whose event hub hears every message."""

@@ -12,6 +12,7 @@ migration that rebuilds ``message`` or ``attachment`` must call :func:`create_te
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 from peewee import SQL, Column, Database, Expression, OperationalError, SelectBase, Table, fn
@@ -19,7 +20,7 @@ from peewee import SQL, Column, Database, Expression, OperationalError, SelectBa
 from relay_core import InvalidInput
 from relay_core.search import HIT_CLOSE, HIT_OPEN
 from relay_server.storage.dialect import execute_sql
-from relay_server.storage.models import Attachment
+from relay_server.storage.models import Attachment, database, dialect
 
 _TOKENIZER: Final = "unicode61 remove_diacritics 2"
 _SNIPPET_WORDS: Final = 16
@@ -57,8 +58,10 @@ def create_text_index(db: Database) -> None:
         execute_sql(db, f"INSERT INTO {index} ({index}) VALUES ('rebuild')")
 
 
-_MESSAGE_TEXT: Final = Table("message_text", ("rowid", "text"))
-_ATTACHMENT_NAME: Final = Table("attachment_name", ("rowid", "filename"))
+# Bound to the models' database, so that queries on them run by themselves, not only as parts
+# of queries on the models.
+_MESSAGE_TEXT: Final = Table("message_text", ("rowid", "text")).bind(database)
+_ATTACHMENT_NAME: Final = Table("attachment_name", ("rowid", "filename")).bind(database)
 
 
 def _matches(index: Table, query: str) -> Expression:
@@ -66,30 +69,60 @@ def _matches(index: Table, query: str) -> Expression:
     return Expression(SQL(index.__name__), "MATCH", query)
 
 
-def text_hits(query: str) -> SelectBase:
-    """``(message_id, rank, snippet, file)`` for every message whose text or attachment name
-    matches ``query``; a lower rank is a better match (FTS5's bm25)."""
-    texts, names = _MESSAGE_TEXT, _ATTACHMENT_NAME
-    in_texts = texts.select(
-        Column(texts, "rowid").alias("message_id"),
-        fn.bm25(SQL("message_text")).alias("rank"),
-        fn.snippet(SQL("message_text"), 0, HIT_OPEN, HIT_CLOSE, "…", _SNIPPET_WORDS).alias(
-            "snippet"
-        ),
-        SQL("NULL").alias("file"),
-    ).where(_matches(texts, query))
-    in_names = (
-        names.select(
-            Attachment.message.alias("message_id"),
-            fn.bm25(SQL("attachment_name")).alias("rank"),
-            SQL("NULL").alias("snippet"),
-            Attachment.filename.alias("file"),
-        )
+def text_ranks(query: str) -> SelectBase:
+    """``(message_id, rank)`` of every message whose text matches ``query``, best first (a
+    lower rank is a better match: FTS5's bm25), equal ranks newest first.
+
+    Only the index is read: bm25 needs the words' positions and each text's length, never the
+    text itself, and SQLite keeps just the best rows a LIMIT asks for while it sorts.
+    """
+    texts = _MESSAGE_TEXT
+    rowid = Column(texts, "rowid")
+    ranked: SelectBase = (
+        texts.select(rowid.alias("message_id"), Column(texts, "rank"))
+        .where(_matches(texts, query))
+        .order_by(Column(texts, "rank"), rowid.desc())
+    )
+    return ranked
+
+
+def name_ranks(query: str) -> SelectBase:
+    """``(message_id, rank)`` of every attachment whose name matches ``query``, best first, equal
+    ranks newest message first; a message with several such attachments comes once for each."""
+    names = _ATTACHMENT_NAME
+    rank = Column(names, "rank")
+    ranked: SelectBase = (
+        names.select(Attachment.message.alias("message_id"), rank)
         .join(Attachment, on=(Attachment.id == Column(names, "rowid")))
         .where(_matches(names, query))
+        .order_by(rank, Attachment.message.desc(), Attachment.id)
     )
-    query_: SelectBase = in_texts.union_all(in_names)
-    return query_
+    return ranked
+
+
+def text_snippets(query: str, message_ids: Sequence[int]) -> SelectBase:
+    """``(message_id, snippet)`` of those of ``message_ids`` whose text matches ``query``: where
+    it matches, the matched words marked."""
+    texts = _MESSAGE_TEXT
+    rowid = Column(texts, "rowid")
+    snippet = fn.snippet(SQL("message_text"), 0, HIT_OPEN, HIT_CLOSE, "…", _SNIPPET_WORDS)
+    found: SelectBase = texts.select(rowid.alias("message_id"), snippet.alias("snippet")).where(
+        _matches(texts, query) & dialect().in_list(rowid, message_ids)
+    )
+    return found
+
+
+def first_names(query: str, message_ids: Sequence[int]) -> SelectBase:
+    """``(message_id, file)`` of those of ``message_ids`` with an attachment whose name matches
+    ``query``: the first such name in order."""
+    names = _ATTACHMENT_NAME
+    found: SelectBase = (
+        names.select(Attachment.message.alias("message_id"), fn.MIN(Attachment.filename))
+        .join(Attachment, on=(Attachment.id == Column(names, "rowid")))
+        .where(_matches(names, query) & dialect().in_list(Attachment.message, message_ids))
+        .group_by(Attachment.message)
+    )
+    return found
 
 
 def query_problem(error: Exception) -> InvalidInput | None:
