@@ -22,7 +22,7 @@ import pytest
 import responses
 from click.testing import CliRunner, Result
 
-import relay_client.api as api
+import relay_client.api.connection as api_connection
 from relay_client import ClientConfig, DataPaths
 from relay_client.cli import cli
 from relay_core import (
@@ -48,7 +48,7 @@ ME = "alice-laptop"
 @pytest.fixture(autouse=True)
 def no_retry_pause(monkeypatch):
     """Retries happen at once: tests never sleep."""
-    monkeypatch.setattr(api, "RETRY_BACKOFF_S", 0.0)
+    monkeypatch.setattr(api_connection, "RETRY_BACKOFF_S", 0.0)
 
 
 @pytest.fixture

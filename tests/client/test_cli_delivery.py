@@ -1,10 +1,12 @@
-"""``agent-relay send --reply-by/--ttl``, ``message status`` and oversize text, against a real
-relay."""
+"""``agent-relay send --reply-by/--ttl`` (and ``send-file``'s), ``message status`` and oversize
+text, against a real relay."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
+from datetime import datetime, timedelta
 
 import pytest
 import requests
@@ -79,6 +81,56 @@ def test_a_bad_duration_is_a_usage_error_and_sends_nothing(world, run) -> None:
 
 def test_a_reply_by_after_the_expiry_is_refused_by_the_relay(world, run) -> None:
     result = run("send", world["session"], "ping", "--reply-by", "2h", "--ttl", "1h")
+    assert result.exit_code != 0
+    assert "reply_by_s" in result.stderr
+    assert bob_reads(world) == []
+
+
+def deadlines_of(run, message_id: int) -> tuple[timedelta, timedelta]:
+    """A message's reply-by and expiry, as times after it was sent."""
+    shown = run("message", "status", str(message_id), "--json")
+    assert shown.exit_code == 0, shown.output
+    status = json.loads(shown.stdout)
+    created = datetime.fromisoformat(status["created_at"])
+    return (
+        datetime.fromisoformat(status["reply_by"]) - created,
+        datetime.fromisoformat(status["expires_at"]) - created,
+    )
+
+
+def test_send_file_gives_its_message_a_reply_by_and_an_expiry(world, run, tmp_path) -> None:
+    path = tmp_path / "build.log"
+    path.write_text("build 4127: green\n")
+    sent = run("send-file", world["session"], str(path), "--reply-by", "10m", "--ttl", "1h30m")
+    reply_by, expires = deadlines_of(run, sent_id(sent))
+    assert abs(reply_by - timedelta(minutes=10)) < timedelta(seconds=1)
+    assert abs(expires - timedelta(minutes=90)) < timedelta(seconds=1)
+    [message] = bob_reads(world)
+    assert [a["filename"] for a in message["attachments"]] == ["build.log"]
+
+
+@pytest.mark.parametrize("option", ["--reply-by", "--ttl"])
+def test_send_file_with_a_bad_duration_uploads_and_sends_nothing(
+    world, run, tmp_path, option
+) -> None:
+    path = tmp_path / "build.log"
+    path.write_bytes(uuid.uuid4().bytes)
+    result = run("send-file", world["session"], str(path), option, "31d")
+    assert result.exit_code == 2
+    assert "at most 30 days" in result.stderr
+    assert bob_reads(world) == []
+    relay = world["relay"]
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    held = requests.head(
+        f"{relay.url}/blobs/{digest}", headers=relay.headers(world["me"]), timeout=10
+    )
+    assert held.status_code == 404
+
+
+def test_send_file_with_a_reply_by_after_the_expiry_sends_nothing(world, run, tmp_path) -> None:
+    path = tmp_path / "build.log"
+    path.write_text("build 4127: green\n")
+    result = run("send-file", world["session"], str(path), "--reply-by", "2h", "--ttl", "1h")
     assert result.exit_code != 0
     assert "reply_by_s" in result.stderr
     assert bob_reads(world) == []

@@ -79,6 +79,13 @@ def test_onboard_with_a_bad_flag_writes_nothing(data_paths, run):
     assert not data_paths.config.exists()
 
 
+def test_onboard_as_the_relays_own_id_is_refused_and_writes_nothing(data_paths, run):
+    result = run("onboard", "--relay-url", RELAY, "--client-id", "relay", "--no-check")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: invalid: client id 'relay' is reserved")
+    assert not data_paths.config.exists()
+
+
 def test_onboard_with_a_bad_peer_is_invalid(data_paths, run):
     result = run("onboard", "--no-input", "--no-check", "--add-peer", "bob")
     assert result.stderr == "Error: invalid: peer 'bob' is not NAME=CLIENT_ID\n"

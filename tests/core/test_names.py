@@ -4,14 +4,21 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from relay_core import (
+    ClientIdentity,
+    CreateSessionRequest,
     InvalidInput,
+    InviteRequest,
+    Message,
     SessionName,
     safe_file_name,
     safe_filename,
+    validate_client_id,
+    validate_client_identity,
     validate_filename,
     validate_name,
 )
-from relay_core.names import FILENAME_MAX_BYTES, NAME_MAX_CHARS
+from relay_core.names import FILENAME_MAX_BYTES, NAME_MAX_CHARS, RESERVED_CLIENT_IDS
+from relay_core.wire import RELAY_SENDER
 
 NAME_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789._-"
 valid_names = st.from_regex(r"\A[a-z0-9][a-z0-9._-]{0,63}\Z").filter(
@@ -100,6 +107,41 @@ def test_name_types_in_models_raise_validation_errors():
     assert Holder(session="ok").session == "ok"
     with pytest.raises(ValidationError, match="session name"):
         Holder(session="../up")
+
+
+def test_no_client_may_take_the_id_the_relay_writes_its_own_messages_under():
+    assert RELAY_SENDER in RESERVED_CLIENT_IDS
+    with pytest.raises(InvalidInput, match="'relay' is reserved") as caught:
+        validate_client_identity(RELAY_SENDER)
+    assert caught.value.code == "invalid"
+
+    class Holder(BaseModel):
+        client: ClientIdentity
+
+    with pytest.raises(ValidationError, match="reserved"):
+        Holder(client=RELAY_SENDER)
+    with pytest.raises(InvalidInput, match="reserved"):
+        CreateSessionRequest.parse({"name": "team", "participants": ["alpha", RELAY_SENDER]})
+    with pytest.raises(InvalidInput, match="reserved"):
+        InviteRequest.parse({"clients": [RELAY_SENDER]})
+
+
+def test_the_relays_own_id_is_still_a_valid_sender_and_near_names_are_free():
+    assert validate_client_id(RELAY_SENDER) == RELAY_SENDER
+    bounce = Message.parse_answer(
+        {
+            "id": 7,
+            "session": "team",
+            "sender": RELAY_SENDER,
+            "to": ["alpha"],
+            "reply_to": 6,
+            "text": "Message #6 was not read by its reply-by time",
+            "created_at": "2026-12-03T08:00:00.000Z",
+        }
+    )
+    assert bounce.sender == RELAY_SENDER
+    for name in ("relay-1", "relays", "my-relay", "relay.lan"):
+        assert validate_client_identity(name) == name
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ from relay_client.files import (
     read_text,
     write_atomic,
 )
-from relay_core import InvalidInput, NotFound, validate_client_id, wire
+from relay_core import InvalidInput, NotFound, validate_client_identity, wire
 
 KEYS: Final = ("relay_url", "client_id", "token", "ca_cert")
 REQUIRED_KEYS: Final = ("relay_url", "client_id")
@@ -113,7 +113,7 @@ class ClientConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "relay_url", normalise_relay_url(self.relay_url))
-        validate_client_id(self.client_id)
+        validate_client_identity(self.client_id)
         validate_token(self.token)
         validate_ca_cert(self.ca_cert)
 
@@ -186,7 +186,7 @@ class _BadValue(Exception):
 
 _CHECKS: Final = {
     "relay_url": normalise_relay_url,
-    "client_id": validate_client_id,
+    "client_id": validate_client_identity,
     "token": validate_token,
     "ca_cert": validate_ca_cert,
 }

@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from relay_core.blobs import Digest
 from relay_core.errors import InvalidInput, RelayError, describe_validation_error
-from relay_core.names import Address, ClientId, FileName, RoleName, SessionName
+from relay_core.names import Address, ClientId, ClientIdentity, FileName, RoleName, SessionName
 from relay_core.timestamps import Timestamp
 from relay_core.wire import (
     MAX_ATTACHMENTS,
@@ -249,7 +249,7 @@ class CreateSessionRequest(RequestModel):
     """A new named session; its creator always becomes a participant."""
 
     name: SessionName = Field(description="Session name: lowercase letters, digits, '-', '_', '.'.")
-    participants: list[ClientId] = Field(
+    participants: list[ClientIdentity] = Field(
         default_factory=list,
         max_length=MAX_PARTICIPANTS,
         description="Client ids to add besides the creator.",
@@ -267,7 +267,7 @@ class CreateSessionRequest(RequestModel):
 class InviteRequest(RequestModel):
     """Add participants to a session."""
 
-    clients: list[ClientId] = Field(
+    clients: list[ClientIdentity] = Field(
         min_length=1, max_length=MAX_PARTICIPANTS, description="Client ids to add."
     )
 

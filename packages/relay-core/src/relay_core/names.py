@@ -59,8 +59,36 @@ def validate_name(value: object, kind: str = "name") -> str:
 
 
 def validate_client_id(value: object) -> str:
-    """Validate a client id (the identity of one agent machine or person)."""
+    """Validate a client id (the identity of one agent machine or person).
+
+    Reserved ids pass: the relay's own messages carry :data:`RELAY_SENDER` as their sender.
+    Where a client takes an id as its own, use :func:`validate_client_identity`.
+    """
     return validate_name(value, "client id")
+
+
+RELAY_SENDER: Final = "relay"
+"""The sender of the messages the relay itself writes (bounces)."""
+RESERVED_CLIENT_IDS: Final = frozenset({RELAY_SENDER})
+"""Client ids the relay uses itself, which no client may take: a client called ``relay`` could
+write messages that read as the relay's, and would read the relay's notices to others as their
+sender."""
+
+
+def validate_client_identity(value: object) -> str:
+    """Validate a client id that a client takes as its own (registers, authenticates as, is
+    invited as): a valid client id that the relay does not use itself.
+
+    Raises:
+        InvalidInput: not a valid client id, or one of :data:`RESERVED_CLIENT_IDS`.
+    """
+    validate_client_id(value)
+    if value in RESERVED_CLIENT_IDS:
+        raise InvalidInput(
+            f"client id {value!r} is reserved: the relay sends its own notices (reply-by and "
+            "expiry) under it; choose another client id"
+        )
+    return str(value)
 
 
 def validate_session_name(value: object) -> str:
@@ -91,6 +119,8 @@ def validate_address(value: object) -> str:
 
 
 ClientId = Annotated[str, pydantic_check(validate_client_id)]
+ClientIdentity = Annotated[str, pydantic_check(validate_client_identity)]
+"""A client id a client may hold: not one the relay uses itself (participants, invitees)."""
 RoleName = Annotated[str, pydantic_check(validate_role)]
 Address = Annotated[str, pydantic_check(validate_address)]
 SessionName = Annotated[str, pydantic_check(validate_session_name)]

@@ -10,6 +10,7 @@ from typing import Final
 from urllib.parse import quote
 
 from relay_core.blobs import validate_digest
+from relay_core.names import RELAY_SENDER as RELAY_SENDER  # defined where it is reserved
 from relay_core.names import validate_session_name
 
 # --- identity -------------------------------------------------------------------------------
@@ -86,8 +87,6 @@ MAX_SENT_TEXT_BYTES: Final = 8 * 1024 * 1024
 configured lower refuses past its own limit). Longer text goes as a file (``send-file``)."""
 MAX_DEADLINE_S: Final = 30 * 24 * 3600
 """The longest ``reply_by_s`` or ``ttl_s`` a message may be given: 30 days."""
-RELAY_SENDER: Final = "relay"
-"""The sender of the messages the relay itself writes (bounces)."""
 MAX_DESCRIPTION_CHARS: Final = 1000
 MAX_PARTICIPANTS: Final = 256
 MAX_RECIPIENTS: Final = MAX_PARTICIPANTS

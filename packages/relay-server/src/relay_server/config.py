@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from relay_core import InvalidInput, validate_client_id
+from relay_core import InvalidInput, validate_client_identity
 from relay_core.wire import (
     DEFAULT_BLOB_QUOTA_BYTES,
     DEFAULT_HOST,
@@ -168,7 +168,7 @@ class ServerConfig(BaseModel):
     @classmethod
     def _a_client_id(cls, value: str | None) -> str | None:
         try:
-            return None if value is None else validate_client_id(value)
+            return None if value is None else validate_client_identity(value)
         except InvalidInput as exc:
             raise ValueError(str(exc)) from None
 

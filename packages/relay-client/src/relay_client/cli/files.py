@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from relay_client.cli.app import App, echo_json, json_option, pass_app
+from relay_client.cli.durations import deadline_options
 from relay_client.cli.messages import recipients_option, reply_option
 from relay_client.cli.progress import TransferBar
 from relay_client.cli.render import format_bytes, visible
@@ -24,6 +25,7 @@ _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 @click.option("--mime", help="Media type (default: guessed from the file name).")
 @recipients_option
 @reply_option
+@deadline_options
 @json_option
 @pass_app
 def send_file(
@@ -34,6 +36,8 @@ def send_file(
     mime: str | None,
     recipients: tuple[str, ...],
     reply_to: int | None,
+    reply_by_s: float | None,
+    ttl_s: float | None,
     as_json: bool,
 ) -> None:
     """Upload PATH (unless the relay already has its bytes) and send it to SESSION.
@@ -59,7 +63,12 @@ def send_file(
     }
     text = note or f"{filename} ({format_bytes(upload.size)})"
     sent = app.client.send_message(
-        session, text, to=to, reply_to=reply_to, attachments=[attachment]
+        session,
+        text,
+        to=to,
+        reply_to=reply_to,
+        attachments=[attachment],
+        deadlines={"reply_by_s": reply_by_s, "ttl_s": ttl_s},
     )
     if as_json:
         # The sent message as `tail --json` prints it, and whether its bytes had to travel.

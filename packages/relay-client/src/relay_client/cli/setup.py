@@ -27,6 +27,7 @@ from relay_core import (
     RelayError,
     WhoAmI,
     validate_client_id,
+    validate_client_identity,
     wire,
 )
 
@@ -133,7 +134,7 @@ def onboard(
     secret = token if token is not None else (existing.token if existing else "")
     if interactive:
         url = click.prompt("Relay URL", default=url, value_proc=_checked_by(normalise_relay_url))
-        me = click.prompt("Client id", default=me, value_proc=_checked_by(validate_client_id))
+        me = click.prompt("Client id", default=me, value_proc=_checked_by(validate_client_identity))
         note = " (Enter keeps the current one)" if secret else " (Enter for an open relay)"
         secret = click.prompt(
             f"Token{note}",

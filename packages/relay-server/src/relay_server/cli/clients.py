@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from relay_core import from_ms, validate_client_id
+from relay_core import from_ms, validate_client_id, validate_client_identity
 from relay_server.cli.group import config_options, load
 from relay_server.cli.init import relay_url
 from relay_server.config import hash_token
@@ -26,7 +26,7 @@ def add_client(config_file: Path | None, data_dir: Path | None, client_id: str) 
     """
     from relay_server.app import build_service
 
-    validate_client_id(client_id)
+    validate_client_identity(client_id)
     config = load(config_file, data_dir=data_dir)
     token = secrets.token_urlsafe(32)
     replaced = build_service(config).register_client(client_id, hash_token(token))

@@ -30,7 +30,7 @@ from fastmcp.server.auth import AccessToken
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from relay_core import Forbidden, RelayError, Unauthorized, validate_client_id
+from relay_core import Forbidden, RelayError, Unauthorized, validate_client_identity
 from relay_core.models import AuthMode
 from relay_core.wire import (
     BEARER_PREFIX,
@@ -97,7 +97,8 @@ class Authenticator:
         Raises:
             Unauthorized: the token is missing or wrong.
             Forbidden: ``X-Client-Id`` names another client than a per-client token.
-            InvalidInput: ``X-Client-Id`` is missing or not a valid name where it is needed.
+            InvalidInput: ``X-Client-Id`` is missing or not a valid name where it is needed,
+                or the caller's id is one the relay uses itself (``relay``).
         """
         if self.mode == "open":
             return self._header_identity(client_id)
@@ -132,7 +133,8 @@ class Authenticator:
                 f"{CLIENT_ID_HEADER} {client_id!r} does not match the client this token belongs "
                 f"to ({owner!r})"
             )
-        return owner
+        # A token given to a reserved id before it was reserved does not make it the relay.
+        return validate_client_identity(owner)
 
     def forget(self) -> None:
         """Drop every remembered per-client token (the next request of each queries again)."""
@@ -178,7 +180,7 @@ class Authenticator:
                 f"send your client id in the {CLIENT_ID_HEADER} header "
                 "(agent-relay onboard --client-id ...)"
             )
-        return validate_client_id(client_id)
+        return validate_client_identity(client_id)
 
 
 class AuthMiddleware:

@@ -20,6 +20,7 @@ from relay_core import (
     from_ms,
     now_ms,
     validate_client_id,
+    validate_client_identity,
 )
 from relay_core.wire import MAX_PAGE_SIZE, MAX_TEXT_BYTES, MAX_WAIT_S
 from relay_server.service.base import ServiceBase
@@ -116,7 +117,7 @@ class ClientsFeature(ServiceBase):
         its next request on (see :mod:`relay_server.token_marker`). Returns True when the
         client already had a token, which the new one replaced.
         """
-        validate_client_id(client_id)
+        validate_client_identity(client_id)
         with self.storage.transaction():
             replaced = clients.set_token(client_id, token_hash, now_ms())
         self._tokens_changed()

@@ -42,7 +42,7 @@ from relay_core import (
     RateLimited,
     Unauthorized,
     now_ms,
-    validate_client_id,
+    validate_client_identity,
 )
 from relay_core.models import AuthMode
 from relay_server.config import hash_token
@@ -216,7 +216,7 @@ class JoinCodesFeature(ClientsFeature):
                 "(`agent-relay onboard --relay-url URL`)"
             )
         if client_id is not None:
-            validate_client_id(client_id)
+            validate_client_identity(client_id)
             if self.auth_mode == "shared":
                 raise InvalidInput(
                     "--client-id is for per-client mode; in shared mode each machine names itself"
@@ -285,7 +285,7 @@ class JoinCodesFeature(ClientsFeature):
         who = stored.client_id or asked
         if who is None:
             raise InvalidInput("send client_id: the name this machine should have on the relay")
-        validate_client_id(who)
+        validate_client_identity(who)
         if self.auth_mode == "shared":
             if stored.sealed_token is None:
                 raise Conflict("this join code was made for per-client mode; ask for a new one")
