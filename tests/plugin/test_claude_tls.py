@@ -54,7 +54,7 @@ def test_claude_code_connects_over_https_once_it_trusts_the_relays_ca(claude, tm
         env = {
             "CLAUDE_USER_DATA": str(tmp_path / "client"),
             "AGENT_RELAY_CLAUDE": str(claude_wrapper(claude, tmp_path)),
-            "CLAUDE_CONFIG_DIR": "",
+            "CLAUDE_CONFIG_DIR": None,  # unset: an empty one makes Claude Code write to the cwd
         }
         joined = CliRunner().invoke(
             client_cli,
