@@ -66,9 +66,8 @@ def readable_by(
         )
         .where(role.message == message.id)
     )
-    return (~message.narrowed | (message.sender == caller) | addressed | by_role) & unexpired_for(
-        caller, now, message
-    )
+    allowed: Expression = ~message.narrowed | (message.sender == caller) | addressed | by_role
+    return allowed & unexpired_for(caller, now, message)
 
 
 def unexpired_for(
