@@ -115,6 +115,16 @@ def test_server_modules_and_functions_stay_small(path):
             )
 
 
+@pytest.mark.parametrize(
+    "path",
+    [*package_files("relay_core"), *package_files("relay_client")],
+    ids=lambda p: str(p.relative_to(ROOT / "packages")),
+)
+def test_core_and_client_modules_stay_under_the_line_limit(path):
+    lines = path.read_text().count("\n")
+    assert lines <= MAX_MODULE_LINES, f"{path.relative_to(ROOT)} has {lines} lines"
+
+
 # --- docs/architecture.md's module map ----------------------------------------------------
 ARCHITECTURE_DOC = ROOT / "docs" / "architecture.md"
 MAP_ROW = re.compile(r"^\| `([\w/.]+)` \| .+ \|$", re.MULTILINE)

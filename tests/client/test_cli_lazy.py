@@ -34,6 +34,8 @@ OTHER_COMMANDS = (
     "relay_client.cli.health",
     "relay_client.cli.peers",
     "relay_client.cli.sessions",
+    "relay_client.cli.config_view",
+    "relay_client.cli.connect",
     "relay_client.cli.setup",
     "relay_client.cli.tasks",
 )

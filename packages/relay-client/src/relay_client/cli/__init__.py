@@ -17,8 +17,8 @@ from relay_client.cli.lazy import LazyCommands
 _COMMANDS = LazyCommands(
     {
         "onboard": "relay_client.cli.setup:onboard",
-        "connect": "relay_client.cli.setup:connect",
-        "config": "relay_client.cli.setup:config_group",
+        "connect": "relay_client.cli.connect:connect",
+        "config": "relay_client.cli.config_view:config_group",
         "peers": "relay_client.cli.peers:peers",
         "session": "relay_client.cli.sessions:session",
         "send": "relay_client.cli.messages:send",

@@ -54,13 +54,8 @@ def serve(
     announce: bool | None,
 ) -> None:
     """Run the relay: MCP at /mcp, the HTTP API at /api/v1, files at /blobs."""
+    from relay_server import serving
     from relay_server.app import build_relay
-    from relay_server.serving import (
-        RelayServer,
-        listen,
-        quiet_fastmcp_telemetry,
-        uvicorn_options,
-    )
 
     config = load(
         config_file,
@@ -74,8 +69,8 @@ def serve(
     config.refuse_insecure_listen()
     config.tls_options()  # missing TLS files stop serve before it binds the port
     configure_logging(config.log_level)
-    quiet_fastmcp_telemetry()
-    sock = listen(config.host, config.port)  # before anything else: a taken port says so
+    serving.quiet_fastmcp_telemetry()
+    sock = serving.listen(config.host, config.port)  # before anything else: a taken port says so
     relay = build_relay(config)
     if not config.tls and not is_loopback(config.host):
         click.echo(
@@ -89,7 +84,7 @@ def serve(
         f"(MCP at /mcp, auth {config.effective_auth_mode}, data in {config.data_dir})",
         err=True,
     )
-    server = RelayServer(relay.app, relay.hub, **uvicorn_options(config))
+    server = serving.RelayServer(relay.app, relay.hub, **serving.uvicorn_options(config))
     announcement = announce_relay(config, sock.getsockname()[1])
     try:
         server.run(sockets=[sock])
