@@ -68,6 +68,7 @@ TARGETS: dict[str, Target] = {
             "tests/server/test_auth.py",
             "tests/server/test_security.py",
             "tests/server/test_revocation.py",
+            "tests/server/test_web_view.py",  # the cookie login the middleware also reads
         ),
         "tokens and identity: a wrong answer lets a caller in, or in as someone else",
     ),
@@ -232,6 +233,19 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             "of the messages an HTTP response sends, only 'http.response.trailers' sorts after"
             " 'http.response.start' ('...body' sorts before), and trailers come after the start,"
             " which already marked the request as answering",
+        ),
+        Equivalent(
+            "core/ReplaceAndWithOr",
+            "if parked is not None or self.revocation is not None:",
+            "a request is parked only when a revocation exists, and unpark(None) is a set's"
+            " discard of None: nothing",
+        ),
+        Equivalent(
+            "core/ReplaceComparisonOperator_NotEq_Lt",
+            'if self.authenticator.mode < "per-client":',
+            "'open' sorts before 'per-client', so only shared mode changes: it then also hashes the"
+            " shared token, one hash for every caller, which an MCP session's recorded hash always"
+            " matches (no revocation runs in shared mode)",
         ),
     ),
     "blobstore": (),
