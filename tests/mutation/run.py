@@ -247,6 +247,13 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             " shared token, one hash for every caller, which an MCP session's recorded hash always"
             " matches (no revocation runs in shared mode)",
         ),
+        Equivalent(
+            "core/ReplaceComparisonOperator_Eq_Is",
+            "if owner is not None and self._known_version is version:",
+            "the marker state read before the lookup is the object compared, unless a token change"
+            " was noticed meanwhile; an equal but new state only skips remembering the owner, which"
+            " costs one more lookup later and changes no answer",
+        ),
     ),
     "blobstore": (),
     "file_access": (),
