@@ -150,6 +150,8 @@ def test_a_replaced_tokens_event_stream_ends_and_the_new_tokens_gets_the_pushes(
         post(relay, beta, messages, {"text": "to the new token"})
         assert after.next_event() == "to the new token"
         assert after.notify_initialized(new) == 202
+    # The ended stream had answered already: it is cut, never answered a second time.
+    assert "Traceback" not in relay.log()
 
 
 def test_a_session_of_the_new_token_survives_while_the_old_ones_close(per_client_relay):
