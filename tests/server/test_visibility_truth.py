@@ -1,0 +1,56 @@
+"""Who may read what, read straight from the store on each backend, in the corners the wider
+tests pass by: an expired message stays readable only to its sender and to those who read it,
+whatever anyone else did with it.
+
+Each pins a wrong answer of ``storage/messages.py`` that passed every other test of the
+``messages`` mutation target (see docs/testing.md, "Mutation testing")."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from relay_core import NotFound, SendMessageRequest, now_ms
+
+
+class Clock:
+    """The service's delivery clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.ms = now_ms()
+
+    def __call__(self) -> int:
+        return self.ms
+
+
+@pytest.fixture
+def clock(team_service: Any) -> Iterator[Clock]:
+    """``team_service`` on a clock the test moves."""
+    moved = Clock()
+    team_service.delivery_clock = moved
+    yield moved
+    team_service.hub.close()  # stops the deadline timer
+
+
+def page_ids(service: Any, caller: str) -> list[int]:
+    return [m.id for m in service.read_messages(caller, "team", after_id=0).messages]
+
+
+def test_an_expired_message_is_not_kept_for_one_because_another_was_handed_it_unread(
+    team_service: Any, clock: Clock
+) -> None:
+    request = SendMessageRequest.parse({"text": "soon gone", "ttl_s": 30})
+    sent = team_service.post_message("alpha", "team", request).id
+    assert page_ids(team_service, "bravo") == [sent]  # delivered to bravo, not read
+    clock.ms += 30_000
+    assert page_ids(team_service, "carol") == []
+    with pytest.raises(NotFound):
+        team_service.get_message("carol", sent)
+    assert page_ids(team_service, "bravo") == []  # delivered is not read
+    # Another's read of another message keeps nothing either.
+    later = team_service.post_message("alpha", "team", SendMessageRequest(text="later")).id
+    team_service.mark_read("bravo", "team", later)
+    assert page_ids(team_service, "carol") == [later]
+    assert sent in page_ids(team_service, "alpha")  # with the relay's note that it expired
