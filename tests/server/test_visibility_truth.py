@@ -12,17 +12,8 @@ from typing import Any
 
 import pytest
 
-from relay_core import NotFound, SendMessageRequest, now_ms
-
-
-class Clock:
-    """The service's delivery clock, moved by the test."""
-
-    def __init__(self) -> None:
-        self.ms = now_ms()
-
-    def __call__(self) -> int:
-        return self.ms
+from relay_core import NotFound, SendMessageRequest
+from tests.server.test_delivery import Clock
 
 
 @pytest.fixture
@@ -44,7 +35,7 @@ def test_an_expired_message_is_not_kept_for_one_because_another_was_handed_it_un
     request = SendMessageRequest.parse({"text": "soon gone", "ttl_s": 30})
     sent = team_service.post_message("alpha", "team", request).id
     assert page_ids(team_service, "bravo") == [sent]  # delivered to bravo, not read
-    clock.ms += 30_000
+    clock.advance(30)
     assert page_ids(team_service, "carol") == []
     with pytest.raises(NotFound):
         team_service.get_message("carol", sent)
