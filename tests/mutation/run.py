@@ -259,6 +259,18 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             "rows = list(query.order_by(MessageRow.id).limit(limit + 2))",
             _MORE_ROWS,
         ),
+        Equivalent(
+            "core/ReplaceBinaryOperator_Add_LShift",
+            "found = query.rows(caller=caller, session_id=session_id, start=start,"
+            " limit=limit << 1, now=now)",
+            _MORE_ROWS,
+        ),
+        Equivalent(
+            "core/NumberReplacer",
+            "found = query.rows(caller=caller, session_id=session_id, start=start,"
+            " limit=limit + 2, now=now)",
+            _MORE_ROWS,
+        ),
     ),
     "sessions": (
         Equivalent(
