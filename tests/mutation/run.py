@@ -271,6 +271,11 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             " limit=limit + 2, now=now)",
             _MORE_ROWS,
         ),
+        Equivalent(
+            "core/NumberReplacer",
+            "message_id: int = execute(sql, params).fetchone()[ -1]",
+            'the insert returns one column, RETURNING "id": of one column the first is the last',
+        ),
     ),
     "sessions": (
         Equivalent(

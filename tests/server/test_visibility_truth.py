@@ -45,3 +45,23 @@ def test_an_expired_message_is_not_kept_for_one_because_another_was_handed_it_un
     team_service.mark_read("bravo", "team", later)
     assert page_ids(team_service, "carol") == [later]
     assert sent in page_ids(team_service, "alpha")  # with the relay's note that it expired
+
+
+def test_a_poll_of_every_session_goes_on_after_the_last_message_it_shows(
+    team_service: Any,
+) -> None:
+    ids = [
+        team_service.post_message("alpha", "team", SendMessageRequest(text=f"m{i}")).id
+        for i in range(3)
+    ]
+    page = team_service.poll("bravo", limit=2)
+    assert ([m.id for m in page.messages], page.next_after_id, page.has_more) == (
+        ids[:2],
+        ids[1],
+        True,
+    )
+    rest = team_service.poll("bravo", after_id=page.next_after_id)
+    assert ([m.id for m in rest.messages], rest.next_after_id) == (ids[2:], ids[2])
+    empty = team_service.poll("bravo", after_id=ids[2])
+    assert (empty.messages, empty.next_after_id, empty.has_more) == ([], ids[2], False)
+    assert team_service.poll("alpha").next_after_id == 0  # nothing from others: from the start
