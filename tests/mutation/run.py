@@ -276,6 +276,12 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             "message_id: int = execute(sql, params).fetchone()[ -1]",
             'the insert returns one column, RETURNING "id": of one column the first is the last',
         ),
+        Equivalent(
+            "core/ReplaceBinaryOperator_Mul_Div",
+            "/,",
+            "add_message's '*' to '/': every caller passes session_id and sender by position and"
+            " the rest by keyword, which both signatures accept",
+        ),
     ),
     "sessions": (
         Equivalent(
