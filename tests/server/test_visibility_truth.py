@@ -1,6 +1,7 @@
 """Who may read what, read straight from the store on each backend, in the corners the wider
 tests pass by: an expired message stays readable only to its sender and to those who read it,
-whatever anyone else did with it.
+whatever anyone else did with it; a message to a role is readable by that role's holder, not
+by the holder of another; a poll of every session pages on from the last message it shows.
 
 Each pins a wrong answer of ``storage/messages.py`` that passed every other test of the
 ``messages`` mutation target (see docs/testing.md, "Mutation testing")."""
@@ -62,6 +63,25 @@ def test_a_poll_of_every_session_goes_on_after_the_last_message_it_shows(
     )
     rest = team_service.poll("bravo", after_id=page.next_after_id)
     assert ([m.id for m in rest.messages], rest.next_after_id) == (ids[2:], ids[2])
+    exact = team_service.poll("bravo", after_id=ids[1], limit=1)  # a page of exactly limit
+    assert ([m.id for m in exact.messages], exact.has_more) == (ids[2:], False)
     empty = team_service.poll("bravo", after_id=ids[2])
     assert (empty.messages, empty.next_after_id, empty.has_more) == ([], ids[2], False)
     assert team_service.poll("alpha").next_after_id == 0  # nothing from others: from the start
+
+
+def test_a_message_to_a_role_is_read_by_its_holder_and_not_by_the_holder_of_another(
+    team_service: Any,
+) -> None:
+    team_service.claim_role("bravo", "team", "writer")
+    team_service.claim_role("carol", "team", "reviewer")  # sorts before "writer"
+    request = SendMessageRequest(text="for the writer", to=["@writer"])
+    sent = team_service.post_message("alpha", "team", request).id
+    assert page_ids(team_service, "bravo") == [sent]
+    assert page_ids(team_service, "carol") == []
+    with pytest.raises(NotFound):
+        team_service.get_message("carol", sent)
+    request = SendMessageRequest(text="for the reviewer", to=["@reviewer"])
+    other = team_service.post_message("alpha", "team", request).id
+    assert page_ids(team_service, "carol") == [other]
+    assert page_ids(team_service, "bravo") == [sent]
