@@ -1,7 +1,8 @@
 """Who may read what, read straight from the store on each backend, in the corners the wider
 tests pass by: an expired message stays readable only to its sender and to those who read it,
 whatever anyone else did with it; a message to a role is readable by that role's holder, not
-by the holder of another; a poll of every session pages on from the last message it shows.
+by the holder of another; a poll of every session pages on from the last message it shows;
+the newest message id of an empty relay is 0.
 
 Each pins a wrong answer of ``storage/messages.py`` that passed every other test of the
 ``messages`` mutation target (see docs/testing.md, "Mutation testing")."""
@@ -85,3 +86,11 @@ def test_a_message_to_a_role_is_read_by_its_holder_and_not_by_the_holder_of_anot
     other = team_service.post_message("alpha", "team", request).id
     assert page_ids(team_service, "carol") == [other]
     assert page_ids(team_service, "bravo") == [sent]
+
+
+def test_the_latest_message_id_is_zero_on_an_empty_relay_then_the_newest(
+    team_service: Any,
+) -> None:
+    assert team_service.latest_message_id() == 0
+    sent = team_service.post_message("alpha", "team", SendMessageRequest(text="first")).id
+    assert team_service.latest_message_id() == sent
