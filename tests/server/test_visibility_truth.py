@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from relay_core import NotFound, SendMessageRequest
+from relay_core import CreateSessionRequest, NotFound, SendMessageRequest
 from tests.server.test_delivery import Clock
 
 
@@ -34,18 +34,21 @@ def page_ids(service: Any, caller: str) -> list[int]:
 def test_an_expired_message_is_not_kept_for_one_because_another_was_handed_it_unread(
     team_service: Any, clock: Clock
 ) -> None:
+    request = SendMessageRequest.parse({"text": "for carol", "to": ["bravo", "carol"], "ttl_s": 30})
+    carols = team_service.post_message("alpha", "team", request).id
+    team_service.read_messages("carol", "team", mark_read=True)  # read by carol alone
     request = SendMessageRequest.parse({"text": "soon gone", "ttl_s": 30})
     sent = team_service.post_message("alpha", "team", request).id
-    assert page_ids(team_service, "bravo") == [sent]  # delivered to bravo, not read
+    assert page_ids(team_service, "bravo") == [carols, sent]  # delivered to bravo, not read
     clock.advance(30)
-    assert page_ids(team_service, "carol") == []
+    assert page_ids(team_service, "carol") == [carols]  # read by carol, so kept for carol
     with pytest.raises(NotFound):
         team_service.get_message("carol", sent)
     assert page_ids(team_service, "bravo") == []  # delivered is not read
     # Another's read of another message keeps nothing either.
     later = team_service.post_message("alpha", "team", SendMessageRequest(text="later")).id
     team_service.mark_read("bravo", "team", later)
-    assert page_ids(team_service, "carol") == [later]
+    assert page_ids(team_service, "carol") == [carols, later]
     assert sent in page_ids(team_service, "alpha")  # with the relay's note that it expired
 
 
@@ -94,3 +97,20 @@ def test_the_latest_message_id_is_zero_on_an_empty_relay_then_the_newest(
     assert team_service.latest_message_id() == 0
     sent = team_service.post_message("alpha", "team", SendMessageRequest(text="first")).id
     assert team_service.latest_message_id() == sent
+
+
+def test_a_role_held_in_one_session_reads_nothing_sent_to_that_role_in_another(
+    team_service: Any,
+) -> None:
+    team_service.claim_role("carol", "team", "writer")
+    request = CreateSessionRequest(name="later", participants=["bravo", "carol"])
+    team_service.create_session("alpha", request)
+    team_service.claim_role("bravo", "later", "writer")
+    to_writer = SendMessageRequest(text="for the writer", to=["@writer"])
+    in_team = team_service.post_message("alpha", "team", to_writer).id
+    in_later = team_service.post_message("alpha", "later", to_writer).id
+    assert page_ids(team_service, "carol") == [in_team]
+    later_ids = [m.id for m in team_service.read_messages("carol", "later", after_id=0).messages]
+    assert later_ids == []
+    assert [m.id for m in team_service.read_messages("bravo", "later").messages] == [in_later]
+    assert page_ids(team_service, "bravo") == []
