@@ -103,6 +103,7 @@ def test_a_role_held_in_one_session_reads_nothing_sent_to_that_role_in_another(
     team_service: Any,
 ) -> None:
     team_service.claim_role("carol", "team", "writer")
+    team_service.claim_role("carol", "team", "reviewer")  # another role in another session
     request = CreateSessionRequest(name="later", participants=["bravo", "carol"])
     team_service.create_session("alpha", request)
     team_service.claim_role("bravo", "later", "writer")
