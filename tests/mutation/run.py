@@ -24,6 +24,7 @@ the scores of the kept sessions again without running anything, e.g. after editi
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shutil
 import subprocess
@@ -89,8 +90,13 @@ TARGETS: dict[str, Target] = {
         (
             # The service tests first: they need no relay process, so with -x most mutants die
             # in seconds, before the HTTP tests start a relay.
+            "tests/server/test_visibility_truth.py",
             "tests/server/test_service.py",
             "tests/server/test_roles.py",
+            "tests/server/test_session_views.py",
+            "tests/server/test_send_truth.py",
+            # Expiry is part of visibility: these move the service's clock past a deadline.
+            "tests/server/test_delivery.py",
             "tests/server/test_security.py",
             "tests/server/test_http_api.py",
             "tests/server/test_visibility_counts.py",
@@ -117,6 +123,7 @@ TARGETS: dict[str, Target] = {
     "service": Target(
         "packages/relay-server/src/relay_server/service/messages.py",
         (
+            "tests/server/test_send_truth.py",
             "tests/server/test_service.py",
             "tests/server/test_send_path.py",
             "tests/server/test_roles.py",
@@ -147,6 +154,11 @@ _ONLY_DOTS = (
     "a cleaned name that is nonempty and only dots (from '.\\u00a0.') is refused by the final"
     " filename_problem check, which maps it to '_' anyway; otherwise the set has a non-dot"
     " character and both comparisons are false"
+)
+_NOT_BACKWARD = (
+    "the write it guards changes nothing unless up_to_id is past the position: advance_read"
+    " updates only a last_read_id below up_to_id, and deliveries.mark_read records the ids in"
+    " (before, up_to_id], none when up_to_id <= before"
 )
 EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
     "names": (
@@ -276,6 +288,29 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             "rows = list(query.order_by(MessageRow.id).limit(limit + 2))",
             _MORE_ROWS,
         ),
+        Equivalent(
+            "core/ReplaceBinaryOperator_Add_LShift",
+            "found = query.rows(caller=caller, session_id=session_id, start=start,"
+            " limit=limit << 1, now=now)",
+            _MORE_ROWS,
+        ),
+        Equivalent(
+            "core/NumberReplacer",
+            "found = query.rows(caller=caller, session_id=session_id, start=start,"
+            " limit=limit + 2, now=now)",
+            _MORE_ROWS,
+        ),
+        Equivalent(
+            "core/NumberReplacer",
+            "message_id: int = execute(sql, params).fetchone()[ -1]",
+            'the insert returns one column, RETURNING "id": of one column the first is the last',
+        ),
+        Equivalent(
+            "core/ReplaceBinaryOperator_Mul_Div",
+            "/,",
+            "add_message's '*' to '/': every caller passes session_id and sender by position and"
+            " the rest by keyword, which both signatures accept",
+        ),
     ),
     "sessions": (
         Equivalent(
@@ -310,7 +345,23 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             " caller is filtered out): there is no existing member to keep or to fail on",
         ),
     ),
-    "service": (),
+    "service": (
+        Equivalent(
+            "core/ReplaceComparisonOperator_Gt_NotEq",
+            "if up_to_id != before:",
+            _NOT_BACKWARD,
+        ),
+        Equivalent(
+            "core/ReplaceComparisonOperator_Gt_GtE",
+            "if up_to_id >= before:",
+            _NOT_BACKWARD,
+        ),
+        Equivalent(
+            "core/ReplaceComparisonOperator_Gt_IsNot",
+            "if up_to_id is not before:",
+            _NOT_BACKWARD,
+        ),
+    ),
 }
 
 
@@ -334,12 +385,45 @@ def copy_checkout(into: Path) -> Path:
     return into
 
 
-def mutate(name: str, target: Target, checkout: Path) -> tuple[int, int]:
-    """Run one target; print survivors; return (killed, survived)."""
+def source_digest(module: str) -> str:
+    """SHA-256 over a target's source (a file, or every .py file under a folder, by path)."""
+    path = ROOT / module
+    files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.relative_to(ROOT).as_posix().encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()
+
+
+def start_session(name: str, target: Target, config: Path, checkout: Path, resume: bool) -> Path:
+    """The target's session in SESSIONS: the kept one when resuming a run of the same source
+    (cosmic-ray runs only the mutants it has no result for), else a fresh one."""
+    SESSIONS.mkdir(exist_ok=True)
+    session, stamp = SESSIONS / f"{name}.sqlite", SESSIONS / f"{name}.source"
+    digest = source_digest(target.module)
+    if resume and session.exists() and stamp.exists() and stamp.read_text() == digest:
+        print(f"{name}: resuming the kept session", flush=True)
+        return session
+    if resume:
+        print(f"{name}: no kept session of this source to resume; starting afresh", flush=True)
+    session.unlink(missing_ok=True)
+    run([*COSMIC_RAY, "cosmic-ray", "init", str(config), str(session)], cwd=checkout)
+    run([*COSMIC_RAY, "cr-filter-pragma", str(session)], cwd=checkout)
+    skip = Path(__file__).resolve().parent / "skip_annotations.py"
+    print(run([*COSMIC_RAY, "python", str(skip), str(session)], cwd=checkout).strip(), flush=True)
+    stamp.write_text(digest)
+    return session
+
+
+def mutate(name: str, target: Target, checkout: Path, resume: bool) -> tuple[int, int]:
+    """Run one target; print survivors; return (killed, survived).
+
+    The session is written in SESSIONS as the run goes, so a run that is stopped keeps what it
+    found: ``--report`` prints it, ``--resume`` goes on from it."""
     started = time.monotonic()
     work = checkout / ".mutation"
     work.mkdir(exist_ok=True)
-    config, session = work / f"{name}.toml", work / f"{name}.sqlite"
+    config = work / f"{name}.toml"
     test_command = " ".join(
         [
             ".venv/bin/python",
@@ -364,14 +448,9 @@ def mutate(name: str, target: Target, checkout: Path) -> tuple[int, int]:
         f"test-command = {json.dumps(test_command)}\n"
         '[cosmic-ray.distributor]\nname = "local"\n'
     )
-    run([*COSMIC_RAY, "cosmic-ray", "init", str(config), str(session)], cwd=checkout)
-    run([*COSMIC_RAY, "cr-filter-pragma", str(session)], cwd=checkout)
-    skip = Path(__file__).resolve().parent / "skip_annotations.py"
-    print(run([*COSMIC_RAY, "python", str(skip), str(session)], cwd=checkout).strip(), flush=True)
+    session = start_session(name, target, config, checkout, resume)
     run([*COSMIC_RAY, "cosmic-ray", "exec", str(config), str(session)], cwd=checkout)
-    SESSIONS.mkdir(exist_ok=True)
-    shutil.copy2(session, SESSIONS / session.name)
-    return report(name, SESSIONS / session.name, (time.monotonic() - started) / 60)
+    return report(name, session, (time.monotonic() - started) / 60)
 
 
 def mutated_line(diff: str) -> str:
@@ -383,10 +462,13 @@ def mutated_line(diff: str) -> str:
 def report(name: str, session: Path, minutes: float | None = None) -> tuple[int, int]:
     """Print a session's survivors and score; return (killed, survived)."""
     dump = run([*COSMIC_RAY, "cosmic-ray", "dump", str(session)], cwd=ROOT)
-    killed = equivalent = survived = skipped = timed_out = 0
+    killed = equivalent = survived = skipped = timed_out = pending = 0
     for line in dump.splitlines():
         job, result = json.loads(line)
-        if result is None or result.get("worker_outcome") == "skipped":
+        if result is None:  # a run stopped before it reached this mutant
+            pending += 1
+            continue
+        if result.get("worker_outcome") == "skipped":
             skipped += 1
             continue
         if result["test_outcome"] != "survived":
@@ -407,10 +489,11 @@ def report(name: str, session: Path, minutes: float | None = None) -> tuple[int,
     total = killed + survived
     score = 100.0 * killed / total if total else 100.0
     took = f", {minutes:.1f} min" if minutes is not None else ""
+    unfinished = f"; NOT RUN YET: {pending} (stopped; --resume goes on)" if pending else ""
     print(
         f"{name}: {killed} of {total} non-equivalent mutants killed ({score:.1f}%),"
         f" {survived} survived; {equivalent} equivalent, {skipped} skipped (annotation or"
-        f" pragma), {timed_out} of the killed timed out{took}",
+        f" pragma), {timed_out} of the killed timed out{took}{unfinished}",
         flush=True,
     )
     return killed, survived
@@ -422,6 +505,11 @@ def main() -> int:
     parser.add_argument("--list", action="store_true", help="list the targets and exit")
     parser.add_argument(
         "--report", action="store_true", help="print the kept sessions' results, run nothing"
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on from a kept session of the same source (a stopped run) instead of afresh",
     )
     args = parser.parse_args()
     if args.list:
@@ -438,7 +526,7 @@ def main() -> int:
         return 1 if survived else 0
     with tempfile.TemporaryDirectory(prefix="relay-mutation-") as temp:
         checkout = copy_checkout(Path(temp))
-        survived = sum(mutate(name, TARGETS[name], checkout)[1] for name in chosen)
+        survived = sum(mutate(name, TARGETS[name], checkout, args.resume)[1] for name in chosen)
     return 1 if survived else 0
 
 
