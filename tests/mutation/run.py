@@ -267,6 +267,12 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             " costs one more lookup later and changes no answer",
         ),
         Equivalent(
+            "core/ReplaceComparisonOperator_Eq_LtE",
+            'if message["type"] <= "http.response.start":',
+            "'http.response.body' is the only response message sorting before the start, and a"
+            " body never comes before its start, which already marked the request as answering",
+        ),
+        Equivalent(
             "core/ReplaceAndWithOr",
             "if parked.revoked or not parked.answering:",
             "a parked GET whose app returned without answering was cancelled by the sweep, which"
