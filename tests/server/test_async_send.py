@@ -22,24 +22,13 @@ from relay_server.service.last_seen import REREAD_S, LastSeen
 from relay_server.storage import open_storage
 from relay_server.storage.models import Client
 from tests.conftest import service_on
+from tests.server import test_send_path
+from tests.server.test_send_path import MEMBERS, text
 
 pytestmark = pytest.mark.anyio
-MEMBERS = ["alpha", "b", *(f"s{i}" for i in range(4))]
+service = test_send_path.service
+"""Session ``team`` of ``MEMBERS`` on a fresh database (the send path tests' fixture)."""
 T = TypeVar("T")
-
-
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[RelayService]:
-    """A service on a fresh database with session ``team`` of alpha, b and s0..s3."""
-    storage = open_storage(tmp_path / "relay.sqlite3")
-    service = service_on(storage)
-    service.create_session("alpha", CreateSessionRequest(name="team", participants=MEMBERS))
-    yield service
-    storage.close()
-
-
-def text(body: str) -> SendMessageRequest:
-    return SendMessageRequest.parse({"text": body})
 
 
 @contextmanager
@@ -233,4 +222,4 @@ async def test_a_send_names_offline_only_the_recipients_not_seen_lately(
             service.record_seen(client)
     sent = await service.send_message("alpha", "team", text("who is around?"))
 
-    assert sent.offline == ["s1", "s2", "s3"]
+    assert sent.offline == sorted(set(MEMBERS) - {"alpha", "b", "s0"})

@@ -10,20 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from relay_core import CreateSessionRequest, SendMessageRequest, now_ms
+from relay_core import CreateSessionRequest, SendMessageRequest
 from relay_server.events import EventHub
 from relay_server.service import RelayLimits, RelayService
 from relay_server.service.deliveries import DELIVERED_FLUSH_S
 from relay_server.storage import open_storage
 from relay_server.storage.models import Delivery
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.ms = now_ms()
-
-    def __call__(self) -> int:
-        return self.ms
+from tests.server.test_delivery import Clock
 
 
 @pytest.fixture
