@@ -34,10 +34,12 @@ def post(relay, token: str, path: str, body: dict) -> dict:
 class McpSession:
     """An MCP session opened over raw HTTP, as Claude Code does, with its GET event stream."""
 
-    def __init__(self, relay, token: str) -> None:
+    def __init__(self, relay, token: str, client_id: str | None = None) -> None:
         self.relay = relay
         self.token = token
         headers = {**bearer(token), "Accept": "application/json, text/event-stream"}
+        if client_id is not None:  # an open relay's identity
+            headers["X-Client-Id"] = client_id
         opened = requests.post(
             relay.mcp_url,
             headers=headers,
@@ -223,3 +225,55 @@ def test_an_mcp_wait_parked_with_a_replaced_token_ends_without_the_message(per_c
     waiter.join()
     assert "not for the old token" not in answer.text
     assert before.notify_initialized(old) == 401
+
+
+def test_a_send_in_flight_when_its_token_is_replaced_still_lands(per_client_relay):
+    """Only a GET is cut: a write let in before the change finishes and is reported as done,
+    never written and yet answered 401."""
+    relay = per_client_relay
+    beta, old = relay.tokens["beta"], relay.tokens["alpha"]
+    body = json.dumps({"text": "sent before the change"}).encode()
+    rest_may_go = threading.Event()
+    answers: dict[str, queue.Queue[requests.Response]] = {
+        "send": queue.Queue(),
+        "poll": queue.Queue(),
+    }
+
+    def chunks() -> Iterator[bytes]:
+        yield body[:8]  # the request is in, its body not: still running when the token goes
+        rest_may_go.wait(DEADLINE_S)
+        yield body[8:]
+
+    def send() -> None:
+        headers = {**bearer(old), "Content-Type": "application/json"}
+        url = relay.url + "/api/v1/sessions/work/messages"
+        answers["send"].put(requests.post(url, headers=headers, data=chunks(), timeout=30))
+
+    def long_poll() -> None:  # parked too: its 401 says the sweep has run
+        url = relay.url + "/api/v1/wait?timeout=60"
+        answers["poll"].put(requests.get(url, headers=bearer(old), timeout=90))
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (send, long_poll)]
+    for thread in threads:
+        thread.start()
+    relay.add_client("alpha")  # a process start: both requests are long in by now
+    post(relay, beta, "/api/v1/sessions/work/messages", {"text": "starts the sweep"})
+    assert answers["poll"].get(timeout=DEADLINE_S).status_code == 401
+    rest_may_go.set()
+    sent = answers["send"].get(timeout=DEADLINE_S)
+    for thread in threads:
+        thread.join(DEADLINE_S)
+    assert sent.status_code == 201, sent.text
+    read = requests.get(
+        relay.url + "/api/v1/sessions/work/messages", headers=bearer(beta), timeout=10
+    )
+    assert "sent before the change" in read.text
+
+
+def test_an_open_relay_keeps_an_mcp_session_whose_client_changes_its_token(start_relay):
+    """Open mode reads no token: one that changes mid-session (or comes and goes) is not a
+    replaced token, and the session stays open."""
+    relay = start_relay(token=None)
+    session = McpSession(relay, "first", client_id="alpha")
+    assert session.notify_initialized("second") == 202
+    assert session.notify_initialized("first") == 202
