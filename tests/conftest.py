@@ -155,7 +155,25 @@ def relay_backend() -> str:
     return "sqlite"
 
 
-BACKENDS = ["sqlite", "postgresql"]
+ALL_BACKENDS = ("sqlite", "postgresql")
+
+
+def _backends() -> list[str]:
+    """Every backend, or those ``PYTEST_RELAY_BACKENDS`` names (comma-separated): the mutation run
+    of a target whose queries do not reach the database (the blob store) runs SQLite alone."""
+    chosen = os.environ.get("PYTEST_RELAY_BACKENDS")
+    if chosen is None:
+        return list(ALL_BACKENDS)
+    names = [name.strip() for name in chosen.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(ALL_BACKENDS))
+    if not names or unknown:
+        raise pytest.UsageError(
+            f"PYTEST_RELAY_BACKENDS={chosen!r}: name one or more of {', '.join(ALL_BACKENDS)}"
+        )
+    return names
+
+
+BACKENDS = _backends()
 """The storage backends a test parametrised with ``database_url`` runs on."""
 
 

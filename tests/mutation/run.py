@@ -48,6 +48,8 @@ class Target:
     module: str
     tests: tuple[str, ...]
     why: str
+    backends: str | None = None
+    """``PYTEST_RELAY_BACKENDS`` for its tests (tests/conftest.py); None runs every backend."""
 
 
 TARGETS: dict[str, Target] = {
@@ -84,6 +86,9 @@ TARGETS: dict[str, Target] = {
             "tests/server/test_maintenance.py",
         ),
         "blob writes and verified reads: a wrong answer loses or corrupts a file",
+        # The store is files: its code sends no query, so PostgreSQL would run every test again
+        # for nothing (a survivor runs all four files to the end).
+        backends="sqlite",
     ),
     "messages": Target(
         "packages/relay-server/src/relay_server/storage/messages.py",
@@ -430,8 +435,10 @@ def mutate(name: str, target: Target, checkout: Path, resume: bool) -> tuple[int
     work = checkout / ".mutation"
     work.mkdir(exist_ok=True)
     config = work / f"{name}.toml"
+    backends = ["env", f"PYTEST_RELAY_BACKENDS={target.backends}"] if target.backends else []
     test_command = " ".join(
         [
+            *backends,
             ".venv/bin/python",
             "-m",
             "pytest",
