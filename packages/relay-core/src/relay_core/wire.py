@@ -87,6 +87,19 @@ MAX_SENT_TEXT_BYTES: Final = 8 * 1024 * 1024
 configured lower refuses past its own limit). Longer text goes as a file (``send-file``)."""
 MAX_DEADLINE_S: Final = 30 * 24 * 3600
 """The longest ``reply_by_s`` or ``ttl_s`` a message may be given: 30 days."""
+
+
+def deadlines_problem(reply_by_s: float | None, ttl_s: float | None) -> str | None:
+    """Why a message may not have these deadlines together, or None: a reply-by time after the
+    expiry could never be met (the relay refuses it; a client checks before a long upload)."""
+    if reply_by_s is not None and ttl_s is not None and reply_by_s > ttl_s:
+        return (
+            f"reply_by_s ({reply_by_s:g}) must not be after the message expires (ttl_s"
+            f" {ttl_s:g}): nobody could read it by then"
+        )
+    return None
+
+
 MAX_DESCRIPTION_CHARS: Final = 1000
 MAX_PARTICIPANTS: Final = 256
 MAX_RECIPIENTS: Final = MAX_PARTICIPANTS

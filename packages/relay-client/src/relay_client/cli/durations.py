@@ -50,3 +50,13 @@ def deadline_options(function: click.decorators.FC) -> click.decorators.FC:
         metavar="DURATION",
         help="If someone has not read it within DURATION, the relay tells you who (e.g. 10m).",
     )(function)
+
+
+def checked_deadlines(reply_by_s: float | None, ttl_s: float | None) -> dict[str, float | None]:
+    """The deadlines a send carries, refused here when the relay would refuse them: before a
+    file's upload, not after it."""
+    if wire.deadlines_problem(reply_by_s, ttl_s) is not None:
+        raise click.UsageError(
+            "--reply-by must not be longer than --ttl: nobody could read the message by then"
+        )
+    return {"reply_by_s": reply_by_s, "ttl_s": ttl_s}

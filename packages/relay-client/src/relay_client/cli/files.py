@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from relay_client.cli.app import App, echo_json, json_option, pass_app
-from relay_client.cli.durations import deadline_options
+from relay_client.cli.durations import checked_deadlines, deadline_options
 from relay_client.cli.messages import recipients_option, reply_option
 from relay_client.cli.progress import TransferBar
 from relay_client.cli.render import format_bytes, visible
@@ -52,8 +52,9 @@ def send_file(
             "a name Windows, macOS and Linux can all save",
             err=True,
         )
+    deadlines = checked_deadlines(reply_by_s, ttl_s)  # fail before a long upload, not after it
     to = app.resolve(recipients)
-    app.client.get_session(session)  # fail before a long upload, not after it
+    app.client.get_session(session)
     with TransferBar(f"uploading {filename}", enabled=not as_json) as bar:
         upload = app.client.upload_file(path, progress=bar)
     attachment = {
@@ -68,7 +69,7 @@ def send_file(
         to=to,
         reply_to=reply_to,
         attachments=[attachment],
-        deadlines={"reply_by_s": reply_by_s, "ttl_s": ttl_s},
+        deadlines=deadlines,
     )
     if as_json:
         # The sent message as `tail --json` prints it, and whether its bytes had to travel.

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from relay_client.cli.app import App, echo_json, json_option, pass_app
-from relay_client.cli.durations import deadline_options
+from relay_client.cli.durations import checked_deadlines, deadline_options
 from relay_client.cli.render import format_duration, message_text, visible
 from relay_client.transport import FOLLOW_MAX_DELAY_S, Backoff, JsonClient, is_outage
 from relay_core import InvalidInput, RelayError, wire
@@ -90,7 +90,7 @@ def send(
     text = read_text_argument(text)
     if not text.strip():
         raise InvalidInput("the message is empty")
-    deadlines = {"reply_by_s": reply_by_s, "ttl_s": ttl_s}
+    deadlines = checked_deadlines(reply_by_s, ttl_s)
     receipt, lean = post_message(app, session, text, app.resolve(recipients), reply_to, deadlines)
     if as_json:
         # The relay answers a post with a receipt; the message itself, as every reader sees it,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from relay_core import InvalidInput
 from relay_core.errors import shown
-from relay_core.wire import MAX_MESSAGE_ID, MAX_PAGE_SIZE, MAX_WAIT_S
+from relay_core.wire import MAX_MESSAGE_ID, MAX_PAGE_SIZE, MAX_WAIT_S, deadlines_problem
 from relay_server.storage.messages import Deadlines
 
 
@@ -52,11 +52,9 @@ def deadlines(stamp: int, reply_by_s: float | None, ttl_s: float | None) -> Dead
     Raises:
         InvalidInput: the reply-by time is after the expiry (nobody could read it by then).
     """
-    if reply_by_s is not None and ttl_s is not None and reply_by_s > ttl_s:
-        raise InvalidInput(
-            f"reply_by_s ({reply_by_s:g}) must not be after the message expires (ttl_s"
-            f" {ttl_s:g}): nobody could read it by then"
-        )
+    problem = deadlines_problem(reply_by_s, ttl_s)
+    if problem is not None:
+        raise InvalidInput(problem)
     return Deadlines(
         reply_by_ms=None if reply_by_s is None else stamp + round(reply_by_s * 1000),
         expires_ms=None if ttl_s is None else stamp + round(ttl_s * 1000),
