@@ -214,6 +214,7 @@ def team_service(database_url: str) -> Iterator[Any]:
     request = CreateSessionRequest(name="team", participants=["bravo", "carol"])
     service.create_session("alpha", request)
     yield service
+    service.stop()
     storage.close()
 
 

@@ -33,7 +33,7 @@ def service(database_url: str, tmp_path: Path, clock: Clock) -> Iterator[RelaySe
     service.create_session("alpha", CreateSessionRequest(name="team", participants=["bravo"]))
     yield service
     service.hub.close()
-    service.stop_delivered()
+    service.stop()
     storage.close()
 
 

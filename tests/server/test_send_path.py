@@ -42,6 +42,7 @@ def service(tmp_path: Path) -> Iterator[RelayService]:
     service = service_on(storage)
     service.create_session("alpha", CreateSessionRequest(name="team", participants=MEMBERS))
     yield service
+    service.stop()
     storage.close()
 
 
@@ -212,6 +213,19 @@ def test_a_stopping_relay_writes_the_noted_times_and_arms_no_more_writes(
 
     service.touch_due("b")  # a call still finishing as the relay stops
     assert service._seen_flush is None  # arms nothing that would write to a closed store
+
+
+def test_stopping_the_service_writes_the_noted_handovers_and_leaves_no_timer(
+    service: RelayService,
+) -> None:
+    request = SendMessageRequest.parse({"text": "due in an hour", "reply_by_s": 3600})
+    service.post_message("alpha", "team", request)  # arms the reply-by timer
+    service.read_messages("b", "team", 0)  # notes a handover and arms its write
+    assert service._due_timer is not None and service._handed_flush is not None
+
+    service.stop()
+    assert service.take_handed() == []  # written, not left in memory
+    assert (service._due_timer, service._handed_flush, service._seen_flush) == (None,) * 3
 
 
 class Abandon(Exception):

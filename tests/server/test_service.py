@@ -30,6 +30,7 @@ async def fresh_service(database_url: str) -> AsyncIterator[RelayService]:
     service = service_on(storage, hub)
     service.create_session("alpha", CreateSessionRequest(name="team", participants=["b", "c"]))
     yield service
+    service.stop()
     storage.close()
 
 

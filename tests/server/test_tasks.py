@@ -63,6 +63,7 @@ async def service(database_url: str) -> AsyncIterator[RelayService]:
     service.create_session(GIVER, CreateSessionRequest(name="team", participants=[WORKER, OTHER]))
     service.create_session(OTHER, CreateSessionRequest(name="elsewhere"))
     yield service
+    service.stop()
     storage.close()
 
 

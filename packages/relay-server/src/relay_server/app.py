@@ -217,8 +217,7 @@ def build_relay(config: ServerConfig) -> Relay:
         finally:
             try:
                 replicas.stop()  # within a quarter of a second (the listener's wait)
-                service.stop_seen()
-                service.stop_delivered()
+                service.stop()
             finally:
                 service.storage.close()  # a database server's connections end with the relay
 

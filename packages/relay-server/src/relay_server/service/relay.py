@@ -33,3 +33,12 @@ class RelayService(
     :class:`WatchFeature`, and :class:`JoinCodesFeature` on
     :class:`~relay_server.service.clients.ClientsFeature`.
     """
+
+    def stop(self) -> None:
+        """The relay is stopping: write the last-seen and delivery times noted in memory and
+        cancel every timer, so nothing writes to the store once it is closed."""
+        try:
+            self.stop_seen()
+            self.stop_delivered()
+        finally:
+            self.stop_due_timer()
