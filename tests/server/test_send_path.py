@@ -221,7 +221,8 @@ def test_stopping_the_service_writes_the_noted_handovers_and_leaves_no_timer(
     request = SendMessageRequest.parse({"text": "due in an hour", "reply_by_s": 3600})
     service.post_message("alpha", "team", request)  # arms the reply-by timer
     service.read_messages("b", "team", 0)  # notes a handover and arms its write
-    assert service._due_timer is not None and service._handed_flush is not None
+    assert service._due_timer is not None
+    assert service._handed_flush is not None
 
     service.stop()
     assert service.take_handed() == []  # written, not left in memory
