@@ -229,6 +229,19 @@ def test_stopping_the_service_writes_the_noted_handovers_and_leaves_no_timer(
     assert (service._due_timer, service._handed_flush, service._seen_flush) == (None,) * 3
 
 
+def test_two_relays_in_one_process_share_no_delivery_or_deadline_lock(
+    service: RelayService, tmp_path: Path
+) -> None:
+    storage = open_storage(tmp_path / "other.sqlite3")
+    other = service_on(storage)
+    try:
+        assert other._handed_lock is not service._handed_lock
+        assert other._due_lock is not service._due_lock
+    finally:
+        other.stop()
+        storage.close()
+
+
 class Abandon(Exception):
     """Raised to roll a test's transaction back."""
 

@@ -74,6 +74,11 @@ class ServiceBase:
         self._seen_closed = False
         self.last_seen = LastSeen()
         """When clients were last seen, without a query where memory knows (presence)."""
+        # Each service's own: a class attribute would be one lock for every relay in a process.
+        self._handed_lock = threading.Lock()
+        """Guards the handovers noted and not written yet (``DeliveriesFeature``)."""
+        self._due_lock = threading.Lock()
+        """Guards the one reply-by and expiry timer (``DeadlinesFeature``)."""
 
     _connections: ConnectionSource | None = None
 

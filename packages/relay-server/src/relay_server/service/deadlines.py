@@ -40,7 +40,6 @@ class DeadlinesFeature(DeliveriesFeature):
     _due_timer: threading.Timer | None = None
     _due_timer_at: int | None = None
     _stops_on_close = False
-    _due_lock: Final = threading.Lock()
 
     def schedule_due(self, due_ms: int) -> None:
         """A message with a deadline at ``due_ms`` was stored: act on it then."""

@@ -40,7 +40,6 @@ class DeliveriesFeature(ServiceBase):
     _handed: list[Handed] | None = None
     _handed_flush: threading.Timer | None = None
     _handed_closed = False
-    _handed_lock: Final = threading.Lock()
 
     def note_pushed(self, client_id: str, message_id: int) -> None:
         """``message_id`` was pushed to a live connection of ``client_id`` (on the loop thread:
