@@ -305,6 +305,12 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             "an owner's in-flight count of 0 is then kept instead of dropped, and every reader"
             " takes a missing owner as 0 (.get(owner, 0)): only one int per client id differs",
         ),
+        Equivalent(
+            "core/NumberReplacer",
+            'fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 1))',
+            "the default is read only where os has no O_DIRECTORY (Windows), where opening a"
+            " directory fails with either flag and fsync_dir returns: a no-op there both ways",
+        ),
     ),
     "file_access": (),
     "messages": (

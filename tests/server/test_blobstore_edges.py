@@ -4,7 +4,8 @@ Each test fails against a mutant that passed test_blobstore.py: the empty blob's
 usage count after a quarantine in a store of more than two blobs, one client's in-flight count
 after one of its uploads ends, the recount of a store that is full to the byte, a range past
 an empty blob, a file in the wrong fan-out directory, a store without room, the quota of
-stored and received bytes together, and a quarantine that finds the blob repaired.
+stored and received bytes together, a quarantine that finds the blob repaired, and the room
+a repair needs.
 """
 
 from __future__ import annotations
@@ -116,3 +117,14 @@ def test_a_blob_replaced_since_it_was_hashed_is_not_moved_aside(store, other):
     store._quarantine(sha(b"repaired"), (device, inode + other))
     assert store.path_of(sha(b"repaired")).read_bytes() == b"repaired"
     assert store.usage() == Usage(1, 8)
+
+
+def test_an_upload_repairs_a_truncated_copy_in_a_store_with_just_room_for_it(tmp_path):
+    # The repair needs room only for what it adds to the damaged copy (5 - 3 bytes).
+    store = BlobStore(tmp_path, max_blob_bytes=10, quota_bytes=10)
+    data = b"hello"
+    store.put_bytes(sha(data), data)
+    store.path_of(sha(data)).write_bytes(data[:3])  # truncated on disk
+    assert store.put_bytes(sha(data), data) is False  # not new: repaired in place
+    assert store.path_of(sha(data)).read_bytes() == data
+    assert store.usage().count == 1
