@@ -297,6 +297,11 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             "Authenticator's '*' to '/': every caller passes the mode by position and the rest by"
             " keyword, which both signatures accept",
         ),
+        Equivalent(
+            "core/ReplaceFalseWithTrue",
+            "ui: bool = True,",
+            "_serve's one caller always passes ui: the default is never used",
+        ),
     ),
     "blobstore": (
         Equivalent(
@@ -310,6 +315,12 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             'fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 1))',
             "the default is read only where os has no O_DIRECTORY (Windows), where opening a"
             " directory fails with either flag and fsync_dir returns: a no-op there both ways",
+        ),
+        Equivalent(
+            "core/ReplaceBinaryOperator_BitOr_BitAnd",
+            'fd = os.open(path, os.O_RDONLY & getattr(os, "O_DIRECTORY", 0))',
+            "O_RDONLY is 0, so the flags become plain O_RDONLY, which opens a directory as well:"
+            " O_DIRECTORY only refuses a path that is not one, and fsync_dir is given directories",
         ),
     ),
     "file_access": (),

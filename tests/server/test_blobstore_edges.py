@@ -4,18 +4,20 @@ Each test fails against a mutant that passed test_blobstore.py: the empty blob's
 usage count after a quarantine in a store of more than two blobs, one client's in-flight count
 after one of its uploads ends, the recount of a store that is full to the byte, a range past
 an empty blob, a file in the wrong fan-out directory, a store without room, the quota of
-stored and received bytes together, a quarantine that finds the blob repaired, and the room
-a repair needs.
+stored and received bytes together, a quarantine that finds the blob repaired (before the move or
+during it), the room a repair needs, and a temp file whose lock fails.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 
 import pytest
 
 from relay_core import errors
-from relay_server.storage.blobs import BlobStore, Usage
+from relay_server.storage.blobs import BlobStore, Usage, files
 from relay_server.storage.blobs.files import file_identity
 
 MiB = 1024 * 1024
@@ -81,9 +83,10 @@ def test_a_range_that_starts_past_an_empty_blob_is_invalid(store):
         store.open_for_read(sha(b""), start=1)
 
 
-def test_a_file_in_the_wrong_fan_out_directory_is_not_a_blob(tmp_path):
+@pytest.mark.parametrize("wrong", ["00", "ff"], ids=["sorts-before", "sorts-after"])
+def test_a_file_in_the_wrong_fan_out_directory_is_not_a_blob(tmp_path, wrong):
     data = b"misplaced"
-    wrong = "00" if not sha(data).startswith("00") else "11"
+    assert sha(data)[:2] not in {"00", "ff"}
     (tmp_path / wrong).mkdir()
     (tmp_path / wrong / sha(data)).write_bytes(data)
     store = BlobStore(tmp_path, max_blob_bytes=100, quota_bytes=1000)
@@ -128,3 +131,40 @@ def test_an_upload_repairs_a_truncated_copy_in_a_store_with_just_room_for_it(tmp
     assert store.put_bytes(sha(data), data) is False  # not new: repaired in place
     assert store.path_of(sha(data)).read_bytes() == data
     assert store.usage().count == 1
+
+
+def test_a_temp_file_that_cannot_be_locked_is_closed_and_removed(tmp_path, monkeypatch):
+    def refuse(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "no locks available")
+
+    monkeypatch.setattr(files.fcntl, "flock", refuse)
+    with pytest.raises(OSError, match="no locks available"):
+        files.create_locked_temp(tmp_path, sha(b"upload"))
+    assert list(tmp_path.iterdir()) == []  # and its handle closed: no ResourceWarning
+
+
+@pytest.mark.parametrize("new_inode", ["lower", "higher"])
+def test_a_quarantine_puts_back_a_blob_an_upload_replaced_during_the_move(
+    tmp_path, monkeypatch, new_inode
+):
+    # The damaged file and its repair, made first so the test picks which inode sorts first.
+    made = [tmp_path / "one", tmp_path / "two"]
+    for path in made:
+        path.write_bytes(b"")
+    made.sort(key=lambda path: files.file_identity(path.stat()))
+    repair, damaged = made if new_inode == "lower" else made[::-1]
+    repair.write_bytes(b"repaired")
+    blob = tmp_path / sha(b"repaired")
+    os.replace(damaged, blob)
+    hashed = files.file_identity(blob.stat())
+    rename = os.rename
+
+    def upload_lands_first(source, target) -> None:  # the repair is renamed in just then
+        os.replace(repair, blob)
+        rename(source, target)
+
+    monkeypatch.setattr(files.os, "rename", upload_lands_first)
+    assert files.quarantine(tmp_path, blob, hashed) is None
+    monkeypatch.undo()
+    assert blob.read_bytes() == b"repaired"
+    assert list((tmp_path / files.QUARANTINE_DIR).iterdir()) == []
