@@ -325,6 +325,12 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             "O_RDONLY is 0, so the flags become plain O_RDONLY, which opens a directory as well:"
             " O_DIRECTORY only refuses a path that is not one, and fsync_dir is given directories",
         ),
+        Equivalent(
+            "core/ReplaceComparisonOperator_Gt_GtE",
+            "while left >= 0:",
+            "with nothing left the loop then reads min(chunk, 0) bytes, gets b'' and returns: the"
+            " same bytes served, one empty read more",
+        ),
     ),
     "file_access": (),
     "messages": (

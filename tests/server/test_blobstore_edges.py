@@ -5,7 +5,8 @@ usage count after a quarantine in a store of more than two blobs, one client's i
 after one of its uploads ends, the recount of a store that is full to the byte, a range past
 an empty blob, a file in the wrong fan-out directory, a store without room, the quota of
 stored and received bytes together, a quarantine that finds the blob repaired (before the move or
-during it), the room a repair needs, and a temp file whose lock fails.
+during it), the room a repair needs, a temp file whose lock fails, and bytes the store
+already has.
 """
 
 from __future__ import annotations
@@ -168,3 +169,23 @@ def test_a_quarantine_puts_back_a_blob_an_upload_replaced_during_the_move(
     monkeypatch.undo()
     assert blob.read_bytes() == b"repaired"
     assert list((tmp_path / files.QUARANTINE_DIR).iterdir()) == []
+
+
+def test_bytes_the_store_already_has_leave_its_file_in_place(store):
+    data = bytes(range(256)) * 4  # over 256 bytes: sizes no longer shared int objects
+    store.put_bytes(sha(data), data)
+    before = file_identity(store.path_of(sha(data)).stat())
+    assert store.put_bytes(sha(data), data) is False
+    assert file_identity(store.path_of(sha(data)).stat()) == before  # not rewritten
+
+
+def test_a_quarantine_of_a_blob_replaced_before_it_looks_never_moves_it(tmp_path, monkeypatch):
+    # Moving it and putting it back would leave an instant with no blob for readers.
+    blob = tmp_path / sha(b"repaired")
+    blob.write_bytes(b"repaired")
+    device, inode = file_identity(blob.stat())
+    moves: list[object] = []
+    monkeypatch.setattr(files.os, "rename", lambda *paths: moves.append(paths))
+    assert files.quarantine(tmp_path, blob, (device, inode + 1)) is None
+    assert moves == []
+    assert blob.read_bytes() == b"repaired"
