@@ -331,6 +331,18 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             "with nothing left the loop then reads min(chunk, 0) bytes, gets b'' and returns: the"
             " same bytes served, one empty read more",
         ),
+        Equivalent(
+            "core/NumberReplacer",
+            "while left > -1:",
+            "with nothing left the loop then reads min(chunk, 0) bytes, gets b'' and returns: the"
+            " same bytes served, one empty read more",
+        ),
+        Equivalent(
+            "core/ReplaceComparisonOperator_NotEq_Lt",
+            "if received < self.declared_size:",
+            "a byte past the declared size is refused as it arrives (Upload._append), so at"
+            " commit received is never more than declared",
+        ),
     ),
     "file_access": (),
     "messages": (

@@ -5,8 +5,8 @@ usage count after a quarantine in a store of more than two blobs, one client's i
 after one of its uploads ends, the recount of a store that is full to the byte, a range past
 an empty blob, a file in the wrong fan-out directory, a store without room, the quota of
 stored and received bytes together, a quarantine that finds the blob repaired (before the move or
-during it), the room a repair needs, a temp file whose lock fails, and bytes the store
-already has.
+during it), the room a repair needs, a temp file whose lock fails, bytes the store
+already has, and room another replica took.
 """
 
 from __future__ import annotations
@@ -189,3 +189,19 @@ def test_a_quarantine_of_a_blob_replaced_before_it_looks_never_moves_it(tmp_path
     assert files.quarantine(tmp_path, blob, (device, inode + 1)) is None
     assert moves == []
     assert blob.read_bytes() == b"repaired"
+
+
+def test_an_upload_that_another_replica_left_no_room_for_is_refused_at_commit(tmp_path):
+    # Replicas share one blobs directory and each counts its own uploads: the room is counted
+    # again when the upload ends, against what the store holds by then.
+    here = BlobStore(tmp_path, max_blob_bytes=10, quota_bytes=10)
+    there = BlobStore(tmp_path, max_blob_bytes=10, quota_bytes=10)
+    data = b"12345"
+    upload = here.begin(sha(data), len(data))
+    upload.write(data)  # fits: this replica knows of nothing stored
+    there.put_bytes(sha(b"abcdef"), b"abcdef")
+    with pytest.raises(errors.QuotaExceeded):
+        here.begin(sha(b"another"), 6)  # counts the store again, and learns of the 6 bytes
+    with pytest.raises(errors.QuotaExceeded):
+        upload.commit()  # 6 + 5 > 10
+    assert not here.exists(sha(data))
