@@ -41,7 +41,7 @@ TOKEN = "bench-token-0123456789abcdef"
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        return int(probe.getsockname()[1])
 
 
 def proc_kib(pid: int, field: str) -> int:

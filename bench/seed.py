@@ -105,7 +105,7 @@ def fill_store(data_dir: Path, count: int, session: str, writer: str, reader: st
         )
         with db.atomic():
             session_id = seed_session(stamp, session, writer, reader)
-            db.connection().executemany(
+            db.connection().executemany(  # type: ignore[no-untyped-call]  # peewee is untyped
                 insert,
                 (
                     (session_id, writer, texts[i % len(texts)], False, stamp + i)

@@ -41,6 +41,7 @@ from typing import Any
 import requests
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
+from mcp.types import TextContent
 
 from bench.processes import start_relay_process
 from relay_core.toon import decode_messages
@@ -61,7 +62,7 @@ def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        return int(probe.getsockname()[1])
 
 
 def memory_kib(pid: int) -> dict[str, int]:
@@ -269,7 +270,9 @@ class McpClient(threading.Thread):
     async def _tool(self, client: Client[Any], kind: str, tool: str, **arguments: Any) -> Any:
         result = await client.call_tool(tool, arguments, raise_on_error=False)
         if result.is_error:
-            self.soak.tally.error(kind, "tool error " + result.content[0].text.split(":", 1)[0])
+            first = result.content[0]
+            said = first.text if isinstance(first, TextContent) else type(first).__name__
+            self.soak.tally.error(kind, "tool error " + said.split(":", 1)[0])
             return None
         return result
 

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Final
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, Final
 
 from bench.processes import Server, ServerPool, identity
 from bench.report import Row
@@ -43,7 +43,7 @@ HOST: Final = "wait-host"
 FIGURE: Final = "7 send with waiters"
 CONNECT_BATCH: Final = 25
 
-Park = Callable[[int], Awaitable[None]]
+Park = Callable[[int], Coroutine[Any, Any, None]]
 """Waits in the lobby for a message after the given id."""
 
 
@@ -75,7 +75,7 @@ async def mcp_waiters(relay: Server, count: int) -> tuple[list[Park], list[McpSe
         sessions += await asyncio.gather(
             *(McpSession.open(relay.port, identity(f"waiter-{i}")) for i in batch)
         )
-    parks = []
+    parks: list[Park] = []
     for i, session in enumerate(sessions):
         lobby = lobby_of(i)
 
@@ -89,7 +89,8 @@ async def mcp_waiters(relay: Server, count: int) -> tuple[list[Park], list[McpSe
 
 async def http_waiters(relay: Server, count: int) -> tuple[list[Park], list[HttpConnection]]:
     """One kept-alive HTTP connection per waiter."""
-    connections, parks = [], []
+    connections: list[HttpConnection] = []
+    parks: list[Park] = []
     for i in range(count):
         connection = await HttpConnection.open(relay.port)
         path = session_messages_path(lobby_of(i))
@@ -149,7 +150,7 @@ async def waiters_figure(scale: Scale, pool: ServerPool) -> list[Row]:
         operation = [mcp_send(sender, "wait-send-0")]
         mcp_parks, mcp_sessions = await mcp_waiters(relay, scale.waiters)
         http_parks, http_connections = await http_waiters(relay, scale.waiters)
-        closers += mcp_sessions + http_connections
+        closers += [*mcp_sessions, *http_connections]
         alone: list[Load] = []
         parked: dict[str, list[Load]] = {"MCP": [], "HTTP": []}
         for _ in range(scale.rounds):
