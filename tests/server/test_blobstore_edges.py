@@ -6,7 +6,7 @@ after one of its uploads ends, the recount of a store that is full to the byte, 
 an empty blob, a file in the wrong fan-out directory, a store without room, the quota of
 stored and received bytes together, a quarantine that finds the blob repaired (before the move or
 during it), the room a repair needs, a temp file whose lock fails, bytes the store
-already has, and room another replica took.
+already has, room another replica took, and scans that meet a file gc just removed.
 """
 
 from __future__ import annotations
@@ -205,3 +205,42 @@ def test_an_upload_that_another_replica_left_no_room_for_is_refused_at_commit(tm
     with pytest.raises(errors.QuotaExceeded):
         upload.commit()  # 6 + 5 > 10
     assert not here.exists(sha(data))
+
+
+def blobs_in_one_fan_out(root, count: int) -> list[str]:
+    """``count`` stored blobs whose digests share their first two hex digits, by name."""
+    names: list[str] = []
+    n = 0
+    while len(names) < count:
+        digest = sha(str(n).encode())
+        if digest.startswith("00"):
+            (root / "00").mkdir(exist_ok=True)
+            (root / "00" / digest).write_bytes(str(n).encode())
+            names.append(digest)
+        n += 1
+    return names
+
+
+def test_the_blob_scan_goes_on_past_a_blob_removed_while_it_looks(tmp_path):
+    # gc runs in its own process: a blob it removes mid-scan must not end the count early.
+    blobs_in_one_fan_out(tmp_path, 3)
+    with os.scandir(tmp_path / "00") as entries:
+        order = [entry.name for entry in entries]  # the order the scan meets them
+    scan = files.iter_blobs(tmp_path)
+    assert next(scan).sha256 == order[0]
+    (tmp_path / "00" / order[1]).unlink()
+    assert [blob.sha256 for blob in scan] == [order[2]]
+
+
+def test_the_leftover_scan_goes_on_past_a_leftover_removed_while_it_looks(tmp_path):
+    (tmp_path / "00").mkdir()
+    leftovers = sorted(
+        tmp_path / "00" / files.leftover_name("0" * 64, files.TEMP_SUFFIX) for _ in range(3)
+    )
+    for path in leftovers:
+        path.write_bytes(b"partial")
+        os.utime(path, (0, 0))  # untouched since 1970: stale
+    scan = files.stale_leftovers(tmp_path, cutoff=1.0, active=())
+    assert next(scan) == (leftovers[0], 7)
+    leftovers[1].unlink()
+    assert list(scan) == [(leftovers[2], 7)]
