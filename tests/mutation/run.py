@@ -305,6 +305,12 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             "ui: bool = True,",
             "_serve's one caller always passes ui: the default is never used",
         ),
+        Equivalent(
+            "core/ReplaceComparisonOperator_Eq_GtE",
+            'if mode >= "shared" and not shared_token_hash:',
+            "no mode sorts after 'shared' ('open' < 'per-client' < 'shared'): only shared mode"
+            " is >= 'shared'",
+        ),
     ),
     "blobstore": (
         Equivalent(

@@ -8,6 +8,7 @@ does so in milliseconds rather than a relay start per mutant.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -20,6 +21,7 @@ from relay_server.config import hash_token
 from relay_server.http.errors import send_error
 from relay_server.middleware.auth import Authenticator, AuthMiddleware
 from relay_server.request_scope import CALLER_SCOPE_KEY
+from relay_server.revocation import Revocation
 
 TOKEN = "s3cret-token"
 
@@ -264,14 +266,19 @@ class Recorder:
         self.scopes.append(scope)
 
 
-def call(
-    middleware: AuthMiddleware, path: str, headers: dict[str, str], kind: str = "http"
-) -> list[dict[str, Any]]:
-    scope = {
+def scope_of(path: str, headers: dict[str, str], kind: str = "http") -> dict[str, Any]:
+    return {
         "type": kind,
+        "method": "GET",
         "path": path,
         "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()],
     }
+
+
+def call(
+    middleware: AuthMiddleware, path: str, headers: dict[str, str], kind: str = "http"
+) -> list[dict[str, Any]]:
+    scope = scope_of(path, headers, kind)
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
@@ -329,3 +336,43 @@ def test_the_middleware_reports_the_caller_when_a_touch_is_due():
     call(gated, "/api", {**headers, "x-client-id": "beta"})
     call(gated, "/api", {**headers, "x-client-id": "alpha"})
     assert seen == ["alpha", "alpha"]
+
+
+class NoSessions:
+    """A session table without MCP sessions, for a Revocation that tracks requests only."""
+
+    closed_revoked = 0
+
+    def records(self) -> list[Any]:
+        return []
+
+    async def close(self, session_id: str) -> bool:
+        return False
+
+
+def test_a_get_that_has_finished_is_not_answered_again_by_a_later_sweep():
+    tokens = Tokens({TOKEN: "alpha"})
+    revocation = Revocation(
+        NoSessions(), tokens_version=tokens.current_version, owner_of=tokens.lookup
+    )
+    middleware = AuthMiddleware(Recorder(), per_client(tokens), revocation=revocation)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict[str, Any]) -> None:
+        pass
+
+    async def scenario() -> None:
+        revocation.bind(asyncio.get_running_loop())
+        await middleware(
+            scope_of("/api/v1/wait", {"Authorization": f"Bearer {TOKEN}"}), receive, send
+        )
+        tokens.by_hash.clear()  # the token is removed after the GET finished
+        tokens.version += 1
+        revocation.tokens_changed()
+        await revocation.settled()
+
+    asyncio.run(scenario())
+    assert revocation.sweeps == 1
+    assert revocation.answered == 0  # the finished GET was no longer tracked

@@ -6,7 +6,8 @@ after one of its uploads ends, the recount of a store that is full to the byte, 
 an empty blob, a file in the wrong fan-out directory, a store without room, the quota of
 stored and received bytes together, a quarantine that finds the blob repaired (before the move or
 during it), the room a repair needs, a temp file whose lock fails, bytes the store
-already has, room another replica took, and scans that meet a file gc just removed.
+already has, room another replica took, scans that meet a file gc just removed or a stray entry, and
+what a finished or failed upload gives back.
 """
 
 from __future__ import annotations
@@ -244,3 +245,37 @@ def test_the_leftover_scan_goes_on_past_a_leftover_removed_while_it_looks(tmp_pa
     assert next(scan) == (leftovers[0], 7)
     leftovers[1].unlink()
     assert list(scan) == [(leftovers[2], 7)]
+
+
+def test_a_finished_uploads_temp_name_is_no_longer_kept_from_gc(tmp_path):
+    store = BlobStore(tmp_path, max_blob_bytes=10, quota_bytes=100)
+    upload = store.begin(sha(b"abandoned"), 9)
+    upload.abort()
+    upload.temp.write_bytes(b"abandoned")  # a file at its name again, long untouched
+    os.utime(upload.temp, (0, 0))
+    report = store.gc(referenced=set(), grace_s=0)
+    assert report.temp_files == [str(upload.temp.relative_to(tmp_path))]
+    assert not upload.temp.exists()
+
+
+def test_a_temp_file_that_cannot_be_created_gives_back_the_declared_room(tmp_path):
+    digest = sha(b"upload")
+    (tmp_path / digest[:2]).write_bytes(b"")  # a file where its fan-out directory goes
+    store = BlobStore(
+        tmp_path, max_blob_bytes=10, quota_bytes=100, max_in_flight_per_client_bytes=10
+    )
+    with pytest.raises(FileExistsError):
+        store.begin(digest, 6, owner="alpha")
+    assert store.in_flight_for("alpha") == 0
+
+
+@pytest.mark.parametrize("scan", ["blobs", "leftovers"])
+def test_a_stray_entry_sorting_first_does_not_end_a_scan(tmp_path, scan):
+    (tmp_path / "0-stray").write_bytes(b"")  # sorts before "00"
+    [digest] = blobs_in_one_fan_out(tmp_path, 1)
+    leftover = tmp_path / "00" / files.leftover_name(digest, files.CORRUPT_SUFFIX)
+    leftover.write_bytes(b"bad")
+    if scan == "blobs":
+        assert [blob.sha256 for blob in files.iter_blobs(tmp_path)] == [digest]
+    else:
+        assert list(files.stale_leftovers(tmp_path, cutoff=0, active=())) == [(leftover, 3)]
