@@ -279,3 +279,14 @@ def test_a_stray_entry_sorting_first_does_not_end_a_scan(tmp_path, scan):
         assert [blob.sha256 for blob in files.iter_blobs(tmp_path)] == [digest]
     else:
         assert list(files.stale_leftovers(tmp_path, cutoff=0, active=())) == [(leftover, 3)]
+
+
+def test_a_store_over_its_quota_takes_no_upload_not_even_of_bytes_it_has(tmp_path):
+    # Over its quota only after the operator lowered it: every upload is refused at its start,
+    # the empty blob too (a longer one would be refused at its first chunk anyway).
+    before = BlobStore(tmp_path, max_blob_bytes=100, quota_bytes=100)
+    before.put_bytes(sha(b""), b"")
+    before.put_bytes(sha(b"eleven byte"), b"eleven byte")
+    lowered = BlobStore(tmp_path, max_blob_bytes=100, quota_bytes=10)
+    with pytest.raises(errors.QuotaExceeded, match="11 of 10 bytes"):
+        lowered.put_bytes(sha(b""), b"")
