@@ -344,6 +344,11 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             " same bytes served, one empty read more",
         ),
         Equivalent(
+            "core/NumberReplacer",
+            "temp_bytes: int = -1",
+            "gc builds every GcReport with all its fields: the defaults are never read",
+        ),
+        Equivalent(
             "core/ReplaceComparisonOperator_NotEq_Lt",
             "if received < self.declared_size:",
             "a byte past the declared size is refused as it arrives (Upload._append), so at"

@@ -1,13 +1,15 @@
-"""Blob store edges a partial mutation run (tests/mutation/run.py blobstore) showed unpinned.
+"""Blob store edges that mutation runs (tests/mutation/run.py blobstore) showed unpinned.
 
-Each test fails against a mutant that passed test_blobstore.py: the empty blob's reader, the
-usage count after a quarantine in a store of more than two blobs, one client's in-flight count
-after one of its uploads ends, the recount of a store that is full to the byte, a range past
-an empty blob, a file in the wrong fan-out directory, a store without room, the quota of
-stored and received bytes together, a quarantine that finds the blob repaired (before the move or
-during it), the room a repair needs, a temp file whose lock fails, bytes the store
-already has, room another replica took, scans that meet a file gc just removed or a stray entry, and
-what a finished or failed upload gives back.
+Each test fails against a mutant that passed test_blobstore.py. They cover:
+- reading: the empty blob, a range past it, a quarantine's effect on the usage count;
+- room: a store full to the byte, without room, over its quota, the quota of stored and
+  received bytes together, the room a repair needs, room another replica took, when the store
+  is counted again;
+- uploads: one client's in-flight count, what a finished or failed upload gives back, a temp
+  file whose lock fails, bytes the store already has, which directories are synced;
+- races with gc and uploads: a quarantine that finds the blob repaired (before its move or
+  during it), scans that meet a file just removed or a stray entry, a blob sent again while gc
+  looks at it, a file in the wrong fan-out directory.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pytest
 
 from relay_core import errors
 from relay_server.storage.blobs import BlobStore, Usage, files
+from relay_server.storage.blobs import store as store_module
 from relay_server.storage.blobs.files import file_identity
 
 MiB = 1024 * 1024
@@ -290,3 +293,40 @@ def test_a_store_over_its_quota_takes_no_upload_not_even_of_bytes_it_has(tmp_pat
     lowered = BlobStore(tmp_path, max_blob_bytes=100, quota_bytes=10)
     with pytest.raises(errors.QuotaExceeded, match="11 of 10 bytes"):
         lowered.put_bytes(sha(b""), b"")
+
+
+def test_a_new_fan_out_directory_is_made_durable_once(tmp_path, monkeypatch):
+    synced: list[object] = []
+    monkeypatch.setattr(store_module, "fsync_dir", synced.append)
+    store = BlobStore(tmp_path, max_blob_bytes=100, quota_bytes=1000)
+    (tmp_path / "elsewhere").mkdir()
+    first, second = blobs_in_one_fan_out(tmp_path / "elsewhere", 2)
+    store.put_bytes(first, (tmp_path / "elsewhere" / "00" / first).read_bytes())
+    assert synced == [tmp_path, tmp_path / "00"]  # the new directory's entry, then the blob's
+    synced.clear()
+    store.put_bytes(second, (tmp_path / "elsewhere" / "00" / second).read_bytes())
+    assert synced == [tmp_path / "00"]
+
+
+def test_a_store_with_room_takes_uploads_without_counting_its_files_again(tmp_path, monkeypatch):
+    store = BlobStore(tmp_path, max_blob_bytes=100, quota_bytes=1000)
+    counts: list[None] = []
+    walk = store.iter_blobs
+    monkeypatch.setattr(store, "iter_blobs", lambda: counts.append(None) or walk())
+    for n in range(3):
+        store.put_bytes(sha(bytes([n])), bytes([n]))
+    assert counts == []  # a recount walks every file: only before refusing
+
+
+def test_a_blob_sent_again_while_gc_looks_at_it_is_kept(tmp_path):
+    store = BlobStore(tmp_path, max_blob_bytes=100, quota_bytes=1000)
+    store.put_bytes(sha(b"old"), b"old")
+    os.utime(store.path_of(sha(b"old")), (0, 0))  # uploaded long ago
+
+    def referenced(digest: str) -> bool:  # asked just before removal: sent again just then
+        store.put_bytes(digest, b"old")
+        return False
+
+    report = store.gc(referenced, grace_s=3600)
+    assert report.blobs == []
+    assert store.exists(sha(b"old"))
