@@ -330,3 +330,59 @@ def test_a_blob_sent_again_while_gc_looks_at_it_is_kept(tmp_path):
     report = store.gc(referenced, grace_s=3600)
     assert report.blobs == []
     assert store.exists(sha(b"old"))
+
+
+def test_the_store_scan_tells_every_kind_of_entry_apart(tmp_path):
+    [digest] = blobs_in_one_fan_out(tmp_path, 1)
+    fanout = tmp_path / "00"
+    temp = fanout / files.leftover_name(digest, files.TEMP_SUFFIX)
+    corrupt = fanout / files.leftover_name(digest, files.CORRUPT_SUFFIX)
+    for path in (temp, corrupt, fanout / "notes.txt", tmp_path / "stray"):
+        path.write_bytes(b"")
+    directory = fanout / files.leftover_name(digest, files.TEMP_SUFFIX)  # named like a temp
+    directory.mkdir()
+    kinds = {entry.path: entry.kind for entry in files.scan_store(tmp_path)}
+    assert {path.name: kind for path, kind in kinds.items() if kind != "unexpected"} == {
+        digest: "blob",
+        temp.name: "temp",
+        corrupt.name: "corrupt",
+    }
+    unexpected = {path.name for path, kind in kinds.items() if kind == "unexpected"}
+    assert unexpected == {"notes.txt", "stray", directory.name}
+
+
+def test_a_temp_file_touched_exactly_at_the_cutoff_is_not_stale_yet(tmp_path):
+    (tmp_path / "00").mkdir()
+    temp = tmp_path / "00" / files.leftover_name("0" * 64, files.TEMP_SUFFIX)
+    temp.write_bytes(b"partial")
+    os.utime(temp, (1000, 1000))
+    assert list(files.stale_leftovers(tmp_path, cutoff=1000.0, active=())) == []
+    assert list(files.stale_leftovers(tmp_path, cutoff=1000.5, active=())) == [(temp, 7)]
+
+
+def test_a_committed_upload_is_finished(tmp_path):
+    store = BlobStore(
+        tmp_path, max_blob_bytes=10, quota_bytes=100, max_in_flight_per_client_bytes=20
+    )
+    other = store.begin(sha(b"second"), 6, owner="alpha")
+    with store.begin(sha(b"first"), 5, owner="alpha") as upload:
+        upload.write(b"first")
+        upload.commit()
+    with pytest.raises(RuntimeError, match="already finished"):
+        upload.write(b"more")
+    assert store.in_flight_for("alpha") == 6  # given back once, not again on leaving the block
+    other.abort()
+
+
+def test_a_blob_that_grows_while_it_is_read_keeps_its_last_chunk_back(store):
+    # Verified reads hold the last chunk until the digest is checked: bytes past the size the
+    # reader started with are hashed, never served.
+    data = b"x" * 100
+    store.put_bytes(sha(data), data)
+    reader = store.open_for_read(sha(data))
+    with store.path_of(sha(data)).open("ab") as grown:
+        grown.write(b"appended")
+    served: list[bytes] = []
+    with pytest.raises(errors.NotFound, match="failed verification"):
+        served.extend(reader)
+    assert served == []
