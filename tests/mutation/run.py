@@ -349,6 +349,16 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             "gc builds every GcReport with all its fields: the defaults are never read",
         ),
         Equivalent(
+            "core/NumberReplacer",
+            "temp_bytes: int = 1",
+            "gc builds every GcReport with all its fields: the defaults are never read",
+        ),
+        Equivalent(
+            "core/ReplaceTrueWithFalse",
+            "@dataclass(frozen=False)",
+            "GcReport (the only frozen dataclass here) is never assigned to, and nothing hashes it",
+        ),
+        Equivalent(
             "core/ReplaceComparisonOperator_NotEq_Lt",
             "if received < self.declared_size:",
             "a byte past the declared size is refused as it arrives (Upload._append), so at"

@@ -386,3 +386,14 @@ def test_a_blob_that_grows_while_it_is_read_keeps_its_last_chunk_back(store):
     with pytest.raises(errors.NotFound, match="failed verification"):
         served.extend(reader)
     assert served == []
+
+
+def test_an_upload_in_flight_does_not_hide_the_stale_leftovers_after_it(tmp_path):
+    (tmp_path / "00").mkdir()
+    live, stale = sorted(
+        tmp_path / "00" / files.leftover_name("0" * 64, files.TEMP_SUFFIX) for _ in range(2)
+    )
+    for path in (live, stale):
+        path.write_bytes(b"partial")
+        os.utime(path, (0, 0))
+    assert list(files.stale_leftovers(tmp_path, cutoff=1.0, active={live})) == [(stale, 7)]
