@@ -350,6 +350,16 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
         ),
         Equivalent(
             "core/NumberReplacer",
+            "aside = folder / f\"{path.name.lstrip('.')}.{stamp}.{secrets.token_hex( 5)}\"",
+            "a longer random part names the set-aside copy as uniquely, and nothing parses it",
+        ),
+        Equivalent(
+            "core/ReplaceComparisonOperator_NotEq_IsNot",
+            "if exc.errno is not errno.EXDEV:  # the quarantine is on another file system",
+            "errno values are small ints, which CPython keeps one object of each",
+        ),
+        Equivalent(
+            "core/NumberReplacer",
             "temp_bytes: int = 1",
             "gc builds every GcReport with all its fields: the defaults are never read",
         ),

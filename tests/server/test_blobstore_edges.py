@@ -377,7 +377,7 @@ def test_a_committed_upload_is_finished(tmp_path):
 def test_a_blob_that_grows_while_it_is_read_keeps_its_last_chunk_back(store):
     # Verified reads hold the last chunk until the digest is checked: bytes past the size the
     # reader started with are hashed, never served.
-    data = b"x" * 100
+    data = b"x" * 1000  # over 256: positions and sizes are not shared int objects
     store.put_bytes(sha(data), data)
     reader = store.open_for_read(sha(data))
     with store.path_of(sha(data)).open("ab") as grown:
@@ -397,3 +397,15 @@ def test_an_upload_in_flight_does_not_hide_the_stale_leftovers_after_it(tmp_path
         path.write_bytes(b"partial")
         os.utime(path, (0, 0))
     assert list(files.stale_leftovers(tmp_path, cutoff=1.0, active={live})) == [(stale, 7)]
+
+
+def test_an_upload_ends_in_the_room_another_replicas_gc_freed_meanwhile(tmp_path):
+    here = BlobStore(tmp_path, max_blob_bytes=20, quota_bytes=14)
+    there = BlobStore(tmp_path, max_blob_bytes=20, quota_bytes=14)
+    upload = here.begin(sha(b"12345"), 5)
+    upload.write(b"12345")
+    there.put_bytes(sha(b"0123456789"), b"0123456789")
+    with pytest.raises(errors.QuotaExceeded):
+        here.begin(sha(b"c" * 10), 10)  # counted again: 10 stored and 5 in flight, of 14
+    there.path_of(sha(b"0123456789")).unlink()  # as gc in its own process would
+    assert upload.commit() is True  # counted again before refusing: 5 of 14
