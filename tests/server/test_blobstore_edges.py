@@ -409,3 +409,37 @@ def test_an_upload_ends_in_the_room_another_replicas_gc_freed_meanwhile(tmp_path
         here.begin(sha(b"c" * 10), 10)  # counted again: 10 stored and 5 in flight, of 14
     there.path_of(sha(b"0123456789")).unlink()  # as gc in its own process would
     assert upload.commit() is True  # counted again before refusing: 5 of 14
+
+
+def test_the_size_of_an_absent_blob_is_none(store):
+    assert store.size_of(sha(b"never stored")) is None
+
+
+def test_a_cap_of_zero_in_flight_bytes_takes_only_empty_uploads(tmp_path):
+    store = BlobStore(
+        tmp_path, max_blob_bytes=10, quota_bytes=100, max_in_flight_per_client_bytes=0
+    )
+    assert store.put_bytes(sha(b""), b"") is True
+    with pytest.raises(errors.RateLimited):
+        store.begin(sha(b"x"), 1, owner="alpha")
+
+
+def test_one_byte_still_in_flight_stays_counted(tmp_path):
+    store = BlobStore(tmp_path, max_blob_bytes=10, quota_bytes=100)
+    small = store.begin(sha(b"1"), 1, owner="alpha")
+    store.begin(sha(b"12345"), 5, owner="alpha").abort()
+    assert store.in_flight_for("alpha") == 1
+    small.abort()
+
+
+def test_fsync_dir_really_syncs_the_directory(tmp_path, monkeypatch):
+    synced: list[int] = []
+    fsync = os.fsync
+
+    def recorded(fd: int) -> None:  # only an fsync that worked counts
+        fsync(fd)
+        synced.append(os.fstat(fd).st_ino)
+
+    monkeypatch.setattr(files.os, "fsync", recorded)
+    files.fsync_dir(tmp_path)
+    assert synced == [tmp_path.stat().st_ino]
