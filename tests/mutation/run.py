@@ -359,6 +359,30 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             "errno values are small ints, which CPython keeps one object of each",
         ),
         Equivalent(
+            "core/ReplaceBinaryOperator_BitOr_Mod",
+            'fd = os.open(path, os.O_RDONLY % getattr(os, "O_DIRECTORY", 0))',
+            "O_RDONLY is 0, so the flags become plain O_RDONLY, which opens a directory as well",
+        ),
+        Equivalent(
+            "core/NumberReplacer",
+            "self._quarantine, sha256, handle, file_identity(st), size, start,"
+            " max(last, start - 2)",
+            "last is never below start - 1 (open_for_read refuses a range that ends before it"
+            " starts), so the max is last either way",
+        ),
+        Equivalent(
+            "core/ReplaceFalseWithTrue",
+            "for limit, serve in ((self.start, True), (self.last + 1, True), (None, False)):",
+            "_read_all serves whole blobs only, which start at 0: the first phase reads no byte",
+        ),
+        Equivalent(
+            "core/ReplaceBinaryOperator_Sub_BitXor",
+            "self._chunk_bytes if limit is None else min(self._chunk_bytes, limit ^ position)",
+            "limit ^ position is never less than limit - position, so a read asks at least what"
+            " the range has left; beyond it lie only bytes the file grew by, which then ride in the"
+            " held last chunk and fail verification with it: the same bytes are served",
+        ),
+        Equivalent(
             "core/NumberReplacer",
             "temp_bytes: int = 1",
             "gc builds every GcReport with all its fields: the defaults are never read",

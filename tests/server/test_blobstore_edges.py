@@ -443,3 +443,25 @@ def test_fsync_dir_really_syncs_the_directory(tmp_path, monkeypatch):
     monkeypatch.setattr(files.os, "fsync", recorded)
     files.fsync_dir(tmp_path)
     assert synced == [tmp_path.stat().st_ino]
+
+
+@pytest.mark.parametrize("error", [errno.EXDEV, errno.EROFS])
+def test_a_quarantine_copies_across_file_systems_and_fails_on_any_other_error(
+    tmp_path, monkeypatch, error
+):
+    blob = tmp_path / sha(b"bad")
+    blob.write_bytes(b"bad")
+
+    def rename(source: object, target: object) -> None:
+        raise OSError(error, os.strerror(error))
+
+    monkeypatch.setattr(files.os, "rename", rename)
+    if error == errno.EXDEV:  # the quarantine folder is on another file system: copy it there
+        aside = files.quarantine(tmp_path, blob)
+        assert aside is not None
+        assert aside.read_bytes() == b"bad"
+        assert not blob.exists()
+    else:
+        with pytest.raises(OSError, match=os.strerror(error)):
+            files.quarantine(tmp_path, blob)
+        assert blob.read_bytes() == b"bad"
