@@ -384,6 +384,24 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
         ),
         Equivalent(
             "core/NumberReplacer",
+            "aside = folder / f\"{path.name.lstrip('.')}.{stamp}.{secrets.token_hex( 3)}\"",
+            "a set-aside copy's random part is only there to tell copies of one second apart;"
+            " nothing parses it (a shorter one makes a clash likelier, still one in millions)",
+        ),
+        Equivalent(
+            "core/NumberReplacer",
+            'return f".{sha256}.{secrets.token_hex( 9)}{suffix}"',
+            "a longer random part names the temp file as uniquely, and LEFTOVER_RE takes any"
+            " length",
+        ),
+        Equivalent(
+            "core/NumberReplacer",
+            "left = self._declared_by.get(owner, -1) - declared_size",
+            "release always follows begin's claim for the same owner, so the owner is there; and"
+            " where it is not, any left below 1 drops it the same",
+        ),
+        Equivalent(
+            "core/NumberReplacer",
             "temp_bytes: int = 1",
             "gc builds every GcReport with all its fields: the defaults are never read",
         ),

@@ -376,3 +376,37 @@ def test_a_get_that_has_finished_is_not_answered_again_by_a_later_sweep():
     asyncio.run(scenario())
     assert revocation.sweeps == 1
     assert revocation.answered == 0  # the finished GET was no longer tracked
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"])
+def test_only_a_get_is_cut_when_its_token_goes_while_it_runs(method):
+    # A write let in before the change finishes: it could be done and yet be reported refused.
+    tokens = Tokens({TOKEN: "alpha"})
+    revocation = Revocation(
+        NoSessions(), tokens_version=tokens.current_version, owner_of=tokens.lookup
+    )
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        tokens.by_hash.clear()  # the token is removed while the request runs
+        tokens.version += 1
+        revocation.tokens_changed()
+        await revocation.settled()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"done"})
+
+    middleware = AuthMiddleware(app, per_client(tokens), revocation=revocation)
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def scenario() -> None:
+        revocation.bind(asyncio.get_running_loop())
+        scope = scope_of("/api/v1/x", {"Authorization": f"Bearer {TOKEN}"})
+        await middleware({**scope, "method": method}, receive, send)
+
+    asyncio.run(scenario())
+    assert sent[0]["status"] == (401 if method == "GET" else 200)

@@ -265,11 +265,13 @@ def test_a_temp_file_that_cannot_be_created_gives_back_the_declared_room(tmp_pat
     digest = sha(b"upload")
     (tmp_path / digest[:2]).write_bytes(b"")  # a file where its fan-out directory goes
     store = BlobStore(
-        tmp_path, max_blob_bytes=10, quota_bytes=100, max_in_flight_per_client_bytes=10
+        tmp_path, max_blob_bytes=20, quota_bytes=10, max_in_flight_per_client_bytes=10
     )
     with pytest.raises(FileExistsError):
         store.begin(digest, 6, owner="alpha")
     assert store.in_flight_for("alpha") == 0
+    with pytest.raises(errors.QuotaExceeded, match="0 of 10 bytes"):  # nothing else given back
+        store.put_bytes(sha(b"x" * 11), b"x" * 11)
 
 
 @pytest.mark.parametrize("scan", ["blobs", "leftovers"])
@@ -404,11 +406,14 @@ def test_an_upload_ends_in_the_room_another_replicas_gc_freed_meanwhile(tmp_path
     there = BlobStore(tmp_path, max_blob_bytes=20, quota_bytes=14)
     upload = here.begin(sha(b"12345"), 5)
     upload.write(b"12345")
+    other = here.begin(sha(b"abc"), 3)
+    other.write(b"abc")
     there.put_bytes(sha(b"0123456789"), b"0123456789")
     with pytest.raises(errors.QuotaExceeded):
-        here.begin(sha(b"c" * 10), 10)  # counted again: 10 stored and 5 in flight, of 14
+        here.begin(sha(b"c" * 10), 10)  # counted again: 10 stored and 8 in flight, of 14
     there.path_of(sha(b"0123456789")).unlink()  # as gc in its own process would
-    assert upload.commit() is True  # counted again before refusing: 5 of 14
+    assert upload.commit() is True  # counted again before refusing: 5 + 3 of 14
+    other.abort()
 
 
 def test_the_size_of_an_absent_blob_is_none(store):
@@ -465,3 +470,10 @@ def test_a_quarantine_copies_across_file_systems_and_fails_on_any_other_error(
         with pytest.raises(OSError, match=os.strerror(error)):
             files.quarantine(tmp_path, blob)
         assert blob.read_bytes() == b"bad"
+
+
+def test_a_blob_exactly_as_old_as_the_grace_period_is_collected(store):
+    store.put_bytes(sha(b"old"), b"old")
+    os.utime(store.path_of(sha(b"old")), (1000, 1000))
+    report = store.gc(referenced=set(), grace_s=100, now=1100.0)
+    assert [blob.sha256 for blob in report.blobs] == [sha(b"old")]
