@@ -477,3 +477,33 @@ def test_a_blob_exactly_as_old_as_the_grace_period_is_collected(store):
     os.utime(store.path_of(sha(b"old")), (1000, 1000))
     report = store.gc(referenced=set(), grace_s=100, now=1100.0)
     assert [blob.sha256 for blob in report.blobs] == [sha(b"old")]
+
+
+@pytest.mark.parametrize("other_inode", ["lower", "higher"])
+def test_a_temp_file_replaced_before_its_lock_is_given_up_for_a_new_one(
+    tmp_path, monkeypatch, other_inode
+):
+    # gc (another process) may remove a temp file between its creation and its lock, and a new
+    # file may take the name: the upload must not write into a file it does not hold locked.
+    before = tmp_path / "made-before"
+    before.write_bytes(b"")
+    lock = files.fcntl.flock
+    swapped: list[str] = []
+
+    def lock_after_a_swap(fd: int, operation: int) -> None:
+        if not swapped:
+            created = os.fstat(fd).st_ino
+            after = tmp_path / "made-after"
+            after.write_bytes(b"")
+            other = before if other_inode == "lower" else after
+            if (other.stat().st_ino < created) != (other_inode == "lower"):
+                pytest.fail(f"the file system gave no {other_inode} inode than {created}")
+            swapped.append(os.readlink(f"/proc/self/fd/{fd}"))
+            os.replace(other, swapped[0])
+        lock(fd, operation)
+
+    monkeypatch.setattr(files.fcntl, "flock", lock_after_a_swap)
+    temp, handle = files.create_locked_temp(tmp_path, sha(b"upload"))
+    with handle:
+        assert files.file_identity(os.fstat(handle.fileno())) == files.file_identity(temp.stat())
+        assert str(temp) != swapped[0]  # a new name, not the one taken over
