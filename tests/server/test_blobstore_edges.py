@@ -507,3 +507,11 @@ def test_a_temp_file_replaced_before_its_lock_is_given_up_for_a_new_one(
     with handle:
         assert files.file_identity(os.fstat(handle.fileno())) == files.file_identity(temp.stat())
         assert str(temp) != swapped[0]  # a new name, not the one taken over
+
+
+def test_an_upload_that_ends_short_is_refused_even_when_its_bytes_match_the_digest(store):
+    upload = store.begin(sha(b"abc"), 5)  # declared 5 bytes; the digest is of the 3 that come
+    upload.write(b"abc")
+    with pytest.raises(errors.InvalidInput, match="ended after 3 of 5 bytes"):
+        upload.commit()
+    assert not store.exists(sha(b"abc"))
