@@ -401,6 +401,16 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             " where it is not, any left below 1 drops it the same",
         ),
         Equivalent(
+            "core/ReplaceBinaryOperator_Sub_Add",
+            "self._chunk_bytes if limit is None else min(self._chunk_bytes, limit + position)",
+            "limit + position is never less than limit - position: as for '^' above",
+        ),
+        Equivalent(
+            "core/ReplaceComparisonOperator_NotEq_Gt",
+            "if start < 0 or (size > 0 and start > last) or (size == 0 and start > 0):",
+            "a negative start is refused by the first clause already",
+        ),
+        Equivalent(
             "core/NumberReplacer",
             "temp_bytes: int = 1",
             "gc builds every GcReport with all its fields: the defaults are never read",

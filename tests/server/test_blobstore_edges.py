@@ -515,3 +515,16 @@ def test_an_upload_that_ends_short_is_refused_even_when_its_bytes_match_the_dige
     with pytest.raises(errors.InvalidInput, match="ended after 3 of 5 bytes"):
         upload.commit()
     assert not store.exists(sha(b"abc"))
+
+
+@pytest.mark.parametrize("digest_of_sent", ["lower", "higher"])
+def test_bytes_whose_digest_is_not_the_declared_one_are_refused_whichever_sorts_first(
+    store, digest_of_sent
+):
+    one, other = sorted([b"a", b"b"], key=sha)  # sha(one) < sha(other)
+    declared, sent = (other, one) if digest_of_sent == "lower" else (one, other)
+    upload = store.begin(sha(declared), 1)
+    upload.write(sent)
+    with pytest.raises(errors.InvalidInput, match="digest mismatch"):
+        upload.commit()
+    assert not store.exists(sha(declared))
