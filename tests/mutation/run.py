@@ -311,6 +311,11 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             "no mode sorts after 'shared' ('open' < 'per-client' < 'shared'): only shared mode"
             " is >= 'shared'",
         ),
+        Equivalent(
+            "core/ReplaceComparisonOperator_Eq_LtE",
+            'if self.mode <= "open":',
+            "no mode sorts before 'open' ('open' < 'per-client' < 'shared')",
+        ),
     ),
     "blobstore": (
         Equivalent(
@@ -357,6 +362,11 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             "core/ReplaceComparisonOperator_NotEq_IsNot",
             "if exc.errno is not errno.EXDEV:  # the quarantine is on another file system",
             "errno values are small ints, which CPython keeps one object of each",
+        ),
+        Equivalent(
+            "core/ReplaceBinaryOperator_BitOr_RShift",
+            'fd = os.open(path, os.O_RDONLY >> getattr(os, "O_DIRECTORY", 0))',
+            "O_RDONLY is 0, so the flags become plain O_RDONLY, which opens a directory as well",
         ),
         Equivalent(
             "core/ReplaceBinaryOperator_BitOr_Mod",
