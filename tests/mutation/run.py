@@ -312,6 +312,11 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             " is >= 'shared'",
         ),
         Equivalent(
+            "core/ReplaceComparisonOperator_Eq_GtE",
+            'if self.mode >= "shared":',
+            "no mode sorts after 'shared' ('open' < 'per-client' < 'shared')",
+        ),
+        Equivalent(
             "core/ReplaceComparisonOperator_Eq_LtE",
             'if self.mode <= "open":',
             "no mode sorts before 'open' ('open' < 'per-client' < 'shared')",
@@ -367,6 +372,26 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             "core/ReplaceBinaryOperator_BitOr_RShift",
             'fd = os.open(path, os.O_RDONLY >> getattr(os, "O_DIRECTORY", 0))',
             "O_RDONLY is 0, so the flags become plain O_RDONLY, which opens a directory as well",
+        ),
+        Equivalent(
+            "core/ReplaceBinaryOperator_BitOr_FloorDiv",
+            'fd = os.open(path, os.O_RDONLY // getattr(os, "O_DIRECTORY", 0))',
+            "O_RDONLY is 0, so the flags become plain O_RDONLY, which opens a directory as well",
+        ),
+        Equivalent(
+            "core/NumberReplacer",
+            "self._usage = Usage(0, -1)",
+            "the rescan on the next line replaces it before anything reads it",
+        ),
+        Equivalent(
+            "core/ReplaceComparisonOperator_Gt_NotEq",
+            "if left != 0:",
+            "left is never negative (release gives back what begin claimed), so != 0 is > 0",
+        ),
+        Equivalent(
+            "core/ReplaceComparisonOperator_Eq_GtE",
+            'yield StoreEntry(path, "temp" if match[2] >= TEMP_SUFFIX[1:] else "corrupt")',
+            "LEFTOVER_RE matches only 'part' and 'corrupt', and 'corrupt' sorts before 'part'",
         ),
         Equivalent(
             "core/ReplaceBinaryOperator_BitOr_Mod",

@@ -528,3 +528,17 @@ def test_bytes_whose_digest_is_not_the_declared_one_are_refused_whichever_sorts_
     with pytest.raises(errors.InvalidInput, match="digest mismatch"):
         upload.commit()
     assert not store.exists(sha(declared))
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [
+        {"max_blob_bytes": -1, "quota_bytes": 10},
+        {"max_blob_bytes": 10, "quota_bytes": -1},
+        {"max_blob_bytes": 10, "quota_bytes": 10, "max_in_flight_per_client_bytes": -1},
+    ],
+    ids=["max_blob_bytes", "quota_bytes", "max_in_flight_per_client_bytes"],
+)
+def test_a_negative_limit_is_refused_when_the_store_opens(tmp_path, limits):
+    with pytest.raises(ValueError, match="must not be negative"):
+        BlobStore(tmp_path, **limits)
