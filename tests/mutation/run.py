@@ -394,6 +394,21 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             "LEFTOVER_RE matches only 'part' and 'corrupt', and 'corrupt' sorts before 'part'",
         ),
         Equivalent(
+            "core/ReplaceBinaryOperator_BitOr_Mul",
+            'fd = os.open(path, os.O_RDONLY * getattr(os, "O_DIRECTORY", 0))',
+            "O_RDONLY is 0, so the flags become plain O_RDONLY, which opens a directory as well",
+        ),
+        Equivalent(
+            "core/ReplaceComparisonOperator_Lt_NotEq",
+            "while limit is None or position != limit:",
+            "each read asks at most limit - position bytes, so position never passes limit",
+        ),
+        Equivalent(
+            "core/ReplaceBinaryOperator_Sub_BitOr",
+            "self._chunk_bytes if limit is None else min(self._chunk_bytes, limit | position)",
+            "limit | position is never less than limit - position: as for '^' above",
+        ),
+        Equivalent(
             "core/ReplaceBinaryOperator_BitOr_Mod",
             'fd = os.open(path, os.O_RDONLY % getattr(os, "O_DIRECTORY", 0))',
             "O_RDONLY is 0, so the flags become plain O_RDONLY, which opens a directory as well",
