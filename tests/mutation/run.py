@@ -243,7 +243,7 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
         ),
         Equivalent(
             "core/ReplaceComparisonOperator_NotEq_Gt",
-            'if scope["type"] > "http" or scope["path"] in PUBLIC_PATHS:',
+            'if scope["type"] > "http" or _is_public(scope["path"]):',
             "uvicorn runs with ws='none', so the only other scope type is 'lifespan', which sorts"
             " after 'http' too",
         ),
@@ -407,6 +407,17 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             "core/ReplaceBinaryOperator_Sub_BitOr",
             "self._chunk_bytes if limit is None else min(self._chunk_bytes, limit | position)",
             "limit | position is never less than limit - position: as for '^' above",
+        ),
+        Equivalent(
+            "core/ReplaceBinaryOperator_BitOr_BitXor",
+            'fd = os.open(path, os.O_RDONLY ^ getattr(os, "O_DIRECTORY", 0))',
+            "O_RDONLY is 0, and 0 ^ O_DIRECTORY is 0 | O_DIRECTORY",
+        ),
+        Equivalent(
+            "core/NumberReplacer",
+            "f\"the relay's disk is full: blob {digest} was not stored"
+            ' ({os.strerror(exc.errno or -1)})"',
+            "disk_full is called only for an errno in DISK_FULL_ERRNOS, never for none",
         ),
         Equivalent(
             "core/ReplaceBinaryOperator_BitOr_Mod",

@@ -311,12 +311,15 @@ def test_a_new_fan_out_directory_is_made_durable_once(tmp_path, monkeypatch):
 
 
 def test_a_store_with_room_takes_uploads_without_counting_its_files_again(tmp_path, monkeypatch):
-    store = BlobStore(tmp_path, max_blob_bytes=100, quota_bytes=1000)
+    store = BlobStore(tmp_path, max_blob_bytes=100, quota_bytes=14)
     counts: list[None] = []
     walk = store.iter_blobs
     monkeypatch.setattr(store, "iter_blobs", lambda: counts.append(None) or walk())
-    for n in range(3):
-        store.put_bytes(sha(bytes([n])), bytes([n]))
+    store.put_bytes(sha(b"1"), b"1")
+    in_flight = store.begin(sha(b"abc"), 3)
+    in_flight.write(b"abc")
+    store.put_bytes(sha(b"12345"), b"12345")  # 1 stored + 3 and 5 in flight: 9 of 14
+    in_flight.abort()
     assert counts == []  # a recount walks every file: only before refusing
 
 
@@ -339,8 +342,8 @@ def test_the_store_scan_tells_every_kind_of_entry_apart(tmp_path):
     fanout = tmp_path / "00"
     temp = fanout / files.leftover_name(digest, files.TEMP_SUFFIX)
     corrupt = fanout / files.leftover_name(digest, files.CORRUPT_SUFFIX)
-    for path in (temp, corrupt, fanout / "notes.txt", tmp_path / "stray"):
-        path.write_bytes(b"")
+    for path in (temp, corrupt, fanout / "notes.txt", tmp_path / "stray", tmp_path / "0-stray"):
+        path.write_bytes(b"")  # "0-stray" sorts before "00", "stray" after it
     directory = fanout / files.leftover_name(digest, files.TEMP_SUFFIX)  # named like a temp
     directory.mkdir()
     kinds = {entry.path: entry.kind for entry in files.scan_store(tmp_path)}
@@ -350,7 +353,7 @@ def test_the_store_scan_tells_every_kind_of_entry_apart(tmp_path):
         corrupt.name: "corrupt",
     }
     unexpected = {path.name for path, kind in kinds.items() if kind == "unexpected"}
-    assert unexpected == {"notes.txt", "stray", directory.name}
+    assert unexpected == {"notes.txt", "stray", "0-stray", directory.name}
 
 
 def test_a_temp_file_touched_exactly_at_the_cutoff_is_not_stale_yet(tmp_path):
@@ -542,3 +545,15 @@ def test_bytes_whose_digest_is_not_the_declared_one_are_refused_whichever_sorts_
 def test_a_negative_limit_is_refused_when_the_store_opens(tmp_path, limits):
     with pytest.raises(ValueError, match="must not be negative"):
         BlobStore(tmp_path, **limits)
+
+
+def test_a_store_with_no_room_for_a_byte_per_blob_takes_only_the_empty_blob(tmp_path):
+    store = BlobStore(tmp_path, max_blob_bytes=0, quota_bytes=10)
+    assert store.put_bytes(sha(b""), b"") is True
+    with pytest.raises(errors.TooLarge):
+        store.begin(sha(b"x"), 1)
+
+
+def test_a_full_disk_is_told_in_the_operating_systems_words():
+    refused = files.disk_full(OSError(errno.ENOSPC, "full"), "0" * 64)
+    assert os.strerror(errno.ENOSPC) in str(refused)
