@@ -420,6 +420,33 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             "disk_full is called only for an errno in DISK_FULL_ERRNOS, never for none",
         ),
         Equivalent(
+            "core/AddNot",
+            "if not TYPE_CHECKING:",
+            "GarbageCollection's typing stub of path_of then exists at run time too, and"
+            " BlobStore's own path_of overrides it",
+        ),
+        Equivalent(
+            "core/ReplaceComparisonOperator_Eq_LtE",
+            "if start < 0 or (size > 0 and start > last) or (size <= 0 and start != 0):",
+            "a file's size is never negative",
+        ),
+        Equivalent(
+            "core/ReplaceComparisonOperator_Gt_GtE",
+            "if left >= 0:",
+            "an owner's in-flight count of 0 is then kept instead of dropped, and every reader"
+            " takes a missing owner as 0 (.get(owner, 0)): only one int per client id differs",
+        ),
+        Equivalent(
+            "core/ReplaceComparisonOperator_Eq_GtE",
+            "return self.start == 0 and self.last >= self.size - 1",
+            "last is never past size - 1 (open_for_read caps it there)",
+        ),
+        Equivalent(
+            "core/ReplaceBinaryOperator_BitOr_BitXor",
+            "fcntl.flock(fd, fcntl.LOCK_EX ^ fcntl.LOCK_NB)",
+            "LOCK_EX and LOCK_NB are different bits, so ^ is |",
+        ),
+        Equivalent(
             "core/ReplaceBinaryOperator_BitOr_Mod",
             'fd = os.open(path, os.O_RDONLY % getattr(os, "O_DIRECTORY", 0))',
             "O_RDONLY is 0, so the flags become plain O_RDONLY, which opens a directory as well",

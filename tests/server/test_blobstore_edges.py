@@ -557,3 +557,19 @@ def test_a_store_with_no_room_for_a_byte_per_blob_takes_only_the_empty_blob(tmp_
 def test_a_full_disk_is_told_in_the_operating_systems_words():
     refused = files.disk_full(OSError(errno.ENOSPC, "full"), "0" * 64)
     assert os.strerror(errno.ENOSPC) in str(refused)
+
+
+def test_an_upload_repairs_a_copy_longer_than_the_blob(store):
+    data = b"hello"
+    store.put_bytes(sha(data), data)
+    store.path_of(sha(data)).write_bytes(data + b" and junk")  # damaged: longer
+    assert store.put_bytes(sha(data), data) is False
+    assert store.path_of(sha(data)).read_bytes() == data
+
+
+def test_a_directory_that_refuses_fsync_is_no_error(tmp_path, monkeypatch):
+    def refuse(fd: int) -> None:
+        raise OSError(errno.EINVAL, "fsync not supported on a directory here")
+
+    monkeypatch.setattr(files.os, "fsync", refuse)
+    files.fsync_dir(tmp_path)  # the rename it follows happened all the same

@@ -71,3 +71,10 @@ def test_the_stale_age_is_the_six_hours_the_docs_promise():
     docs = Path(__file__).resolve().parents[2] / "docs"
     assert "untouched for six hours" in (docs / "scaling.md").read_text()
     assert "once 6 h old" in (docs / "reliability.md").read_text()
+
+
+def test_without_file_locks_a_file_from_1970_is_claimed(tmp_path, monkeypatch):
+    monkeypatch.setattr(files, "fcntl", None)
+    path = temp_file(tmp_path, 0)
+    os.utime(path, (1, 1))  # one second after the epoch: the oldest a clock can say
+    assert claimed(path) is True
