@@ -447,6 +447,11 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             "LOCK_EX and LOCK_NB are different bits, so ^ is |",
         ),
         Equivalent(
+            "core/ReplaceBinaryOperator_BitOr_Add",
+            'fd = os.open(path, os.O_RDONLY + getattr(os, "O_DIRECTORY", 0))',
+            "O_RDONLY is 0, and 0 + O_DIRECTORY is 0 | O_DIRECTORY",
+        ),
+        Equivalent(
             "core/ReplaceBinaryOperator_BitOr_Mod",
             'fd = os.open(path, os.O_RDONLY % getattr(os, "O_DIRECTORY", 0))',
             "O_RDONLY is 0, so the flags become plain O_RDONLY, which opens a directory as well",

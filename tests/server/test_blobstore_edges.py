@@ -183,14 +183,17 @@ def test_bytes_the_store_already_has_leave_its_file_in_place(store):
     assert file_identity(store.path_of(sha(data)).stat()) == before  # not rewritten
 
 
-def test_a_quarantine_of_a_blob_replaced_before_it_looks_never_moves_it(tmp_path, monkeypatch):
+@pytest.mark.parametrize("other", [-1, 1], ids=["sorts-before", "sorts-after"])
+def test_a_quarantine_of_a_blob_replaced_before_it_looks_never_moves_it(
+    tmp_path, monkeypatch, other
+):
     # Moving it and putting it back would leave an instant with no blob for readers.
     blob = tmp_path / sha(b"repaired")
     blob.write_bytes(b"repaired")
     device, inode = file_identity(blob.stat())
     moves: list[object] = []
     monkeypatch.setattr(files.os, "rename", lambda *paths: moves.append(paths))
-    assert files.quarantine(tmp_path, blob, (device, inode + 1)) is None
+    assert files.quarantine(tmp_path, blob, (device, inode + other)) is None
     assert moves == []
     assert blob.read_bytes() == b"repaired"
 
@@ -573,3 +576,29 @@ def test_a_directory_that_refuses_fsync_is_no_error(tmp_path, monkeypatch):
 
     monkeypatch.setattr(files.os, "fsync", refuse)
     files.fsync_dir(tmp_path)  # the rename it follows happened all the same
+
+
+def test_a_repair_of_a_copy_damaged_while_the_relay_was_down_counts_the_store_exactly(tmp_path):
+    data = b"hello"
+    BlobStore(tmp_path, max_blob_bytes=10, quota_bytes=100).put_bytes(sha(data), data)
+    (tmp_path / "other").mkdir()
+    [other] = blobs_in_one_fan_out(tmp_path / "other", 1)
+    BlobStore(tmp_path, max_blob_bytes=10, quota_bytes=100).put_bytes(
+        other, (tmp_path / "other" / "00" / other).read_bytes()
+    )
+    (tmp_path / sha(data)[:2] / sha(data)).write_bytes(b"hel")  # truncated while down
+    store = BlobStore(tmp_path, max_blob_bytes=10, quota_bytes=100)  # counts it as 3 bytes
+    stored = store.usage().bytes
+    assert store.put_bytes(sha(data), data) is False
+    assert store.usage().bytes == stored - 3 + 5
+
+
+def test_a_range_that_starts_past_a_one_byte_blob_is_invalid(store):
+    store.put_bytes(sha(b"x"), b"x")
+    with pytest.raises(errors.InvalidInput, match="outside blob"):
+        store.open_for_read(sha(b"x"), start=1)
+
+
+def test_a_store_creates_the_folders_above_it(tmp_path):
+    BlobStore(tmp_path / "a" / "b" / "blobs", max_blob_bytes=10, quota_bytes=100)
+    assert (tmp_path / "a" / "b" / "blobs").is_dir()
