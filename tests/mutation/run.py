@@ -431,6 +431,17 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             "a file's size is never negative",
         ),
         Equivalent(
+            "core/ReplaceComparisonOperator_Gt_NotEq",
+            "if start < 0 or (size != 0 and start > last) or (size == 0 and start != 0):",
+            "a file's size is never negative",
+        ),
+        Equivalent(
+            "core/NumberReplacer",
+            'return f".{sha256}.{secrets.token_hex( 7)}{suffix}"',
+            "the random part only keeps two uploads of one blob apart (56 bits do that as well),"
+            " and LEFTOVER_RE takes any length",
+        ),
+        Equivalent(
             "core/ReplaceComparisonOperator_Gt_GtE",
             "if left >= 0:",
             "an owner's in-flight count of 0 is then kept instead of dropped, and every reader"
