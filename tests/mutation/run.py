@@ -384,6 +384,11 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             "the rescan on the next line replaces it before anything reads it",
         ),
         Equivalent(
+            "core/NumberReplacer",
+            "self._usage = Usage(0, 1)",
+            "the rescan on the next line replaces it before anything reads it",
+        ),
+        Equivalent(
             "core/ReplaceComparisonOperator_Gt_NotEq",
             "if left != 0:",
             "left is never negative (release gives back what begin claimed), so != 0 is > 0",
