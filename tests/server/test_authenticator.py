@@ -275,19 +275,20 @@ def scope_of(path: str, headers: dict[str, str], kind: str = "http") -> dict[str
     }
 
 
+async def empty_body() -> dict[str, Any]:
+    return {"type": "http.request", "body": b""}
+
+
 def call(
     middleware: AuthMiddleware, path: str, headers: dict[str, str], kind: str = "http"
 ) -> list[dict[str, Any]]:
     scope = scope_of(path, headers, kind)
     sent: list[dict[str, Any]] = []
 
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b""}
-
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    anyio.run(middleware, scope, receive, send)
+    anyio.run(middleware, scope, empty_body, send)
     return sent
 
 
@@ -350,23 +351,22 @@ class NoSessions:
         return False
 
 
+def requests_revocation(tokens: Tokens) -> Revocation:
+    return Revocation(NoSessions(), tokens_version=tokens.current_version, owner_of=tokens.lookup)
+
+
 def test_a_get_that_has_finished_is_not_answered_again_by_a_later_sweep():
     tokens = Tokens({TOKEN: "alpha"})
-    revocation = Revocation(
-        NoSessions(), tokens_version=tokens.current_version, owner_of=tokens.lookup
-    )
+    revocation = requests_revocation(tokens)
     middleware = AuthMiddleware(Recorder(), per_client(tokens), revocation=revocation)
 
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b""}
-
-    async def send(message: dict[str, Any]) -> None:
+    async def ignore(message: dict[str, Any]) -> None:
         pass
 
     async def scenario() -> None:
         revocation.bind(asyncio.get_running_loop())
         await middleware(
-            scope_of("/api/v1/wait", {"Authorization": f"Bearer {TOKEN}"}), receive, send
+            scope_of("/api/v1/wait", {"Authorization": f"Bearer {TOKEN}"}), empty_body, ignore
         )
         tokens.by_hash.clear()  # the token is removed after the GET finished
         tokens.version += 1
@@ -382,9 +382,7 @@ def test_a_get_that_has_finished_is_not_answered_again_by_a_later_sweep():
 def test_only_a_get_is_cut_when_its_token_goes_while_it_runs(method):
     # A write let in before the change finishes: it could be done and yet be reported refused.
     tokens = Tokens({TOKEN: "alpha"})
-    revocation = Revocation(
-        NoSessions(), tokens_version=tokens.current_version, owner_of=tokens.lookup
-    )
+    revocation = requests_revocation(tokens)
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         tokens.by_hash.clear()  # the token is removed while the request runs
@@ -397,16 +395,13 @@ def test_only_a_get_is_cut_when_its_token_goes_while_it_runs(method):
     middleware = AuthMiddleware(app, per_client(tokens), revocation=revocation)
     sent: list[dict[str, Any]] = []
 
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b""}
-
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
     async def scenario() -> None:
         revocation.bind(asyncio.get_running_loop())
         scope = scope_of("/api/v1/x", {"Authorization": f"Bearer {TOKEN}"})
-        await middleware({**scope, "method": method}, receive, send)
+        await middleware({**scope, "method": method}, empty_body, send)
 
     asyncio.run(scenario())
     assert sent[0]["status"] == (401 if method == "GET" else 200)
