@@ -581,11 +581,20 @@ def _stop_all(started: list[RunningRelay]) -> None:
         raise problems[0]
 
 
+DATABASE_FIXTURES: Final = ("postgres_url", "database_url")
+"""Fixtures whose database a test's relays may run on: a dropped schema under a running relay
+deadlocks its writes with the ``DROP SCHEMA``."""
+
+
 @pytest.fixture
 def start_relay(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[StartRelay]:
-    """Start relays with any settings; all are stopped at the end of the test."""
+    """Start relays with any settings; all are stopped at the end of the test, before the
+    test's database schema is dropped, whichever order the test names the fixtures in."""
+    for database in DATABASE_FIXTURES:
+        if database in request.fixturenames:
+            request.getfixturevalue(database)  # set up first, so torn down after the relays
     started: list[RunningRelay] = []
     yield _starter(tmp_path_factory, started, _wants_process(request.node))
     _stop_all(started)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+from pathlib import Path
 
 import pytest
 
@@ -491,19 +492,26 @@ def test_a_temp_file_replaced_before_its_lock_is_given_up_for_a_new_one(
 ):
     # gc (another process) may remove a temp file between its creation and its lock, and a new
     # file may take the name: the upload must not write into a file it does not hold locked.
-    before = tmp_path / "made-before"
-    before.write_bytes(b"")
+    made = [tmp_path / f"made-{i}" for i in range(8)]  # candidates for the other file
+    for path in made:
+        path.write_bytes(b"")
     lock = files.fcntl.flock
     swapped: list[str] = []
 
+    def other_than(created: int) -> Path:
+        """A file whose inode sorts on the asked side of ``created``: the file system may
+        reuse freed inodes, so new files are not always the higher ones; make more until."""
+        for i in range(64):
+            for path in made:
+                if (path.stat().st_ino < created) == (other_inode == "lower"):
+                    return path
+            made.append(tmp_path / f"made-after-{i}")
+            made[-1].write_bytes(b"")
+        pytest.fail(f"the file system gave no {other_inode} inode than {created}")
+
     def lock_after_a_swap(fd: int, operation: int) -> None:
         if not swapped:
-            created = os.fstat(fd).st_ino
-            after = tmp_path / "made-after"
-            after.write_bytes(b"")
-            other = before if other_inode == "lower" else after
-            if (other.stat().st_ino < created) != (other_inode == "lower"):
-                pytest.fail(f"the file system gave no {other_inode} inode than {created}")
+            other = other_than(os.fstat(fd).st_ino)
             swapped.append(os.readlink(f"/proc/self/fd/{fd}"))
             os.replace(other, swapped[0])
         lock(fd, operation)
