@@ -136,7 +136,16 @@ def test_an_upload_repairs_a_truncated_copy_in_a_store_with_just_room_for_it(tmp
     store.path_of(sha(data)).write_bytes(data[:3])  # truncated on disk
     assert store.put_bytes(sha(data), data) is False  # not new: repaired in place
     assert store.path_of(sha(data)).read_bytes() == data
-    assert store.usage().count == 1
+    assert store.usage() == Usage(1, 5)  # counted again: not 5 - 3 + 5
+
+
+def test_a_copy_truncated_outside_and_moved_aside_leaves_the_count_exact(tmp_path):
+    store = BlobStore(tmp_path, max_blob_bytes=10, quota_bytes=10)
+    store.put_bytes(sha(b"kept"), b"kept")
+    store.put_bytes(sha(b"hello"), b"hello")
+    store.path_of(sha(b"hello")).write_bytes(b"hel")  # truncated on disk: memory counts 5
+    assert store.verify(sha(b"hello")) is False  # moved aside
+    assert store.usage() == Usage(1, 4)  # not 9 - 3
 
 
 def test_a_temp_file_that_cannot_be_locked_is_closed_and_removed(tmp_path, monkeypatch):

@@ -95,9 +95,7 @@ def create_locked_temp(fanout: Path, sha256: str) -> tuple[Path, BinaryIO]:
         try:
             if fcntl is not None:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            opened = os.fstat(handle.fileno())
-            named = temp.stat()
-            if file_identity(opened) == file_identity(named):
+            if os.path.samestat(os.fstat(handle.fileno()), temp.stat()):
                 return temp, handle
         except FileNotFoundError:
             pass

@@ -15,11 +15,13 @@ first byte. Serving a range reads only the range and trusts the check made when 
 written (and by ``agent-relay-server check``), so a range costs what it serves.
 
 Accounting: the count and bytes of stored blobs are scanned once when the store opens and kept up
-to date on every commit and removal, so :meth:`BlobStore.usage` is free. The quota counts stored
-bytes plus the bytes uploads in flight have actually received, so concurrent uploads cannot
-overshoot it, and an upload is refused up front when its declared size does not fit. Declared
-sizes are not held against the quota: an upload that declares 4 GiB and then sends a byte every
-few seconds would otherwise lock every other client out of the store for as long as it dripped.
+to date on every commit and removal, so :meth:`BlobStore.usage` is free (a blob damaged from
+outside is counted again when it is repaired or moved aside: its size on disk may have changed).
+The quota counts stored bytes plus the bytes uploads in flight have actually received, so
+concurrent uploads cannot overshoot it, and an upload is refused up front when its declared
+size does not fit. Declared sizes are not held against the quota: an upload that declares 4 GiB
+and then sends a byte every few seconds would otherwise lock every other client out of the store
+for as long as it dripped.
 What one client may have in flight (the sum of its uploads' declared sizes) has its own cap,
 ``max_in_flight_per_client_bytes``.
 
@@ -139,6 +141,12 @@ class BlobStore(GarbageCollection):
         with self._lock:
             self._usage = self._scan()
             return self._usage
+
+    def _recount_after_damage(self) -> None:
+        """With the lock held, after a damaged blob was repaired or moved aside: memory counted
+        the blob's size when it was stored, and damage from outside may have changed it on
+        disk since, so neither size tells what to take off. Damage is rare; a count is exact."""
+        self._usage = self._scan()
 
     def _scan(self) -> Usage:
         # Called with the lock held, so no commit or removal of ours lands mid-count.
@@ -271,11 +279,11 @@ class BlobStore(GarbageCollection):
             os.replace(upload.temp, target)
             # From here the bytes count as stored, not as received: same lock, no double count.
             self._received -= upload.handed_over()
-            count, total = self._usage
             if existing is None:
+                count, total = self._usage
                 self._usage = Usage(count + 1, total + size)
-            else:  # a truncated or damaged copy, repaired by this upload
-                self._usage = Usage(count, total - existing.st_size + size)
+            else:  # a damaged copy, repaired: count again (see _recount_after_damage)
+                self._recount_after_damage()
         fsync_dir(target.parent)
         return existing is None
 
@@ -336,6 +344,5 @@ class BlobStore(GarbageCollection):
                 return  # an upload already repaired it
             aside = target.parent / leftover_name(sha256, CORRUPT_SUFFIX)
             os.replace(target, aside)
-            count, total = self._usage
-            self._usage = Usage(count - 1, total - current.st_size)
+            self._recount_after_damage()
         log.error("blob %s failed verification; moved to %s", sha256, aside.name)
