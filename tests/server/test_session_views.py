@@ -5,11 +5,13 @@ would pull their rows in)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pytest
 
 from relay_core import CreateSessionRequest, InvalidInput, InviteRequest, SendMessageRequest
+from relay_server.storage import sessions
 
 
 def open_session(service: Any, creator: str, name: str, *others: str) -> None:
@@ -91,6 +93,29 @@ def test_a_read_position_belongs_to_its_session_even_when_another_row_was_writte
     team_service.mark_read("dave", "later", sent.id)
     team_service.invite("alpha", "team", InviteRequest(clients=["dave"]))
     assert [m.id for m in team_service.read_messages("dave", "team").messages] == [first.id]
+
+
+def test_inviting_a_member_again_keeps_them_as_they_are(team_service: Any) -> None:
+    sent = team_service.post_message("alpha", "team", SendMessageRequest(text="one"))
+    team_service.mark_read("bravo", "team", sent.id)
+    before = {p.client_id: p for p in team_service.get_session("alpha", "team").participants}
+    team_service.invite("alpha", "team", InviteRequest(clients=["bravo", "dave"]))
+    after = {p.client_id: p for p in team_service.get_session("alpha", "team").participants}
+    assert sorted(after) == ["alpha", "bravo", "carol", "dave"]
+    assert after["bravo"] == before["bravo"]  # joined when it did, its read position kept
+
+
+def test_a_read_position_never_moves_backward_in_the_store(team_service: Any) -> None:
+    # The service compares first, in the same transaction; the store's own guard is what holds
+    # when two moves race (a read page and a mark_read of one client).
+    sent = [team_service.post_message("alpha", "team", SendMessageRequest(text=t)) for t in "ab"]
+    session_id = sessions.session_named("team").id
+    for up_to in (sent[1].id, sent[0].id):
+        team_service.storage.write(partial(sessions.advance_read, session_id, "bravo", up_to))
+    positions = {
+        p.client_id: p.last_read_id for p in team_service.get_session("bravo", "team").participants
+    }
+    assert positions == {"alpha": 0, "bravo": sent[1].id, "carol": 0}
 
 
 def test_a_nul_character_is_stored_on_sqlite_and_refused_on_postgresql_without_a_trace(
