@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from relay_core import CreateSessionRequest, NotFound, SendMessageRequest
+from relay_core.tasks import HandoffRequest
 from tests.server.test_delivery import Clock
 
 
@@ -115,3 +116,11 @@ def test_a_role_held_in_one_session_reads_nothing_sent_to_that_role_in_another(
     assert later_ids == []
     assert [m.id for m in team_service.read_messages("bravo", "later").messages] == [in_later]
     assert page_ids(team_service, "bravo") == []
+
+
+def test_a_task_announcement_reaches_the_whole_session(team_service: Any) -> None:
+    # It names no recipient and no role: stored as narrowed, it would reach no one at all.
+    team_service.handoff_task("alpha", "team", HandoffRequest(title="review the diff"))
+    for member in ("bravo", "carol"):
+        [announced] = team_service.read_messages(member, "team").messages
+        assert "review the diff" in announced.text
