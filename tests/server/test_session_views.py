@@ -29,6 +29,12 @@ def test_a_session_lists_its_own_participants_and_no_one_from_the_sessions_aroun
     assert [p.client_id for p in later.participants] == ["dave", "erin"]
 
 
+def test_each_listed_session_counts_its_own_participants(team_service: Any) -> None:
+    open_session(team_service, "alpha", "later", "dave")  # a later id, and fewer members
+    counts = {s.name: s.participants for s in team_service.list_sessions("alpha")}
+    assert counts == {"team": 3, "later": 2}
+
+
 def test_each_participant_shows_its_own_read_position(team_service: Any) -> None:
     sent = team_service.post_message("alpha", "team", SendMessageRequest(text="one"))
     team_service.mark_read("bravo", "team", sent.id)

@@ -124,3 +124,16 @@ def test_a_task_announcement_reaches_the_whole_session(team_service: Any) -> Non
     for member in ("bravo", "carol"):
         [announced] = team_service.read_messages(member, "team").messages
         assert "review the diff" in announced.text
+
+
+def test_an_expired_message_for_another_stays_hidden_from_one_it_never_was_for(
+    team_service: Any, clock: Clock
+) -> None:
+    # Not addressed to bravo and expired: two reasons to hide it, which must not cancel out.
+    request = SendMessageRequest.parse({"text": "for carol", "to": ["carol"], "ttl_s": 30})
+    sent = team_service.post_message("alpha", "team", request).id
+    assert page_ids(team_service, "bravo") == []
+    clock.advance(30)
+    assert page_ids(team_service, "bravo") == []
+    with pytest.raises(NotFound):
+        team_service.get_message("bravo", sent)
