@@ -24,6 +24,7 @@ the scores of the kept sessions again without running anything, e.g. after editi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import shlex
@@ -34,6 +35,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import workers  # this folder's: run.py runs as a script
 
 ROOT = Path(__file__).resolve().parents[2]
 SESSIONS = Path(__file__).resolve().parent / "sessions"
@@ -679,12 +682,14 @@ def start_session(name: str, target: Target, config: Path, checkout: Path, resum
     return session
 
 
-def mutate(name: str, target: Target, checkout: Path, resume: bool) -> tuple[int, int]:
-    """Run one target; print survivors; return (killed, survived).
+def mutate(name: str, target: Target, checkouts: list[Path], resume: bool) -> tuple[int, int]:
+    """Run one target, a mutant at a time in each checkout; print survivors; return (killed,
+    survived).
 
     The session is written in SESSIONS as the run goes, so a run that is stopped keeps what it
     found: ``--report`` prints it, ``--resume`` goes on from it."""
     started = time.monotonic()
+    checkout = checkouts[0]
     work = checkout / ".mutation"
     work.mkdir(exist_ok=True)
     config = work / f"{name}.toml"
@@ -708,16 +713,23 @@ def mutate(name: str, target: Target, checkout: Path, resume: bool) -> tuple[int
     first, rest = target.tests[: target.first_stage], target.tests[target.first_stage :]
     stages = [shlex.join([*pytest, *first])] + ([shlex.join([*pytest, *rest])] if rest else [])
     test_command = shlex.join(["sh", "-c", " && ".join(stages)])
-    config.write_text(
+    settings = (
         "[cosmic-ray]\n"
         f"module-path = {json.dumps(target.module)}\n"
         f"timeout = {TEST_TIMEOUT_S}\n"
         "excluded-modules = []\n"
         f"test-command = {json.dumps(test_command)}\n"
-        '[cosmic-ray.distributor]\nname = "local"\n'
     )
+    config.write_text(settings + '[cosmic-ray.distributor]\nname = "local"\n')
     session = start_session(name, target, config, checkout, resume)
-    run([*COSMIC_RAY, "cosmic-ray", "exec", str(config), str(session)], cwd=checkout)
+    with contextlib.ExitStack() as stack:
+        if len(checkouts) > 1:
+            urls = stack.enter_context(workers.serving(checkouts, [*COSMIC_RAY, "python"]))
+            config.write_text(
+                settings + '[cosmic-ray.distributor]\nname = "http"\n'
+                f"[cosmic-ray.distributor.http]\nworker-urls = {json.dumps(urls)}\n"
+            )
+        run([*COSMIC_RAY, "cosmic-ray", "exec", str(config), str(session)], cwd=checkout)
     return report(name, session, (time.monotonic() - started) / 60)
 
 
@@ -779,7 +791,15 @@ def main() -> int:
         action="store_true",
         help="go on from a kept session of the same source (a stopped run) instead of afresh",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="mutants run at once, each in a copy of the checkout (default: 1; up to the cores)",
+    )
     args = parser.parse_args()
+    if args.workers < 1:
+        parser.error("--workers: at least 1")
     if args.list:
         for name, target in TARGETS.items():
             print(f"{name:10} {target.module}\n{'':10} {target.why}")
@@ -793,8 +813,8 @@ def main() -> int:
         survived = sum(report(name, SESSIONS / f"{name}.sqlite")[1] for name in kept)
         return 1 if survived else 0
     with tempfile.TemporaryDirectory(prefix="relay-mutation-") as temp:
-        checkout = copy_checkout(Path(temp))
-        survived = sum(mutate(name, TARGETS[name], checkout, args.resume)[1] for name in chosen)
+        checkouts = [copy_checkout(Path(temp) / str(i)) for i in range(args.workers)]
+        survived = sum(mutate(name, TARGETS[name], checkouts, args.resume)[1] for name in chosen)
     return 1 if survived else 0
 
 
