@@ -355,6 +355,12 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             " same bytes served, one empty read more",
         ),
         Equivalent(
+            "core/ReplaceComparisonOperator_Gt_NotEq",
+            "while left != 0:",
+            "left starts at the range's length (never negative) and drops by what a read of at"
+            " most left bytes returned, so it reaches 0 and never passes it",
+        ),
+        Equivalent(
             "core/NumberReplacer",
             "while left > -1:",
             "with nothing left the loop then reads min(chunk, 0) bytes, gets b'' and returns: the"
@@ -429,6 +435,12 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             "core/NumberReplacer",
             "f\"the relay's disk is full: blob {digest} was not stored"
             ' ({os.strerror(exc.errno or -1)})"',
+            "disk_full is called only for an errno in DISK_FULL_ERRNOS, never for none",
+        ),
+        Equivalent(
+            "core/NumberReplacer",
+            "f\"the relay's disk is full: blob {digest} was not stored"
+            ' ({os.strerror(exc.errno or 1)})"',
             "disk_full is called only for an errno in DISK_FULL_ERRNOS, never for none",
         ),
         Equivalent(
