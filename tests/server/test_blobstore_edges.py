@@ -139,6 +139,21 @@ def test_an_upload_repairs_a_truncated_copy_in_a_store_with_just_room_for_it(tmp
     assert store.usage() == Usage(1, 5)  # counted again: not 5 - 3 + 5
 
 
+def test_a_copy_written_back_whole_after_it_was_opened_short_is_not_served_short(tmp_path):
+    # Opened while truncated, then written back in place: the bytes read hash right, but the
+    # reader serves only the size it opened with, so that size must match what it hashed too.
+    store = BlobStore(tmp_path, max_blob_bytes=10, quota_bytes=100)
+    data = b"hello"
+    store.put_bytes(sha(data), data)
+    path = store.path_of(sha(data))
+    path.write_bytes(data[:3])
+    reader = store.open_for_read(sha(data))
+    with path.open("r+b") as same_file:  # the same inode, not a new file
+        same_file.write(data)
+    with reader, pytest.raises(errors.NotFound, match="failed verification"):
+        b"".join(reader)
+
+
 def test_a_copy_truncated_outside_and_moved_aside_leaves_the_count_exact(tmp_path):
     store = BlobStore(tmp_path, max_blob_bytes=10, quota_bytes=10)
     store.put_bytes(sha(b"kept"), b"kept")
