@@ -69,6 +69,15 @@ through in-process relays; no relay process, no Claude Code, no fault injection 
 _ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Let the commands tests start be stopped with ^C, as from a terminal. A shell starts a
+    background job (``cmd &`` without job control, as under nohup) with SIGINT ignored, and
+    every process it starts inherits that, so ``agent-relay tail --follow`` could not be
+    stopped and the tests that stop it failed. A handler, unlike "ignored", is not inherited."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     """Under ``-m quick``, do not even import the other test modules (that alone takes seconds)."""
     if config.getoption("markexpr") != "quick" or collection_path.suffix != ".py":
