@@ -583,6 +583,11 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
     "file_access": (),
     "messages": (
         Equivalent(
+            "core/NumberReplacer",
+            "return to_messages([visible_message(caller, message_id, now=now)])[ -1]",
+            "the list holds one message: its first is its last",
+        ),
+        Equivalent(
             "core/ReplaceBinaryOperator_Add_LShift",
             "rows = list(query.order_by(MessageRow.id).limit(limit << 1))",
             _MORE_ROWS,

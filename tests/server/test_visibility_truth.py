@@ -137,3 +137,14 @@ def test_an_expired_message_for_another_stays_hidden_from_one_it_never_was_for(
     assert page_ids(team_service, "bravo") == []
     with pytest.raises(NotFound):
         team_service.get_message("bravo", sent)
+
+
+def test_an_expired_message_is_hidden_from_a_reader_whose_id_sorts_before_its_sender(
+    team_service: Any, clock: Clock
+) -> None:
+    # Its sender keeps it; nobody else does, whichever way their ids compare with the sender's.
+    request = SendMessageRequest.parse({"text": "from carol", "ttl_s": 30})
+    sent = team_service.post_message("carol", "team", request).id
+    clock.advance(30)
+    assert page_ids(team_service, "bravo") == []
+    assert sent in page_ids(team_service, "carol")  # beside the relay's note that it expired
