@@ -645,3 +645,31 @@ def test_a_blob_another_gc_removed_first_is_skipped(store):
         return False
 
     assert store.gc(referenced, grace_s=3600).blobs == []
+
+
+def test_an_empty_upload_that_ends_last_leaves_its_owner_nothing_in_flight(tmp_path):
+    store = BlobStore(
+        tmp_path, max_blob_bytes=10, quota_bytes=100, max_in_flight_per_client_bytes=5
+    )
+    empty = store.begin(sha(b""), 0, owner="o")
+    full = store.begin(sha(b"12345"), 5, owner="o")
+    full.abort()  # takes the owner's count to 0, which is forgotten
+    empty.abort()  # and 0 bytes are given back to nobody: nothing is left over
+    assert store.in_flight_for("o") == 0
+    store.begin(sha(b"54321"), 5, owner="o").abort()  # the whole cap is there again
+
+
+def test_without_file_locks_a_leftover_exactly_as_old_as_the_limit_is_not_claimed(
+    tmp_path, monkeypatch
+):
+    # Where there is no flock (Windows), only a leftover older than STALE_TEMP_S is taken.
+    leftover = tmp_path / "leftover.part"
+    leftover.write_bytes(b"")
+    os.utime(leftover, (1_000_000, 1_000_000))
+    monkeypatch.setattr(files, "fcntl", None)
+    monkeypatch.setattr(files.time, "time", lambda: 1_000_000 + files.STALE_TEMP_S)
+    with files.claim_leftover(leftover) as claimed:
+        assert claimed is False
+    monkeypatch.setattr(files.time, "time", lambda: 1_000_000 + files.STALE_TEMP_S + 1)
+    with files.claim_leftover(leftover) as claimed:
+        assert claimed is True
