@@ -346,6 +346,12 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
     ),
     "blobstore": (
         Equivalent(
+            "core/ReplaceComparisonOperator_Gt_GtE",
+            "if committed + needed >= self.quota_bytes:",
+            "the first test only decides whether to count the disk again before the second,"
+            " which decides: exactly full, the mutant counts once more and answers the same",
+        ),
+        Equivalent(
             "core/NumberReplacer",
             "self._usage = Usage( 1, 0)",
             "rescan() on the next line replaces it with a count of the disk before it is read",

@@ -673,3 +673,12 @@ def test_without_file_locks_a_leftover_exactly_as_old_as_the_limit_is_not_claime
     monkeypatch.setattr(files.time, "time", lambda: 1_000_000 + files.STALE_TEMP_S + 1)
     with files.claim_leftover(leftover) as claimed:
         assert claimed is True
+
+
+def test_a_second_file_goes_into_the_quarantine_the_first_one_made(tmp_path):
+    damaged = [tmp_path / "one", tmp_path / "two"]
+    for path in damaged:
+        path.write_bytes(b"damaged")
+    moved = [files.quarantine(tmp_path, path) for path in damaged]
+    assert all(aside is not None and aside.read_bytes() == b"damaged" for aside in moved)
+    assert not any(path.exists() for path in damaged)
