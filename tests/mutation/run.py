@@ -175,6 +175,8 @@ _NOT_BACKWARD = (
     " updates only a last_read_id below up_to_id, and deliveries.mark_read records the ids in"
     " (before, up_to_id], none when up_to_id <= before"
 )
+_RESCANNED = "rescan() on the next line replaces it with a count of the disk before it is read"
+
 EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
     "names": (
         Equivalent(
@@ -354,7 +356,18 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
         Equivalent(
             "core/NumberReplacer",
             "self._usage = Usage( 1, 0)",
-            "rescan() on the next line replaces it with a count of the disk before it is read",
+            _RESCANNED,
+        ),
+        Equivalent(
+            "core/NumberReplacer",
+            "self._usage = Usage( -1, 0)",
+            _RESCANNED,
+        ),
+        Equivalent(
+            "core/ReplaceBinaryOperator_BitOr_Pow",
+            'fd = os.open(path, os.O_RDONLY ** getattr(os, "O_DIRECTORY", 0))',
+            "O_RDONLY is 0, and 0 to a positive power is 0: plain O_RDONLY, which opens a"
+            " directory as well",
         ),
         Equivalent(
             "core/NumberReplacer",
