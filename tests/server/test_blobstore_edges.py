@@ -682,3 +682,12 @@ def test_a_second_file_goes_into_the_quarantine_the_first_one_made(tmp_path):
     moved = [files.quarantine(tmp_path, path) for path in damaged]
     assert all(aside is not None and aside.read_bytes() == b"damaged" for aside in moved)
     assert not any(path.exists() for path in damaged)
+
+
+def test_a_blob_two_readers_found_damaged_is_moved_aside_once_and_quietly_the_second_time(store):
+    store.put_bytes(sha(b"damaged"), b"damaged")
+    identity = file_identity(store.path_of(sha(b"damaged")).stat())
+    store._quarantine(sha(b"damaged"), identity)  # the first reader
+    store._quarantine(sha(b"damaged"), identity)  # the second: already gone, nothing to do
+    assert not store.exists(sha(b"damaged"))
+    assert store.usage() == Usage(0, 0)
