@@ -691,3 +691,7 @@ def test_a_blob_two_readers_found_damaged_is_moved_aside_once_and_quietly_the_se
     store._quarantine(sha(b"damaged"), identity)  # the second: already gone, nothing to do
     assert not store.exists(sha(b"damaged"))
     assert store.usage() == Usage(0, 0)
+
+
+def test_syncing_a_directory_that_cannot_be_opened_is_a_no_op(tmp_path):
+    files.fsync_dir(tmp_path / "gone")  # as where directories cannot be opened to sync
