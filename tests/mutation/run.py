@@ -180,29 +180,14 @@ _RESCANNED = "rescan() on the next line replaces it with a count of the disk bef
 EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
     "names": (
         Equivalent(
-            "core/ReplaceBinaryOperator_BitOr_LShift",
-            'fd = os.open(path, os.O_RDONLY << getattr(os, "O_DIRECTORY", 0))',
-            "O_RDONLY is 0, and 0 shifted is 0: plain O_RDONLY, which opens a directory as well",
-        ),
-        Equivalent(
             "core/ReplaceBinaryOperator_BitOr_BitXor",
             '^ {f"com{i}" for i in range(1, 10)}',
             _DISJOINT,
         ),
         Equivalent(
-            "core/ReplaceBinaryOperator_BitOr_LShift",
-            'fd = os.open(path, os.O_RDONLY << getattr(os, "O_DIRECTORY", 0))',
-            "O_RDONLY is 0, and 0 shifted is 0: plain O_RDONLY, which opens a directory as well",
-        ),
-        Equivalent(
             "core/ReplaceBinaryOperator_BitOr_BitXor",
             '^ {f"lpt{i}" for i in range(1, 10)}',
             _DISJOINT,
-        ),
-        Equivalent(
-            "core/ReplaceBinaryOperator_BitOr_LShift",
-            'fd = os.open(path, os.O_RDONLY << getattr(os, "O_DIRECTORY", 0))',
-            "O_RDONLY is 0, and 0 shifted is 0: plain O_RDONLY, which opens a directory as well",
         ),
         Equivalent(
             "core/ReplaceBinaryOperator_BitOr_BitXor",
@@ -532,11 +517,6 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             "core/ReplaceComparisonOperator_Eq_GtE",
             "return self.start == 0 and self.last >= self.size - 1",
             "last is never past size - 1 (open_for_read caps it there)",
-        ),
-        Equivalent(
-            "core/ReplaceBinaryOperator_BitOr_LShift",
-            'fd = os.open(path, os.O_RDONLY << getattr(os, "O_DIRECTORY", 0))',
-            "O_RDONLY is 0, and 0 shifted is 0: plain O_RDONLY, which opens a directory as well",
         ),
         Equivalent(
             "core/ReplaceBinaryOperator_BitOr_BitXor",
