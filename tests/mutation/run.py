@@ -772,22 +772,22 @@ def mutate(name: str, target: Target, checkouts: list[Path], resume: bool) -> tu
     first, rest = target.tests[: target.first_stage], target.tests[target.first_stage :]
     stages = [shlex.join([*pytest, *first])] + ([shlex.join([*pytest, *rest])] if rest else [])
     test_command = shlex.join(["sh", "-c", " && ".join(stages)])
-    settings = (
-        "[cosmic-ray]\n"
-        f"module-path = {json.dumps(target.module)}\n"
-        f"timeout = {TEST_TIMEOUT_S}\n"
-        "excluded-modules = []\n"
-        f"test-command = {json.dumps(test_command)}\n"
-    )
-    config.write_text(settings + '[cosmic-ray.distributor]\nname = "local"\n')
-    session = start_session(name, target, config, checkout, resume)
     with contextlib.ExitStack() as stack:
+        distributor = '[cosmic-ray.distributor]\nname = "local"\n'
         if len(checkouts) > 1:
             urls = stack.enter_context(workers.serving(checkouts, [*COSMIC_RAY, "python"]))
-            config.write_text(
-                settings + '[cosmic-ray.distributor]\nname = "http"\n'
+            distributor = (
+                '[cosmic-ray.distributor]\nname = "http"\n'
                 f"[cosmic-ray.distributor.http]\nworker-urls = {json.dumps(urls)}\n"
             )
+        config.write_text(
+            "[cosmic-ray]\n"
+            f"module-path = {json.dumps(target.module)}\n"
+            f"timeout = {TEST_TIMEOUT_S}\n"
+            "excluded-modules = []\n"
+            f"test-command = {json.dumps(test_command)}\n" + distributor
+        )
+        session = start_session(name, target, config, checkout, resume)
         run([*COSMIC_RAY, "cosmic-ray", "exec", str(config), str(session)], cwd=checkout)
     return report(name, session, (time.monotonic() - started) / 60)
 
