@@ -129,8 +129,9 @@ def test_a_blob_replaced_since_it_was_hashed_is_not_moved_aside(store, other):
 
 
 def test_an_upload_repairs_a_truncated_copy_in_a_store_with_just_room_for_it(tmp_path):
-    # The repair needs room only for what it adds to the damaged copy (5 - 3 bytes).
-    store = BlobStore(tmp_path, max_blob_bytes=10, quota_bytes=10)
+    # The upload needs room for all it receives (5 bytes beside the 3 on disk: 8), and its
+    # install only for what it adds to the damaged copy (5 - 3 bytes), not the two sizes again.
+    store = BlobStore(tmp_path, max_blob_bytes=10, quota_bytes=8)
     data = b"hello"
     store.put_bytes(sha(data), data)
     store.path_of(sha(data)).write_bytes(data[:3])  # truncated on disk
