@@ -29,6 +29,7 @@ import hashlib
 import json
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -692,10 +693,28 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
 
 
 def run(command: list[str], cwd: Path, *, check: bool = True) -> str:
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}")
-    return result.stdout
+    """The command's output; SystemExit with it when the command fails and ``check`` is set.
+
+    The command runs in a process group of its own, and a run that is stopped (^C, or SIGTERM:
+    see :func:`main`) kills that group: ``cosmic-ray exec`` leaves the tests of the mutant in
+    hand running when only it is killed.
+    """
+    with subprocess.Popen(
+        command,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as process:
+        try:
+            stdout, stderr = process.communicate()
+        except BaseException:
+            workers.kill_group(process)
+            raise
+    if check and process.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{stdout}\n{stderr}")
+    return stdout
 
 
 def copy_checkout(into: Path) -> Path:
@@ -867,6 +886,8 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown target(s) {', '.join(unknown)}; choose from {', '.join(TARGETS)}")
     chosen = args.targets or list(TARGETS)
+    # A stopped run cleans up as after ^C: its commands' process groups, the workers, the copies.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     if args.report:
         kept = [name for name in chosen if (SESSIONS / f"{name}.sqlite").exists()]
         survived = sum(report(name, SESSIONS / f"{name}.sqlite")[1] for name in kept)

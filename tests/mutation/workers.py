@@ -7,11 +7,14 @@ has a copy of its own; ``cosmic-ray exec`` hands each a mutant as it finishes th
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import socket
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 WORKER = Path(__file__).resolve().parent / "http_worker.py"
 START_TIMEOUT_S = 120.0
@@ -55,6 +58,7 @@ def serving(checkouts: Sequence[Path], python: Sequence[str]) -> Iterator[list[s
                         cwd=checkout,
                         stdout=output,
                         stderr=subprocess.STDOUT,
+                        start_new_session=True,  # see kill_group
                     )
                 )
             _wait_until_listening(port, started[-1])
@@ -62,6 +66,12 @@ def serving(checkouts: Sequence[Path], python: Sequence[str]) -> Iterator[list[s
         yield urls
     finally:
         for worker in started:
-            worker.terminate()
-        for worker in started:
-            worker.wait(30)
+            kill_group(worker)
+
+
+def kill_group(process: subprocess.Popen[Any]) -> None:
+    """Kill a process started with ``start_new_session`` and every process it started (the
+    tests of the mutant in hand, which outlive their parent), then reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
