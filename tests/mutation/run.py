@@ -374,11 +374,14 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             "an owner's in-flight count of 0 is then kept instead of dropped, and every reader"
             " takes a missing owner as 0 (.get(owner, 0)): only one int per client id differs",
         ),
-        Equivalent(
-            "core/NumberReplacer",
-            'fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 1))',
-            "the default is read only where os has no O_DIRECTORY (Windows), where opening a"
-            " directory fails with either flag and fsync_dir returns: a no-op there both ways",
+        *(
+            Equivalent(
+                "core/NumberReplacer",
+                f'fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", {default}))',
+                "the default is read only where os has no O_DIRECTORY (Windows), where opening a"
+                " directory fails with any flags and fsync_dir returns: a no-op there every way",
+            )
+            for default in (1, -1)
         ),
         Equivalent(
             "core/ReplaceBinaryOperator_BitOr_BitAnd",
