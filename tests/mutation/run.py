@@ -522,10 +522,13 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             "return self.start == 0 and self.last >= self.size - 1",
             "last is never past size - 1 (open_for_read caps it there)",
         ),
-        Equivalent(
-            "core/ReplaceBinaryOperator_BitOr_BitXor",
-            "fcntl.flock(fd, fcntl.LOCK_EX ^ fcntl.LOCK_NB)",
-            "LOCK_EX and LOCK_NB are different bits, so ^ is |",
+        *(
+            Equivalent(
+                f"core/ReplaceBinaryOperator_BitOr_{name}",
+                f"fcntl.flock(fd, fcntl.LOCK_EX {operator} fcntl.LOCK_NB)",
+                f"LOCK_EX and LOCK_NB are different bits, so {operator} is |",
+            )
+            for name, operator in (("BitXor", "^"), ("Add", "+"))
         ),
         Equivalent(
             "core/ReplaceBinaryOperator_BitOr_Add",
