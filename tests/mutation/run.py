@@ -409,11 +409,6 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
         ),
         Equivalent(
             "core/NumberReplacer",
-            "temp_bytes: int = -1",
-            "gc builds every GcReport with all its fields: the defaults are never read",
-        ),
-        Equivalent(
-            "core/NumberReplacer",
             "aside = folder / f\"{path.name.lstrip('.')}.{stamp}.{secrets.token_hex( 5)}\"",
             "a longer random part names the set-aside copy as uniquely, and nothing parses it",
         ),
@@ -522,6 +517,23 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             "return self.start == 0 and self.last >= self.size - 1",
             "last is never past size - 1 (open_for_read caps it there)",
         ),
+        Equivalent(
+            "core/ReplaceComparisonOperator_Eq_LtE",
+            "return self.start <= 0 and self.last == self.size - 1",
+            "start is never negative (open_for_read refuses a negative start)",
+        ),
+        *(
+            Equivalent(
+                operator,
+                line,
+                "gc builds every GcReport with all its fields: the defaults are never read",
+            )
+            for operator, line in (
+                ("core/NumberReplacer", "temp_bytes: int = 1"),
+                ("core/NumberReplacer", "temp_bytes: int = -1"),
+                ("core/ReplaceFalseWithTrue", "dry_run: bool = True"),
+            )
+        ),
         *(
             Equivalent(
                 f"core/ReplaceBinaryOperator_BitOr_{name}",
@@ -586,11 +598,6 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             "core/ReplaceComparisonOperator_NotEq_Gt",
             "if start < 0 or (size > 0 and start > last) or (size == 0 and start > 0):",
             "a negative start is refused by the first clause already",
-        ),
-        Equivalent(
-            "core/NumberReplacer",
-            "temp_bytes: int = 1",
-            "gc builds every GcReport with all its fields: the defaults are never read",
         ),
         Equivalent(
             "core/ReplaceTrueWithFalse",
