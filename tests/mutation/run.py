@@ -595,6 +595,11 @@ EQUIVALENT: dict[str, tuple[Equivalent, ...]] = {
             "limit + position is never less than limit - position: as for '^' above",
         ),
         Equivalent(
+            "core/ReplaceBinaryOperator_Sub_LShift",
+            "self._chunk_bytes if limit is None else min(self._chunk_bytes, limit << position)",
+            "limit << position is never less than limit - position: as for '^' above",
+        ),
+        Equivalent(
             "core/ReplaceComparisonOperator_NotEq_Gt",
             "if start < 0 or (size > 0 and start > last) or (size == 0 and start > 0):",
             "a negative start is refused by the first clause already",

@@ -129,9 +129,10 @@ def test_a_blob_replaced_since_it_was_hashed_is_not_moved_aside(store, other):
 
 
 def test_an_upload_repairs_a_truncated_copy_in_a_store_with_just_room_for_it(tmp_path):
-    # The upload needs room for all it receives (5 bytes beside the 3 on disk: 8), and its
-    # install only for what it adds to the damaged copy (5 - 3 bytes), not the two sizes again.
-    store = BlobStore(tmp_path, max_blob_bytes=10, quota_bytes=8)
+    # An upload of a blob the store has holds no room while it runs; at its end the repair
+    # needs room only for what it adds to the damaged copy (5 - 3 bytes): a store with room
+    # for just the blob takes it.
+    store = BlobStore(tmp_path, max_blob_bytes=10, quota_bytes=5)
     data = b"hello"
     store.put_bytes(sha(data), data)
     store.path_of(sha(data)).write_bytes(data[:3])  # truncated on disk
@@ -238,6 +239,24 @@ def test_an_upload_that_another_replica_left_no_room_for_is_refused_at_commit(tm
     with pytest.raises(errors.QuotaExceeded):
         upload.commit()  # 6 + 5 > 10
     assert not here.exists(sha(data))
+
+
+def test_a_repair_is_refused_when_another_replica_took_the_room_it_adds(tmp_path):
+    # The repair needs room for the 2 bytes it adds to the damaged copy when it ends; another
+    # replica stored 4 bytes meanwhile, and 3 + 4 + 2 > 8.
+    here = BlobStore(tmp_path, max_blob_bytes=10, quota_bytes=8)
+    there = BlobStore(tmp_path, max_blob_bytes=10, quota_bytes=8)
+    data = b"hello"
+    here.put_bytes(sha(data), data)
+    here.path_of(sha(data)).write_bytes(data[:3])  # truncated on disk
+    upload = here.begin(sha(data), len(data))
+    upload.write(data)
+    there.put_bytes(sha(b"abcd"), b"abcd")
+    with pytest.raises(errors.QuotaExceeded):
+        here.begin(sha(b"another"), 4)  # counts the store again, and learns of the 4 bytes
+    with pytest.raises(errors.QuotaExceeded, match=r"\(2 bytes\)"):
+        upload.commit()  # 3 + 4 + 2 > 8
+    assert here.path_of(sha(data)).read_bytes() == data[:3]  # left for a later repair
 
 
 def blobs_in_one_fan_out(root, count: int) -> list[str]:
@@ -482,7 +501,7 @@ def test_fsync_dir_really_syncs_the_directory(tmp_path, monkeypatch):
     assert synced == [tmp_path.stat().st_ino]
 
 
-@pytest.mark.parametrize("error", [errno.EXDEV, errno.EROFS])
+@pytest.mark.parametrize("error", [errno.EPERM, errno.EXDEV, errno.EROFS])  # errno 1, 18, 30
 def test_a_quarantine_copies_across_file_systems_and_fails_on_any_other_error(
     tmp_path, monkeypatch, error
 ):
