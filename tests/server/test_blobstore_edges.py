@@ -156,6 +156,21 @@ def test_a_copy_written_back_whole_after_it_was_opened_short_is_not_served_short
         b"".join(reader)
 
 
+def test_a_copy_cut_back_to_the_blob_after_it_was_opened_long_is_not_served(tmp_path):
+    # The mirror case: opened with trailing bytes, then cut back in place to the blob's bytes.
+    # They hash right, but the answer announced the size it opened with, which is not theirs.
+    store = BlobStore(tmp_path, max_blob_bytes=10, quota_bytes=100)
+    data = b"hello"
+    store.put_bytes(sha(data), data)
+    path = store.path_of(sha(data))
+    path.write_bytes(data + b"junk")
+    reader = store.open_for_read(sha(data))
+    assert reader.length == len(data + b"junk")
+    os.truncate(path, len(data))  # the same inode, not a new file
+    with reader, pytest.raises(errors.NotFound, match="failed verification"):
+        b"".join(reader)
+
+
 def test_a_copy_truncated_outside_and_moved_aside_leaves_the_count_exact(tmp_path):
     store = BlobStore(tmp_path, max_blob_bytes=10, quota_bytes=10)
     store.put_bytes(sha(b"kept"), b"kept")
