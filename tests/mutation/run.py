@@ -30,6 +30,7 @@ import json
 import shlex
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -40,7 +41,8 @@ from pathlib import Path
 import workers  # this folder's: run.py runs as a script
 
 ROOT = Path(__file__).resolve().parents[2]
-SESSIONS = Path(__file__).resolve().parent / "sessions"
+HERE = Path(__file__).resolve().parent
+SESSIONS = HERE / "sessions"
 COSMIC_RAY = ["uvx", "--from", "cosmic-ray==8.7.0"]
 TEST_TIMEOUT_S = 900.0
 """Per mutant: a survivor of a server target runs whole files that start relays (minutes)."""
@@ -765,14 +767,20 @@ def start_session(name: str, target: Target, config: Path, checkout: Path, resum
     session, stamp = SESSIONS / f"{name}.sqlite", SESSIONS / f"{name}.source"
     digest = source_digest(target.module)
     if resume and session.exists() and stamp.exists() and stamp.read_text() == digest:
-        print(f"{name}: resuming the kept session", flush=True)
+        # cosmic-ray runs the mutants without a result: a worker's failure is no verdict.
+        with contextlib.closing(sqlite3.connect(session)) as db, db:
+            again = db.execute("DELETE FROM work_results WHERE worker_outcome = 'ABNORMAL'")
+        print(
+            f"{name}: resuming the kept session ({again.rowcount} abnormal to run again)",
+            flush=True,
+        )
         return session
     if resume:
         print(f"{name}: no kept session of this source to resume; starting afresh", flush=True)
     session.unlink(missing_ok=True)
     run([*COSMIC_RAY, "cosmic-ray", "init", str(config), str(session)], cwd=checkout)
     run([*COSMIC_RAY, "cr-filter-pragma", str(session)], cwd=checkout)
-    skip = Path(__file__).resolve().parent / "skip_annotations.py"
+    skip = HERE / "skip_annotations.py"
     print(run([*COSMIC_RAY, "python", str(skip), str(session)], cwd=checkout).strip(), flush=True)
     stamp.write_text(digest)
     return session
@@ -825,7 +833,10 @@ def mutate(name: str, target: Target, checkouts: list[Path], resume: bool) -> tu
             f"test-command = {json.dumps(test_command)}\n" + distributor
         )
         session = start_session(name, target, config, checkout, resume)
-        run([*COSMIC_RAY, "cosmic-ray", "exec", str(config), str(session)], cwd=checkout)
+        run(
+            [*COSMIC_RAY, "python", str(HERE / "cosmic_ray_exec.py"), str(config), str(session)],
+            cwd=checkout,
+        )
     return report(name, session, (time.monotonic() - started) / 60)
 
 
@@ -838,7 +849,7 @@ def mutated_line(diff: str) -> str:
 def report(name: str, session: Path, minutes: float | None = None) -> tuple[int, int]:
     """Print a session's survivors and score; return (killed, survived)."""
     dump = run([*COSMIC_RAY, "cosmic-ray", "dump", str(session)], cwd=ROOT)
-    killed = equivalent = survived = skipped = timed_out = pending = 0
+    killed = equivalent = survived = skipped = timed_out = pending = abnormal = 0
     for line in dump.splitlines():
         job, result = json.loads(line)
         if result is None:  # a run stopped before it reached this mutant
@@ -846,6 +857,14 @@ def report(name: str, session: Path, minutes: float | None = None) -> tuple[int,
             continue
         if result.get("worker_outcome") == "skipped":
             skipped += 1
+            continue
+        if result.get("worker_outcome") == "abnormal":  # the worker failed: no verdict
+            abnormal += 1
+            where = job["mutations"][0]
+            print(
+                f"ABNORMAL ({where['operator_name']}, {where['module_path']} line"
+                f" {where['start_pos'][0]}): {result.get('output') or 'no output'}"
+            )
             continue
         if result["test_outcome"] != "survived":
             if result.get("output") == "timeout":  # cosmic-ray counts it killed; it is not proof
@@ -866,6 +885,8 @@ def report(name: str, session: Path, minutes: float | None = None) -> tuple[int,
     score = 100.0 * killed / total if total else 100.0
     took = f", {minutes:.1f} min" if minutes is not None else ""
     unfinished = f"; NOT RUN YET: {pending} (stopped; --resume goes on)" if pending else ""
+    if abnormal:
+        unfinished += f"; NO VERDICT: {abnormal} abnormal (--resume runs them again)"
     print(
         f"{name}: {killed} of {total} non-equivalent mutants killed ({score:.1f}%),"
         f" {survived} survived; {equivalent} equivalent, {skipped} skipped (annotation or"
