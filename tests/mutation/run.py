@@ -15,7 +15,7 @@ test. Where every mutant of a line is like that (type annotations, which ``from 
 annotations`` never evaluates), the line says ``# pragma: no mutate`` and cosmic-ray skips it.
 Elsewhere the pragma would also hide the line's killable mutants, so the mutant is listed in
 ``EQUIVALENT`` below with the reason, printed as "equivalent", and not counted as a survivor.
-docs/testing.md has the latest scores and every equivalent mutant.
+docs/testing.md has the latest scores; docs/mutation-runs.md what each run found.
 
 Each target's session is kept in tests/mutation/sessions/ (ignored by git); ``--report`` prints
 the scores of the kept sessions again without running anything, e.g. after editing EQUIVALENT.
