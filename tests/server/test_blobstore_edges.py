@@ -1,7 +1,8 @@
 """Blob store edges that mutation runs (tests/mutation/run.py blobstore) showed unpinned.
 
 Each test fails against a mutant that passed test_blobstore.py. They cover:
-- reading: the empty blob, a range past it, a quarantine's effect on the usage count;
+- reading: the empty blob, a range past it, a copy whose size changed between open and read
+  (either way), a quarantine's effect on the usage count;
 - room: a store full to the byte, without room, over its quota, the quota of stored and
   received bytes together, the room a repair needs, room another replica took, when the store
   is counted again;
